@@ -1,0 +1,129 @@
+"""Curation: the fixture reproduces the seed's table; outputs are deterministic and audited."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from molting.cli import main
+from molting.curate import DUPLICATE, curate, curate_file
+from molting.data import Conversation, Turn, load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+RAW = ROOT / "fixtures/claudio/dataset_sharegpt.json"
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cur")
+    return curate_file(RAW, d / "curated.json", report=d / "CURATION_REPORT.md"), d
+
+
+def test_fixture_reproduces_the_seed_table(curated):
+    result, _ = curated
+    s = result.stats
+    assert (s["total"], s["kept"], s["removed"], s["change_pct"]) == (484, 153, 331, -68.4)
+    assert (s["removed_agent"], s["removed_duplicate"]) == (331, 0)
+
+
+def test_seed_categories_dominate_removals(curated):
+    cats = curated[0].stats["removed_by_category"]
+    assert cats["start-continue"] == 168
+    assert 100 <= cats["let-me"] <= 115
+    assert 30 <= cats["vou"] <= 36
+    assert cats.get("thinking", 0) >= 5
+
+
+def test_kept_are_exactly_the_direct_examples(curated):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "fixtures/claudio"))
+    from build_fixture import build
+
+    _, keep_ids = build()
+    kept = {c.id for c in load_dataset(curated[0].output).conversations}
+    assert kept == keep_ids
+
+
+def test_rejected_file_is_an_audit_trail(curated):
+    lines = [json.loads(x) for x in curated[0].rejected.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 331
+    for r in lines:
+        assert r["reason"] and r["record"]["conversations"] and r["hits"]
+        h = r["hits"][0]
+        assert {"turn", "pattern", "span", "match", "lang", "category"} <= set(h)
+        text = r["record"]["conversations"][h["turn"]]["value"]
+        assert text[h["span"][0]:h["span"][1]].strip() == h["match"]
+
+
+def test_report_has_the_required_sections(curated):
+    text = curated[0].report.read_text(encoding="utf-8")
+    for heading in ("Curation impact", "per language", "per pattern", "per category", "Overlaps", "One sample per pattern"):
+        assert heading in text
+    assert "| **Total examples**" in text and "484" in text and "-68.4%" in text
+    stats = json.loads(curated[0].stats_path.read_text())
+    assert stats["kept"] == 153
+
+
+def test_same_input_gives_byte_identical_outputs(curated, tmp_path):
+    first, d = curated
+    again = curate_file(RAW, tmp_path / "curated.json", report=tmp_path / "CURATION_REPORT.md",
+                        rejected=tmp_path / "curated.rejected.jsonl")
+    assert again.output.read_bytes() == first.output.read_bytes()
+    assert again.rejected.read_bytes() == first.rejected.read_bytes()
+    norm = lambda p: p.read_text().replace(str(tmp_path), "X").replace(str(d), "X")
+    assert norm(again.report) == norm(first.report)
+
+
+def test_curating_a_curated_set_removes_nothing(curated, tmp_path):
+    again = curate_file(curated[0].output, tmp_path / "twice.json", report=tmp_path / "R.md")
+    assert again.stats["removed"] == 0
+    assert again.output.read_text() == curated[0].output.read_text()
+
+
+def test_exact_duplicates_are_removed_with_their_own_reason(tmp_path):
+    rec = {"conversations": [{"from": "human", "value": "oi"}, {"from": "gpt", "value": "Olha só: usa `ls`."}]}
+    dup = {"conversations": [{"from": "human", "value": "OI "}, {"from": "gpt", "value": "olha  só: usa `ls`."}]}
+    src = tmp_path / "d.json"
+    src.write_text(json.dumps([rec, dup]))
+    res = curate_file(src, tmp_path / "o.json", report=tmp_path / "R.md")
+    assert res.stats["removed_by_reason"] == {DUPLICATE: 1}
+
+
+def test_messages_jsonl_stays_messages_jsonl(tmp_path):
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": a}]}
+            for a in ("Use a set.", "Let me check the file first.")]
+    src = tmp_path / "d.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = curate_file(src, tmp_path / "o.jsonl", report=tmp_path / "R.md").output
+    assert [json.loads(x) for x in out.read_text().splitlines()] == rows[:1]
+
+
+def test_cli_curate_refuses_to_overwrite_input(tmp_path, capsys):
+    src = tmp_path / "d.json"
+    src.write_text(RAW.read_text(encoding="utf-8"), encoding="utf-8")
+    before = src.read_bytes()
+    assert main(["curate", str(src), "-o", str(src), "--report", str(tmp_path / "R.md")]) == 4
+    assert "output is the input" in capsys.readouterr().err
+    assert src.read_bytes() == before and not (tmp_path / "R.md").exists()
+
+
+REPLIES = st.sampled_from([
+    "Short answer: use a set.", "Let me check the config first.", "Olha só: `ss -tulpn`.", "Vou analisar o log.",
+    "I'll start by reading main.py.", "Let me know if it works!", "Vou ser sincero: tá ótimo.", "<thinking>hm</thinking> ok",
+])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(REPLIES, min_size=1, max_size=3), max_size=25))
+def test_kept_is_a_subset_counts_add_up_and_curation_is_idempotent(convs):
+    items = [Conversation(i, str(i), tuple(t for r in rs for t in (Turn("user", "q"), Turn("assistant", r)))) for i, rs in enumerate(convs)]
+    decisions = list(curate(items))
+    kept = [d.conversation for d in decisions if d.kept]
+    assert len(kept) + sum(not d.kept for d in decisions) == len(items)
+    assert all(k in items for k in kept)
+    assert all(d.kept for d in curate(kept))
