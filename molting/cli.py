@@ -36,8 +36,75 @@ def _run_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="fine-tune a LoRA/QLoRA adapter (multi-GPU: accelerate launch -m molting.cli train …)"
+    )
+    p.add_argument("--config", required=True, help="training config YAML (configs/phase5.yaml, configs/cpu.yaml)")
+    p.add_argument("--dataset", default=None, help="dataset path (overrides the config)")
+    p.add_argument("--output", default=None, help="adapter output directory (overrides output_dir)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (overrides the config)")
+    p.add_argument("--model_name", default=None, help="base model: hub id, local path or smollm2-135m")
+    p.add_argument("--max_steps", type=int, default=None, help="stop after N optimizer steps (overrides epochs)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --output")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.add_argument("--dry-run", action="store_true", help="print one example's tokens and labels, then stop")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import logging
+
+    from molting.config import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # bitsandbytes warns at import about an optional CPU kernel molting never uses (no CPU 4-bit)
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    overrides = {"dataset": args.dataset, "epochs": args.epochs, "base_model": args.model_name,
+                 "max_steps": args.max_steps, "output_dir": args.output}
+    cfg = load_config(args.config, overrides)
+    if args.dry_run:
+        from molting.train import dry_run
+
+        print(dry_run(cfg))
+        return 0
+    from molting.train import train
+
+    result = train(cfg, overwrite=args.overwrite, resume=args.resume)
+    m = result.manifest
+    if m["quantization"]["substitution"]:
+        print(f"note: {m['quantization']['substitution']} (recorded in run.json)")
+    print(
+        f"trained {m['steps']} steps ({m['quantization']['used']} on {m['device']}), "
+        f"train loss {m['final_train_loss']}, best val loss {m['best_val_loss']}, "
+        f"{m['tokens_per_second']} tokens/s; wrote {result.output_dir}"
+    )
+    return 0
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="fit the metric anchors on the calibration split, prove them on the eval split")
+    p.add_argument("--report", default="reports/METRICS_CALIBRATION.md", help="Markdown report path")
+    p.add_argument("--anchors", default=None, help="frozen anchors JSON (default: the one shipped in molting/metrics)")
+    p.set_defaults(func=_run_calibrate)
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from molting.metrics.calibration import calibrate
+    from molting.metrics.scorer import ANCHORS_FILE
+
+    r = calibrate(report=args.report, anchors_file=args.anchors or ANCHORS_FILE)
+    p = r.personality
+    print(
+        f"personality (eval means): reference {p['reference']:.2f}, generic {p['generic']:.2f}, "
+        f"agent-like {p['agent_like']:.2f}, stuffed {p['stuffed']:.2f}, off-topic {p['off_topic']:.2f}; "
+        f"style AUC {r.style_auc:.3f}; PT fluency reference {r.fluency['reference']:.2f}; wrote {args.report}"
+    )
+    return 0
+
+
 # Each stage registers its sub-command here; the order is the order in `molting --help`.
-REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate]
+REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate, _add_train, _add_calibrate]
 
 
 def build_parser() -> argparse.ArgumentParser:

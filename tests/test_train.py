@@ -1,0 +1,194 @@
+"""Training on tiny random models: weights, outputs, resume, early stopping, CLI errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from molting.cli import main
+from molting.config import build_config
+from molting.errors import ConfigError, OutputError
+from molting.train import _run, prepare_output_dir, train
+
+FAST = {"batch_size": 2, "gradient_accumulation": 1, "warmup_steps": 0, "max_seq_length": 256,
+        "val_set_size": 0, "learning_rate": 1e-2, "lora_rank": 4, "lora_alpha": 8, "logging_steps": 1,
+        "lora_dropout": 0.0, "quantization": "none"}
+
+
+def cfg_for(model_dir, dataset, **changes):
+    return build_config({**FAST, "base_model": str(model_dir), "dataset": str(dataset), **changes})
+
+
+def adapter(folder):
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_llama_dir):
+    """One small run shared by the output tests: 4 steps with a validation split."""
+    from conftest import sample_conversations, write_sharegpt
+
+    root = tmp_path_factory.mktemp("run")
+    data = write_sharegpt(root / "data.json", sample_conversations(), repeat=6)
+    cfg = cfg_for(tiny_llama_dir, data, max_steps=4, val_set_size=4, eval_steps=2)
+    return train(cfg, root / "out")
+
+
+def test_lora_weights_change_and_base_weights_do_not(tiny_llama_dir, tiny_dataset, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base_before = load_file(str(tiny_llama_dir / "model.safetensors"))
+    out = train(cfg_for(tiny_llama_dir, tiny_dataset, max_steps=3), tmp_path / "out").output_dir
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), out)
+    lora_b = {k: v for k, v in model.state_dict().items() if "lora_B" in k}
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b.values())  # B starts at zero
+    for name, value in model.get_base_model().state_dict().items():
+        key = name.replace("base_layer.", "")
+        if "lora_" not in name and key in base_before:
+            torch.testing.assert_close(value, base_before[key], msg=f"{key} changed")
+
+
+def test_the_phi3_architecture_trains_too(tiny_phi3_dir, tiny_dataset, tmp_path):
+    manifest = train(cfg_for(tiny_phi3_dir, tiny_dataset, max_steps=2), tmp_path / "out").manifest
+    assert manifest["steps"] == 2 and manifest["final_train_loss"] > 0
+
+
+def test_outputs_are_written(trained):
+    out = trained.output_dir
+    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "run.json", "loss.csv", "loss.png"):
+        assert (out / name).is_file(), name
+    assert not (out / "checkpoints").exists()
+    assert not list(out.glob("*.bin"))  # safetensors only
+
+
+def test_run_manifest_records_what_reproduces_the_run(trained):
+    m = json.loads((trained.output_dir / "run.json").read_text())
+    assert m["config"]["max_steps"] == 4 and m["seeds"]["seed"] == 42
+    assert len(m["dataset"]["sha256"]) == 64 and m["dataset"]["validation"] == 4
+    assert m["base_model"]["fingerprint"] and m["device"] == "cpu"
+    assert m["quantization"] == {"requested": "none", "used": "none", "substitution": None}
+    assert {"torch", "transformers", "peft"} <= m["libraries"].keys()
+    assert m["steps"] == 4 and m["tokens_seen"] > 0 and m["tokens_per_second"] > 0
+    assert m["best_val_loss"] is not None and m["best_checkpoint_step"] in (2, 4)
+
+
+def test_loss_csv_has_a_row_per_step_and_validation_losses(trained):
+    rows = list(csv.DictReader((trained.output_dir / "loss.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert [bool(r["val_loss"]) for r in rows] == [False, True, False, True]
+
+
+def test_the_best_checkpoint_is_reloaded_at_the_end(tiny_llama_dir, tiny_dataset, tmp_path):
+    """Early stopping with a learning rate that overshoots: the kept adapter is the best one."""
+    cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=12, val_set_size=4, eval_steps=1,
+                  early_stopping_patience=2, learning_rate=0.5, keep_checkpoints=True)
+    result = train(cfg, tmp_path / "out")
+    m = result.manifest
+    val = {r["step"]: r["val_loss"] for r in m["losses"] if r["val_loss"] is not None}
+    best = min(val, key=val.get)
+    assert m["best_checkpoint_step"] == best and m["best_val_loss"] == pytest.approx(val[best])
+    saved = adapter(result.output_dir / "checkpoints" / f"checkpoint-{best}")
+    final = adapter(result.output_dir)
+    assert all(torch.equal(final[k], saved[k]) for k in final)
+    assert m["stopped_early"] and m["steps"] < 12  # val loss stalls after a few steps at this rate
+
+
+def test_same_seed_same_losses(tiny_llama_dir, tiny_dataset, tmp_path):
+    cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2)
+    a = train(cfg, tmp_path / "a").manifest["losses"]
+    b = train(cfg, tmp_path / "b").manifest["losses"]
+    assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_llama_dir, tiny_dataset, tmp_path):
+    from transformers import TrainerCallback
+
+    class StopAt3(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 3:
+                raise Interrupt
+
+    cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=4, eval_steps=2)
+    with pytest.raises(Interrupt):
+        train(cfg, tmp_path / "cut", callbacks=[StopAt3()])
+    assert (tmp_path / "cut" / "checkpoints" / "checkpoint-2").is_dir()
+    with pytest.raises(OutputError, match="--resume"):
+        train(cfg, tmp_path / "cut")
+    resumed = train(cfg, tmp_path / "cut", resume=True)
+    assert resumed.manifest["steps"] == 4 and resumed.manifest["resumed_from"].endswith("checkpoint-2")
+    straight = train(cfg, tmp_path / "straight")
+    a, b = adapter(resumed.output_dir), adapter(straight.output_dir)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_output_dir_rules(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    with pytest.raises(OutputError, match="--overwrite"):
+        prepare_output_dir(tmp_path / "run", overwrite=False, resume=False)
+    assert prepare_output_dir(tmp_path / "run", overwrite=True, resume=False) is None
+    assert not (tmp_path / "run" / "run.json").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(OutputError, match="not a molting run"):
+        prepare_output_dir(tmp_path / "mine", overwrite=True, resume=False)
+    with pytest.raises(OutputError, match="no checkpoint"):
+        prepare_output_dir(tmp_path / "empty", overwrite=False, resume=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="cannot write"):
+        prepare_output_dir(tmp_path / "file" / "sub", overwrite=False, resume=False)
+
+
+def test_out_of_memory_is_one_line_with_the_fix():
+    class OOM:
+        def train(self, resume_from_checkpoint=None):
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(ConfigError, match="batch_size=4.*max_seq_length=1024"):
+        _run(OOM(), None, build_config({}))
+
+
+def write_cfg(tmp_path, model_dir, dataset, **extra):
+    lines = {**FAST, "base_model": str(model_dir), "dataset": str(dataset), "max_steps": 1, **extra}
+    path = tmp_path / "cfg.yaml"
+    path.write_text("".join(f"{k}: {v}\n" for k, v in lines.items()))
+    return path
+
+
+def test_cli_dry_run_prints_tokens_with_labels(tiny_llama_dir, tiny_dataset, tmp_path, capsys):
+    assert main(["train", "--config", str(write_cfg(tmp_path, tiny_llama_dir, tiny_dataset)), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "+ " in out and ". " in out and "<|im_end|>" in out and "steps planned: 1" in out
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("bad_dataset", 2, "invalid JSON"),
+    ("bad_config", 2, "unknown key 'lora_rnk'"),
+    ("bad_model", 3, "not found"),
+    ("bad_output", 4, "cannot write"),
+])
+def test_cli_errors_are_one_line_and_non_zero(tiny_llama_dir, tiny_dataset, tmp_path, capsys, case, code, message):
+    dataset, model, extra = tiny_dataset, tiny_llama_dir, {}
+    if case == "bad_dataset":
+        dataset = tmp_path / "bad.json"
+        dataset.write_text("[{")
+    if case == "bad_config":
+        extra = {"lora_rnk": 8}
+    if case == "bad_model":
+        model = tmp_path / "missing-model"
+    (tmp_path / "file").write_text("x")
+    output = tmp_path / "file" / "out" if case == "bad_output" else tmp_path / "out"
+    argv = ["train", "--config", str(write_cfg(tmp_path, model, dataset, **extra)), "--output", str(output)]
+    assert main(argv) == code
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and message in err[0]
