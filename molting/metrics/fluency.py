@@ -1,0 +1,323 @@
+"""PT-BR fluency: in the right language, Brazilian (not European) Portuguese, and not word salad.
+
+Parts, each in [0, 1], multiplied (a reply is fluent only if every part holds, as in Krishna et
+al. 2020's J metric):
+- in_language: length-weighted share of sentences that lingua (restricted to a few candidate
+  languages, so short Portuguese is not read as Italian/Catalan) assigns to the prompt language;
+- lexical: known-word rate against pyspellchecker's offline Portuguese list (European-leaning,
+  so Brazilian ê/ô spellings are also tried as é/ó), English words (tech loanwords) and a
+  short Brazilian supplement;
+- repetition: distinct-2, the share of words inside repeated 3-grams (the Gopher filters,
+  Rae et al. 2021: duplicate n-gram fractions catch looping generations) and the share of
+  content words that reuse a stem a third time (circular salad: "a API de REST com a API…");
+- syntax: SLOR (Kann et al. 2018; Lau et al. 2017) of a class-bigram model fitted on the TRAIN
+  split's Portuguese — word order a Portuguese writer would use; shuffled words score low;
+- variety: Brazilian vs European marker counts (você/tu, estou fazendo/estou a fazer,
+  ônibus/autocarro, econômico/económico, pra, a gente, celular/telemóvel).
+The raw part values are mapped to [0, 1] with anchors fixed on the calibration split.
+
+    >>> LanguageIdentifier().detect("Vou implementar isso agora.")
+    'pt'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import pairwise
+
+from molting.errors import ConfigError
+from molting.metrics._text import ngrams, sentences, strip_code, tokens, words
+from molting.patterns import normalize
+
+CANDIDATES = ("en", "pt", "es", "it", "fr")  # languages a small model drifts into
+MIN_SENTENCE_WORDS = 3  # shorter sentences ("Beleza!") are weighed only when nothing longer exists
+DETECTORS = ("lingua", "langdetect")
+
+
+class LanguageIdentifier:
+    """Language ID restricted to `candidates`; `backend` is "lingua" (default) or "langdetect"."""
+
+    def __init__(self, backend: str = "lingua", candidates: tuple[str, ...] = CANDIDATES):
+        if backend not in DETECTORS:
+            raise ConfigError(f"unknown language detector {backend!r}; choose one of {', '.join(DETECTORS)}")
+        self.backend, self.candidates = backend, tuple(candidates)
+
+    @cached_property
+    def _lingua(self):
+        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+        langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in self.candidates]
+        return LanguageDetectorBuilder.from_languages(*langs).with_preloaded_language_models().build()
+
+    def detect(self, text: str) -> str:
+        """ISO 639-1 code of the most likely candidate, or "unknown"."""
+        prose = strip_code(text).strip()
+        if not prose:
+            return "unknown"
+        if self.backend == "lingua":
+            lang = self._lingua.detect_language_of(prose)
+            return lang.iso_code_639_1.name.lower() if lang is not None else "unknown"
+        return self._langdetect(prose)
+
+    def _langdetect(self, prose: str) -> str:
+        from langdetect import DetectorFactory, detect_langs
+        from langdetect.lang_detect_exception import LangDetectException
+
+        DetectorFactory.seed = 0  # langdetect samples; without a seed the same text can flip
+        try:
+            ranked = detect_langs(prose)
+        except LangDetectException:
+            return "unknown"
+        inside = [r.lang for r in ranked if r.lang in self.candidates]
+        return inside[0] if inside else "unknown"
+
+    def share(self, text: str, lang: str) -> float:
+        """Word-weighted share of the prose's sentences detected as `lang` (0.0 for no prose)."""
+        sents = [(s, len(words(s))) for s in sentences(strip_code(text))]
+        sents = [(s, n) for s, n in sents if n > 0]
+        long = [(s, n) for s, n in sents if n >= MIN_SENTENCE_WORDS]
+        if not long:  # a short reply: judge it whole
+            whole = " ".join(s for s, _ in sents)
+            return float(bool(whole) and self.detect(whole) == lang)
+        total = sum(n for _, n in long)
+        return sum(n for s, n in long if self.detect(s) == lang) / total
+
+
+# ---------------------------------------------------------------- Brazilian vs European markers
+
+_BR_MARKERS = {
+    "voce": r"\bvoces?\b",
+    "a_gente": r"\ba gente\b",
+    "pra": r"\b(?:pra|pro|pras|pros)\b",
+    "ta_to_ne": r"\b(?:ta|to|ne|tamo)\b(?=[\s,.!?]|$)",
+    "gerund": r"\b(?:estou|esta|estamos|estao|estava|estavam|estar|esteja|ta|to|fica|ficou|vai|vou|seguem?)\s+\w+(?:ando|endo|indo)\b",
+    "lexicon": r"\b(?:onibus|celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|registro|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|tenis|goleiro|xicara|geladeira)\b",
+    "tem_que": r"\btem que\b",
+}
+_BR_ACCENTS = re.compile(r"\b\w*[êô](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b")  # econômico, sênior, ônibus
+_EU_MARKERS = {
+    "tu_forms": r"\b(?:tu|estas|tens|podes|queres|sabes|fazes|dizes|vais|es|teu|tua|teus|tuas|contigo)\b",
+    "estar_a_inf": r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|ando|andas|anda|continua|fica|ficou)\s+a\s+\w+(?:ar|er|ir)\b",
+    "lexicon": r"\b(?:autocarro|telemovel|ecra|ficheiros?|utilizador(?:es|a)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|pa|fixe|bue|apanhar|pequeno-almoco|casa de banho|rapariga|miudos?|equipa|registo|facto|comboio|ja agora|por omissao|a seguir a|tem de|tens de|encravad[oa]|pendurad[oa]|a serio|a certa altura|telemovel)\b",
+    "enclisis": r"\b\w+(?:a|e|i)-(?:o|a|os|as|lhe|lhes)\b",
+}
+_EU_ACCENTS = re.compile(r"\b\w*[éó](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b")  # económico, sénior
+_BR_RE = {k: re.compile(v) for k, v in _BR_MARKERS.items()}
+_EU_RE = {k: re.compile(v) for k, v in _EU_MARKERS.items()}
+
+
+@dataclass(frozen=True)
+class VarietyMarkers:
+    br: int
+    eu: int
+    found: tuple[str, ...]  # "br:voce", "eu:tu_forms", … in a fixed order
+
+    @property
+    def factor(self) -> float:
+        """(br + 1) / (br + eu + 1): 1.0 with no European marker, falls as they dominate."""
+        return (self.br + 1) / (self.br + self.eu + 1)
+
+
+def variety_markers(text: str) -> VarietyMarkers:
+    prose = strip_code(text)
+    norm = normalize(prose)  # accents stripped for the lexicon
+    lower = prose.lower()  # accents kept for ê/é spellings
+    found, br, eu = [], 0, 0
+    for key, rx in _BR_RE.items():
+        n = len(rx.findall(norm))
+        br += n
+        found += [f"br:{key}"] * bool(n)
+    for key, rx in _EU_RE.items():
+        n = len(rx.findall(norm))
+        eu += n
+        found += [f"eu:{key}"] * bool(n)
+    nb, ne = len(_BR_ACCENTS.findall(lower)), len(_EU_ACCENTS.findall(lower))
+    br, eu = br + nb, eu + ne
+    found += ["br:accents"] * bool(nb) + ["eu:accents"] * bool(ne)
+    return VarietyMarkers(br, eu, tuple(found))
+
+
+# ---------------------------------------------------------------- lexicon (unknown words)
+
+# Everyday Brazilian forms the European-leaning pyspellchecker list lacks.
+BR_SUPPLEMENT = frozenset(
+    ["pra", "pro", "pras", "pros", "tá", "tô", "né", "tamo", "cadê", "beleza", "bora", "valeu", "show", "oi", "blz", "vc", "ônibus", "celular", "registro", "deletar", "planilha", "bacana", "legal", "galera", "curtinho", "rapidinho", "certinho", "pertinho", "hasheáveis", "hasheável", "commitar", "commita", "comitar", "debugar", "debuga", "printar", "logar", "deployar"]
+)
+_BR_TO_EU_ACCENT = str.maketrans({"ê": "é", "ô": "ó"})
+
+
+class Lexicon:
+    """Known Portuguese words: pyspellchecker's pt and en lists plus BR_SUPPLEMENT."""
+
+    @cached_property
+    def _known(self) -> tuple[dict, dict]:
+        from spellchecker import SpellChecker
+
+        return (SpellChecker(language="pt").word_frequency.dictionary,
+                SpellChecker(language="en").word_frequency.dictionary)
+
+    def is_known(self, word: str) -> bool:
+        pt, en = self._known
+        w = word.lower()
+        return (w in pt or w in BR_SUPPLEMENT or w in en or w.translate(_BR_TO_EU_ACCENT) in pt
+                or all(part in pt or part in en for part in w.split("-")))
+
+    def known_rate(self, text: str, also_known: frozenset[str] = frozenset()) -> tuple[float, tuple[str, ...]]:
+        """(share of checked words that are known, the unknown ones). Names are skipped:
+        capitalised words that do not start a sentence. `also_known`: lower-cased words of the
+        user's prompt — jargon the user wrote ("rebase", "tupla") is fair to reuse."""
+        checked = []
+        for sent in sentences(strip_code(text)):
+            for i, w in enumerate(re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*", sent)):
+                if i > 0 and w[0].isupper():
+                    continue
+                checked.append(w)
+        if not checked:
+            return 0.0, ()
+        unknown = tuple(w.lower() for w in checked if w.lower() not in also_known and not self.is_known(w))
+        return 1 - len(unknown) / len(checked), unknown
+
+
+# ---------------------------------------------------------------- repetition
+
+STEM_CHARS = 6  # "configura", "configurado", "configuração" are one word repeated
+STEM_FREE_REPEATS = 2  # a content word may appear twice before it counts as repetition
+
+
+@dataclass(frozen=True)
+class Repetition:
+    distinct2: float  # unique word bigrams / all bigrams (1.0 = no repeats)
+    dup3: float  # share of words covered by a 3-gram that occurs more than once
+    stem_excess: float  # share of content words that are a 3rd+ use of the same stem
+
+    @property
+    def value(self) -> float:
+        """The worst of the three views of looping, in [0, 1] (1 = no repetition)."""
+        return min(self.distinct2, 1 - self.dup3, 1 - self.stem_excess)
+
+
+def repetition(text: str, stopwords: frozenset[str] = frozenset()) -> Repetition:
+    """`stopwords` (normalized) are not content words; the scorer passes the LM's function words."""
+    ws = words(text)
+    bigrams = ngrams(ws, 2)
+    distinct2 = len(set(bigrams)) / len(bigrams) if bigrams else 1.0
+    tri = ngrams(ws, 3)
+    counts = Counter(tri)
+    covered = set()
+    for i, g in enumerate(tri):
+        if counts[g] > 1:
+            covered.update(range(i, i + 3))
+    content = [w[:STEM_CHARS] for w in map(normalize, ws) if len(w) >= 3 and w not in stopwords]
+    excess = sum(max(0, k - STEM_FREE_REPEATS) for k in Counter(content).values())
+    return Repetition(distinct2, len(covered) / len(ws) if ws else 0.0,
+                      excess / len(content) if content else 0.0)
+
+
+# ---------------------------------------------------------------- syntax: class-bigram SLOR
+
+FUNCTION_WORDS = 150  # most frequent training words kept verbatim; the rest become suffix classes
+SMOOTH = 0.7  # interpolation weight of the bigram estimate (the rest is the unigram)
+
+
+class ClassBigramLM:
+    """Class-bigram language model: frequent words stay words, others become `~` + last two
+    letters (`~ar`, `~ao`), so 20k training words give dense bigram counts. `slor(text)` is the
+    mean per-token log P(c_i | c_{i-1}) − log P(c_i): how much word order helps (Kann et al. 2018)."""
+
+    def __init__(self, texts: list[str]):
+        if not texts:
+            raise ValueError("ClassBigramLM needs training text")
+        freq = Counter(w for t in texts for w in (normalize(x) for x in tokens(t)) if w.isalpha())
+        self.vocab = frozenset(w for w, _ in freq.most_common(FUNCTION_WORDS))
+        seqs = [self._classes(t) for t in texts]
+        self.uni = Counter(c for s in seqs for c in s)
+        self.bi = Counter(g for s in seqs for g in pairwise(s))
+        self.prev = Counter(a for s in seqs for a in s[:-1])
+        self.total, self.types = sum(self.uni.values()), len(self.uni) + 1
+
+    def _cls(self, tok: str) -> str:
+        if tok.isdigit():
+            return "<n>"
+        if not tok.isalpha():
+            return tok if tok in ",.:;!?" else "<p>"
+        w = normalize(tok)
+        return w if w in self.vocab else "~" + w[-2:]
+
+    def _classes(self, text: str) -> list[str]:
+        seq = ["<s>"]
+        for sent in sentences(strip_code(text)):
+            seq += [self._cls(t) for t in tokens(sent)] + ["</s>"]
+        return seq
+
+    def _p_uni(self, c: str) -> float:
+        return (self.uni[c] + 1) / (self.total + self.types)
+
+    def slor(self, text: str) -> float:
+        seq = self._classes(text)
+        if len(seq) < 3:
+            return 0.0
+        total = 0.0
+        for a, b in pairwise(seq):
+            p_bi = self.bi[(a, b)] / self.prev[a] if self.prev[a] else 0.0
+            p = SMOOTH * p_bi + (1 - SMOOTH) * self._p_uni(b)
+            total += math.log(p) - math.log(self._p_uni(b))
+        return total / (len(seq) - 1)
+
+
+# ---------------------------------------------------------------- combined score
+
+@dataclass(frozen=True)
+class Anchor:
+    """Linear map raw → [0, 1]: `low` ↦ 0, `high` ↦ 1, clipped."""
+
+    low: float
+    high: float
+
+    def __call__(self, x: float) -> float:
+        if self.high == self.low:
+            return float(x >= self.high)
+        return min(1.0, max(0.0, (x - self.low) / (self.high - self.low)))
+
+
+@dataclass(frozen=True)
+class FluencyRaw:
+    in_language: float
+    known_rate: float
+    unknown: tuple[str, ...]
+    repetition: float
+    slor: float
+    variety: VarietyMarkers
+
+
+@dataclass(frozen=True)
+class Fluency:
+    score: float  # 0–10
+    in_language: float  # parts in [0, 1]
+    lexical: float
+    repetition: float
+    syntax: float
+    variety: float
+    raw: FluencyRaw
+
+
+def fluency_raw(text: str, lang_id: LanguageIdentifier, lexicon: Lexicon, lm: ClassBigramLM,
+                lang: str = "pt", prompt: str = "", in_language: float | None = None) -> FluencyRaw:
+    """Anchor-free fluency measurements; `in_language` may be passed when already computed."""
+    if not text.strip():
+        raise ValueError("fluency of an empty reply is undefined; score it as degenerate instead")
+    known, unknown = lexicon.known_rate(text, frozenset(words(prompt)))
+    share = lang_id.share(text, lang) if in_language is None else in_language
+    return FluencyRaw(share, known, unknown, repetition(text, lm.vocab).value, lm.slor(text), variety_markers(text))
+
+
+def combine_fluency(raw: FluencyRaw, anchors: dict[str, Anchor]) -> Fluency:
+    lexical = anchors["lexical"](raw.known_rate)
+    rep = anchors["repetition"](raw.repetition)
+    syntax = anchors["syntax"](raw.slor)
+    variety = raw.variety.factor
+    score = 10 * raw.in_language * lexical * rep * syntax * variety
+    return Fluency(round(score, 4), raw.in_language, lexical, rep, syntax, variety, raw)

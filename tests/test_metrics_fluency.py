@@ -1,0 +1,124 @@
+"""PT-BR fluency parts: language ID, Brazilian vs European markers, lexicon, repetition, syntax."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from molting.errors import ConfigError
+from molting.metrics import negatives as N
+from molting.metrics.calibration import langid_accuracy
+from molting.metrics.fluency import (
+    Anchor,
+    ClassBigramLM,
+    LanguageIdentifier,
+    Lexicon,
+    fluency_raw,
+    repetition,
+    variety_markers,
+)
+from molting.metrics.splits import calibration_split, train_split
+
+
+@pytest.fixture(scope="module")
+def lingua():
+    return LanguageIdentifier("lingua")
+
+
+@pytest.fixture(scope="module")
+def lm():
+    split = train_split()
+    return ClassBigramLM([t for t, lg in zip(split.texts, split.langs) if lg == "pt"])
+
+
+@pytest.mark.parametrize("text", ["Vou implementar isso agora.", "Beleza, faz sentido.", "Tá funcionando?"])
+def test_lingua_reads_short_portuguese_as_portuguese(lingua, text):
+    assert lingua.detect(text) == "pt"
+
+
+def test_lingua_beats_langdetect_on_short_texts():
+    acc = langid_accuracy()
+    assert acc["n"] >= 60
+    assert acc["lingua"] >= 0.9
+    assert acc["lingua"] > acc["langdetect"]
+
+
+def test_langdetect_stays_selectable_and_unknown_detectors_are_refused():
+    assert LanguageIdentifier("langdetect").detect("The quick brown fox jumps over the lazy dog.") == "en"
+    with pytest.raises(ConfigError, match="lingua"):
+        LanguageIdentifier("cld3")
+
+
+def test_code_is_not_language(lingua):
+    assert lingua.share("Usa `git reset --soft HEAD~1` e depois faz o commit de novo.", "pt") == 1.0
+    assert lingua.share("Use `git reset --soft HEAD~1` and commit again on the right branch.", "pt") == 0.0
+
+
+@pytest.mark.parametrize("text, br, eu", [
+    ("Você está fazendo certo, a gente testa amanhã pra ver.", True, False),
+    ("Tu estás a fazer bem, testamos amanhã.", False, True),
+    ("Peguei o ônibus e o celular ficou sem bateria.", True, False),
+    ("Apanhei o autocarro e o telemóvel ficou sem bateria.", False, True),
+    ("O plano econômico mudou.", True, False),
+    ("O plano económico mudou.", False, True),
+])
+def test_variety_markers(text, br, eu):
+    m = variety_markers(text)
+    assert (m.br > 0, m.eu > 0) == (br, eu), m.found
+
+
+def test_european_rewrites_have_lower_variety_factor_than_references():
+    pt = [r for r in calibration_split() if r["lang"] == "pt"]
+    ref = sum(variety_markers(r["reference"]).factor for r in pt) / len(pt)
+    eu = sum(variety_markers(r["european_pt"]).factor for r in pt) / len(pt)
+    assert ref > 0.95 and eu < 0.7
+
+
+def test_lexicon_knows_brazilian_spellings_and_flags_non_words():
+    lex = Lexicon()
+    assert all(lex.is_known(w) for w in ("você", "econômico", "ônibus", "pra", "arquivo"))
+    rate, unknown = lex.known_rate("O caprendi vasmer do arquivo quilonto.")
+    assert set(unknown) == {"caprendi", "vasmer", "quilonto"} and rate == pytest.approx(3 / 6)
+
+
+def test_prompt_words_count_as_known():
+    lex = Lexicon()
+    assert lex.known_rate("Usa o flubbergate.", frozenset({"flubbergate"}))[0] == 1.0
+
+
+def test_repetition_catches_loops_and_circular_salad():
+    assert repetition("Alejandro, a criado, a criado, a criado, a criado, a criado.").value < 0.2
+    assert repetition("Uma API REST é uma API que REST a API de REST com a API da REST na API.").value < 0.7
+    assert repetition("Usa um pool de conexões e fecha as sessões no fim de cada request.").value == 1.0
+
+
+def test_shuffled_words_have_lower_slor_than_the_original(lm):
+    pt = [r for r in calibration_split() if r["lang"] == "pt"]
+    better = sum(lm.slor(r["reference"]) > lm.slor(N.shuffled(r)) for r in pt)
+    assert better >= 0.8 * len(pt)
+
+
+def test_fluency_of_empty_reply_raises(lingua, lm):
+    with pytest.raises(ValueError):
+        fluency_raw("   ", lingua, Lexicon(), lm)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200))
+@example("a a a a a a a")
+@example("`code only`")
+def test_repetition_is_bounded(text):
+    r = repetition(text)
+    assert 0.0 <= r.value <= 1.0 and 0.0 <= r.distinct2 <= 1.0 and 0.0 <= r.dup3 <= 1.0
+
+
+@given(st.floats(-1e6, 1e6), st.floats(-10, 10), st.floats(-10, 10))
+def test_anchor_is_bounded(x, lo, hi):
+    assert 0.0 <= Anchor(lo, hi)(x) <= 1.0
+
+
+def test_negatives_are_deterministic():
+    r = calibration_split()[30]
+    assert N.shuffled(r) == N.shuffled(r) and N.garbled(r) == N.garbled(r) and N.stuffed(r) == N.stuffed(r)
+    assert N.shuffled(r) != r["reference"]
