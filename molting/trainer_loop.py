@@ -1,8 +1,8 @@
 """The training loop: transformers' Trainer with molting's batches, LoRA adapter and callbacks.
 
 Batches are padding-free by default: a micro-batch's examples are concatenated into one row
-with `position_ids` restarting at 0 for each example, which transformers turns into a
-block-diagonal attention mask, so no compute goes to padding and examples never see each other.
+with `position_ids` restarting at 0 for each example, so no compute goes to padding; attention
+runs per example (molting.attention), so examples never see each other.
 
 Multi-GPU: the Trainer is accelerate-native, so run the same command under accelerate, e.g.
 
@@ -81,6 +81,10 @@ def add_adapter(model: Any, cfg: TrainConfig) -> Any:
     from peft import LoraConfig, get_peft_model
 
     disable_kv_cache(model)
+    if cfg.padding_free:
+        from molting.attention import use_segment_attention
+
+        use_segment_attention(model)  # attention within each packed example only: same result, less work
     lora = LoraConfig(
         r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM",

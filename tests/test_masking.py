@@ -110,6 +110,13 @@ def test_padding_free_collator_restarts_positions_and_masks_boundaries():
     assert batch["labels"].tolist() == [[IGNORE, 6, 7, IGNORE, 9]]
 
 
+def test_segment_bounds_follow_position_restarts():
+    from molting.attention import segment_bounds
+
+    assert segment_bounds(torch.tensor([[0, 1, 2, 0, 1, 0]])) == [(0, 3), (3, 5), (5, 6)]
+    assert segment_bounds(torch.tensor([[0, 1, 2, 3]])) == [(0, 4)]
+
+
 def test_padded_collator_masks_padding():
     batch = PaddedCollator(pad_token_id=0)([{"input_ids": [5, 6, 7], "labels": [IGNORE, 6, 7]},
                                             {"input_ids": [8], "labels": [8]}])
@@ -117,15 +124,21 @@ def test_padded_collator_masks_padding():
     assert batch["labels"].tolist() == [[IGNORE, 6, 7], [8, IGNORE, IGNORE]]
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "segments"])
 @pytest.mark.parametrize("model_dir", ["tiny_llama_dir", "tiny_phi3_dir"])
-def test_padding_free_batch_gives_the_same_loss_as_a_padded_batch(request, model_dir, conversations):
-    """Examples packed into one row must not attend to each other (block-diagonal mask)."""
+def test_padding_free_batch_gives_the_same_loss_as_a_padded_batch(request, model_dir, attention, conversations):
+    """Examples packed into one row must not attend to each other: with transformers' block-diagonal
+    mask (sdpa) and with molting's per-example attention (what training uses)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from molting.attention import use_segment_attention
 
     folder = request.getfixturevalue(model_dir)
     tok = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     disable_kv_cache(model)  # what training does; with a cache the packed rows leak into each other
+    if attention == "segments":
+        use_segment_attention(model)
     feats = [{"input_ids": ex.input_ids, "labels": [IGNORE] + ex.labels[1:]}
              for ex in (encode(tok, c, 4096) for c in conversations)]
     with torch.no_grad():
