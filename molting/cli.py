@@ -103,8 +103,25 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="re-score stored generations (results.json) and rewrite the gate's reports")
+    p.add_argument("--results", default="reports/results.json", help="results.json written by pytest evals/")
+    p.add_argument("--report-dir", default=None, help="where to write (default: beside --results)")
+    p.add_argument("--criteria", default=None, help="criteria YAML (default evals/criteria.yaml)")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from molting.evaluation import rescore_file
+
+    paths, verdict = rescore_file(args.results, args.report_dir, args.criteria)
+    print(verdict)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 # Each stage registers its sub-command here; the order is the order in `molting --help`.
-REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate, _add_train, _add_calibrate]
+REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate, _add_train, _add_report, _add_calibrate]
 
 
 def build_parser() -> argparse.ArgumentParser:

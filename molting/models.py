@@ -167,29 +167,30 @@ def sha256_file(path: Path) -> str:
 # ---------------------------------------------------------------- loading
 
 
-def choose_quantization(requested: str, cuda: bool) -> tuple[str, str | None]:
+def choose_quantization(requested: str, cuda: bool, purpose: str = "training LoRA on") -> tuple[str, str | None]:
     """(used, reason for substitution). 4-bit QLoRA needs CUDA; CPU 4-bit is ~20x slower."""
     if requested == "4bit" and not cuda:
         return "none", (
-            "quantization '4bit' (QLoRA) needs a CUDA GPU; none found, so training LoRA on "
+            f"quantization '4bit' (QLoRA) needs a CUDA GPU; none found, so {purpose} "
             "full-precision (fp32) weights instead (bitsandbytes 4-bit on CPU is ~20x slower)"
         )
     return requested, None
 
 
 def load_base(name: str, quantization: str, *, trust_remote_code: bool = False,
-              revision: str | None = None, gradient_checkpointing: bool = False) -> LoadedBase:
+              revision: str | None = None, gradient_checkpointing: bool = False,
+              purpose: str = "training LoRA on") -> LoadedBase:
     import torch
 
     path, source = resolve(name)
     cuda = torch.cuda.is_available()
-    used, reason = choose_quantization(quantization, cuda)
+    used, reason = choose_quantization(quantization, cuda, purpose)
     if reason:
         log.warning("!!! %s", reason.upper())
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code, revision=revision)
     kwargs = _model_kwargs(used, cuda, trust_remote_code, revision)
     model = _from_pretrained(path, name, kwargs)
-    if used == "4bit":
+    if used == "4bit" and purpose.startswith("training"):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
