@@ -73,6 +73,7 @@ class EvalResults:
     comparisons: list[Comparison] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     criteria: Criteria = field(default_factory=Criteria)
+    judge: dict[str, list[float]] = field(default_factory=dict)  # model → optional LLM-judge scores (0–10)
 
     def replies(self, model: str) -> list[str]:
         return [g["reply"] for g in self.generations[model]]
@@ -114,6 +115,12 @@ def score_all(results: EvalResults, scorer: Any) -> None:
         ))
 
 
+def judge_all(results: EvalResults, judge: Any) -> None:
+    """Optional LLM-judge scores for every model: informational, never asserted (a judge alone is not proof)."""
+    results.judge = {m: [round(j.score, 4) for j in judge.score_many(results.prompts, results.replies(m))]
+                     for m in results.models}
+
+
 def canary_identical(results: EvalResults) -> list[str]:
     """Adapters whose every reply equals the base's: almost surely not applied."""
     if BASE not in results.generations:
@@ -142,6 +149,8 @@ def results_to_json(results: EvalResults) -> dict[str, Any]:
             if results.scores:
                 s = results.scores[m][i]
                 row["models"][m]["scores"] = {k: v for k, v in asdict(s).items() if k not in ("id", "lang")}
+            if results.judge:
+                row["models"][m]["judge"] = results.judge[m][i]
         per_sample.append(row)
     return {
         "results_version": RESULTS_VERSION,

@@ -23,6 +23,7 @@ from molting.evaluation import (
     Comparison,
     EvalResults,
     generate_all,
+    judge_all,
     load_prompts,
     prompts_hash,
     run_facts,
@@ -61,6 +62,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--report-dir", default="reports", help="where comparison.md, results.json and the chart go")
     g.addoption("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens, help="generation length cap")
     g.addoption("--batch-size", type=int, default=GenerationConfig.batch_size, help="same for every model")
+    g.addoption("--repetition-penalty", type=float, default=GenerationConfig.repetition_penalty,
+                help="same for every model; default 1.0 (none): the metrics see degenerate loops as they are")
     g.addoption("--device", choices=("auto", "cpu"), default="auto", help="'cpu' hides CUDA GPUs from the run")
     g.addoption("--replies", default=None, metavar="JSON",
                 help="score these replies ({model: {prompt_id: reply}}) instead of generating: no model is loaded")
@@ -165,7 +168,8 @@ def _build_results(config: pytest.Config, st: GateState) -> tuple[EvalResults, A
 
     criteria = load_criteria(config.getoption("--criteria"))
     prompts = load_prompts(config.getoption("--prompts"))
-    gcfg = GenerationConfig(max_new_tokens=config.getoption("--max-new-tokens"), batch_size=config.getoption("--batch-size"))
+    gcfg = GenerationConfig(max_new_tokens=config.getoption("--max-new-tokens"), batch_size=config.getoption("--batch-size"),
+                            repetition_penalty=config.getoption("--repetition-penalty"))
     models = [*st.baselines, CANDIDATE]
     facts: dict[str, Any] = {"prompts": config.getoption("--prompts") or "fixtures/claudio/eval_prompts.jsonl",
                              "prompts_hash": prompts_hash(prompts), "generation": gcfg.key()}
@@ -184,6 +188,11 @@ def _build_results(config: pytest.Config, st: GateState) -> tuple[EvalResults, A
     scorer = Scorer.load()
     results.facts["scorer_version"] = scorer_version()
     score_all(results, scorer)
+    if criteria.judge != "none":
+        from molting.metrics.judge import LLMJudge
+
+        judge_all(results, LLMJudge.from_pretrained(criteria.judge))
+        results.facts["judge"] = criteria.judge
     _blessed(config, st, results)
     return results, bank
 

@@ -69,6 +69,25 @@ def test_agent_like_replies_fail_the_right_tests_and_still_write_the_report(pyte
     assert "**FAIL**" in (pytester.path / "reports/comparison.md").read_text(encoding="utf-8")
 
 
+def test_criteria_file_selects_the_optional_llm_judge(pytester, tiny_llama_dir):
+    """`judge: <model>` in the criteria file adds judge scores to the reports; criteria stay offline."""
+    replies = _setup(pytester, "reference")
+    rows = [r for r in _rows() if r["id"] in ("ev-en-001", "ev-pt-001")]
+    prompts = pytester.path / "p.jsonl"
+    prompts.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    criteria = pytester.path / "criteria.yaml"
+    criteria.write_text((EVALS / "criteria.yaml").read_text(encoding="utf-8").replace("judge: none", f"judge: {tiny_llama_dir}"),
+                        encoding="utf-8")
+    result = pytester.runpytest_subprocess("--replies", str(replies), "--baseline", "base", "--prompts", str(prompts),
+                                           "--criteria", str(criteria), "--report-dir", str(pytester.path / "reports"),
+                                           "-p", "no:cacheprovider", "-k", "personality")
+    assert "passed" in result.stdout.str()
+    report = (pytester.path / "reports/comparison.md").read_text(encoding="utf-8")
+    assert "## LLM judge (optional)" in report and str(tiny_llama_dir) in report
+    data = json.loads((pytester.path / "reports/results.json").read_text(encoding="utf-8"))
+    assert all(0 <= s["models"][m]["judge"] <= 10 for s in data["samples"] for m in ("base", "candidate"))
+
+
 def test_missing_candidate_adapter_fails_in_one_line(pytester):
     pytester.makeconftest("from molting.gate_plugin import *\n")
     pytester.makepyfile(test_x="def test_x(gate):\n    pass\n")
