@@ -36,8 +36,22 @@ def result(scorer, tmp_path_factory):
 
 
 def test_committed_anchors_are_what_calibration_fits(result):
+    """Version and fixture hashes exactly; numbers to 1e-5 (relative or absolute): MiniLM's fp32 reductions on
+    CPU differ in the 7th digit between machines (measured: topical low 0.0596389 here vs 0.0596382 frozen)."""
     frozen = Anchors.from_json(json.loads(ANCHORS_FILE.read_text(encoding="utf-8")))
-    assert result.anchors == frozen, "fixtures or code changed: run `molting calibrate` and bump SCORER_VERSION"
+    hint = "fixtures or code changed: run `molting calibrate` and bump SCORER_VERSION"
+    assert (result.anchors.version, result.anchors.fixtures) == (frozen.version, frozen.fixtures), hint
+
+    def numbers(a: Anchors) -> dict[str, float]:
+        out = {}
+        for key, value in a.to_json().items():
+            if isinstance(value, dict) and key != "fixtures":
+                out.update({f"{key}.{k}": v for k, v in value.items()})
+            elif isinstance(value, float):
+                out[key] = value
+        return out
+
+    assert numbers(result.anchors) == pytest.approx(numbers(frozen), rel=1e-5, abs=1e-5), hint
 
 
 def test_reference_replies_score_at_least_9(result):
