@@ -39,6 +39,8 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_curate.py
+	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_generate.py
 
 fixture: $(STAMP)
 	$(BIN)/python fixtures/claudio/build_fixture.py

@@ -26,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchreport import update_section  # noqa: E402
 
 CURATED = ROOT / "data" / "dataset_sharegpt_curated.json"
 RAW = ROOT / "fixtures" / "claudio" / "dataset_sharegpt.json"
@@ -137,8 +140,9 @@ def section(dataset: Path, steps: int, ours: dict, ref: dict) -> str:
         (f"**Ratio: {ratio:.2f}×** the reference in wall-clock tokens/s (target ≥ {TARGET}×: {verdict}); "
          f"{cpu_ratio:.2f}× per CPU-second (less sensitive to other jobs on the machine; the load "
          "average column shows how busy it was)."),
-        ("Levers: padding-free batches (no compute on padding; position_ids restart per example so "
-         "attention stays block-diagonal) and no gradient checkpointing (135M fits in memory; "
+        ("Levers: padding-free batches (no compute on padding; position_ids restart per example and "
+         "attention runs per example, so no compute goes to cross-example pairs either) "
+         "and no gradient checkpointing (135M fits in memory; "
          "recomputing activations costs ~30%, which is also why molting's peak RSS is higher). "
          "The loss mask is unchanged (tests/test_masking.py)."), "",
     ])
@@ -146,19 +150,6 @@ def section(dataset: Path, steps: int, ours: dict, ref: dict) -> str:
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0))
-
-
-def write_section(report: Path, text: str) -> None:
-    from molting.data import write_text_atomic
-
-    old = report.read_text(encoding="utf-8") if report.exists() else "# Benchmarks\n\n"
-    if SECTION in old:
-        start = old.index(SECTION)
-        nxt = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + (old[nxt + 1:] if nxt != -1 else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    write_text_atomic(report, new)
 
 
 def main() -> None:
@@ -174,7 +165,8 @@ def main() -> None:
 
     ensure_offline_default()  # convert once, outside the timed runs
     ours, ref = measure("molting", a.dataset, a.steps), measure("trl", a.dataset, a.steps)
-    write_section(a.report, section(a.dataset, a.steps, ours, ref))
+    body = section(a.dataset, a.steps, ours, ref).split("\n", 2)[2]  # update_section writes the heading
+    update_section(SECTION.removeprefix("## "), body, a.report)
     print(f"ratio {ours['tokens_per_s'] / ref['tokens_per_s']:.2f}x; wrote {a.report}")
 
 
