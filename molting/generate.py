@@ -131,7 +131,7 @@ class ModelBank:
     def load(cls, base_model: str, adapters: dict[str, Path], quantization: str = "4bit") -> ModelBank:
         from molting.models import load_base
 
-        bank = cls(base=load_base(base_model, quantization, purpose="evaluating on"), adapters={})
+        bank = cls(base=load_base(base_model, quantization, for_training=False), adapters={})
         bank.model = bank.base.model
         for name, path in adapters.items():
             bank.attach(name, Path(path))

@@ -167,11 +167,12 @@ def sha256_file(path: Path) -> str:
 # ---------------------------------------------------------------- loading
 
 
-def choose_quantization(requested: str, cuda: bool, purpose: str = "training LoRA on") -> tuple[str, str | None]:
+def choose_quantization(requested: str, cuda: bool, for_training: bool = True) -> tuple[str, str | None]:
     """(used, reason for substitution). 4-bit QLoRA needs CUDA; CPU 4-bit is ~20x slower."""
     if requested == "4bit" and not cuda:
+        doing = "training LoRA on" if for_training else "evaluating on"
         return "none", (
-            f"quantization '4bit' (QLoRA) needs a CUDA GPU; none found, so {purpose} "
+            f"quantization '4bit' (QLoRA) needs a CUDA GPU; none found, so {doing} "
             "full-precision (fp32) weights instead (bitsandbytes 4-bit on CPU is ~20x slower)"
         )
     return requested, None
@@ -179,18 +180,18 @@ def choose_quantization(requested: str, cuda: bool, purpose: str = "training LoR
 
 def load_base(name: str, quantization: str, *, trust_remote_code: bool = False,
               revision: str | None = None, gradient_checkpointing: bool = False,
-              purpose: str = "training LoRA on") -> LoadedBase:
+              for_training: bool = True) -> LoadedBase:
     import torch
 
     path, source = resolve(name)
     cuda = torch.cuda.is_available()
-    used, reason = choose_quantization(quantization, cuda, purpose)
+    used, reason = choose_quantization(quantization, cuda, for_training)
     if reason:
         log.warning("!!! %s", reason.upper())
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code, revision=revision)
     kwargs = _model_kwargs(used, cuda, trust_remote_code, revision)
     model = _from_pretrained(path, name, kwargs)
-    if used == "4bit" and purpose.startswith("training"):
+    if used == "4bit" and for_training:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
