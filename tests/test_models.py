@@ -100,8 +100,8 @@ def test_offline_default_converts_once_then_trains_two_steps(tmp_path, monkeypat
     converted = time.perf_counter() - started
     config = json.loads((folder / "config.json").read_text())
     assert "quantization_config" not in config and (folder / "model.safetensors").is_file()
-    started = time.perf_counter()
-    assert models.ensure_offline_default() == folder and time.perf_counter() - started < 1  # cached
+    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted twice: the cache was ignored"))
+    assert models.ensure_offline_default() == folder  # cached: no second conversion
     cfg = build_config({"base_model": "smollm2-135m", "dataset": str(tiny_dataset), "quantization": "4bit",
                         "max_steps": 2, "batch_size": 2, "gradient_accumulation": 1, "val_set_size": 0,
                         "warmup_steps": 0, "max_seq_length": 256})

@@ -83,19 +83,42 @@ def test_loss_csv_has_a_row_per_step_and_validation_losses(trained):
     assert [bool(r["val_loss"]) for r in rows] == [False, True, False, True]
 
 
+class ScriptedValidationLoss:
+    """Replaces each evaluation's loss with the next scripted value, before early stopping and
+    best-model tracking read it: the run's decisions follow the script on every CPU."""
+
+    def __init__(self, losses):
+        from transformers import TrainerCallback
+
+        self.losses = list(losses)
+        outer = self
+
+        class _Callback(TrainerCallback):
+            def on_evaluate(self, args, state, control, metrics=None, **kw):
+                value = outer.losses.pop(0)
+                metrics["eval_loss"] = value  # the dict best-model tracking reads next
+                state.log_history[-1]["eval_loss"] = value  # what run.json and loss.csv record
+
+        self.callback = _Callback()
+
+
 def test_the_best_checkpoint_is_reloaded_at_the_end(tiny_llama_dir, tiny_dataset, tmp_path):
-    """Early stopping with a learning rate that overshoots: the kept adapter is the best one."""
-    cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=12, val_set_size=4, eval_steps=1,
-                  early_stopping_patience=2, learning_rate=0.5, keep_checkpoints=True)
-    result = train(cfg, tmp_path / "out")
+    """Validation loss improves twice, then stalls: early stopping ends the run after `patience`
+    evaluations without improvement and the kept adapter is the best checkpoint's."""
+    script = ScriptedValidationLoss([3.0, 2.0, 2.5, 2.6, 2.7, 2.8, 2.9, 3.0])
+    cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=8, val_set_size=4, eval_steps=1,
+                  early_stopping_patience=2, keep_checkpoints=True)
+    result = train(cfg, tmp_path / "out", callbacks=[script.callback])
     m = result.manifest
     val = {r["step"]: r["val_loss"] for r in m["losses"] if r["val_loss"] is not None}
-    best = min(val, key=val.get)
-    assert m["best_checkpoint_step"] == best and m["best_val_loss"] == pytest.approx(val[best])
-    saved = adapter(result.output_dir / "checkpoints" / f"checkpoint-{best}")
+    assert val == {1: 3.0, 2: 2.0, 3: 2.5, 4: 2.6}
+    assert m["best_checkpoint_step"] == 2 and m["best_val_loss"] == 2.0
+    assert m["stopped_early"] and m["steps"] == 4
+    saved = adapter(result.output_dir / "checkpoints" / "checkpoint-2")
+    last = adapter(result.output_dir / "checkpoints" / "checkpoint-4")
     final = adapter(result.output_dir)
     assert all(torch.equal(final[k], saved[k]) for k in final)
-    assert m["stopped_early"] and m["steps"] < 12  # val loss stalls after a few steps at this rate
+    assert not all(torch.equal(final[k], last[k]) for k in final)  # the later, worse weights were dropped
 
 
 def test_same_seed_same_losses(tiny_llama_dir, tiny_dataset, tmp_path):
