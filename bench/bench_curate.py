@@ -29,7 +29,7 @@ TARGET = 10_000  # conversations/s, the issue's target on this machine
 
 CHILD = r"""
 import json, resource, sys, time
-from molting.curate import curate_file
+from molting.curate.filter import curate_file
 t = time.perf_counter()
 r = curate_file(sys.argv[1], sys.argv[2], report=sys.argv[3])
 dt = time.perf_counter() - t

@@ -34,8 +34,8 @@ TARGET_CACHED_S = 10.0  # … and a cached re-run of the whole gate in under 10 
 
 
 def throughput(prompts: int, max_new_tokens: int, batch_size: int) -> list[dict]:
-    from molting.evaluation import load_prompts
-    from molting.generate import GenerationConfig, ModelBank
+    from molting.gate.run import load_prompts
+    from molting.gate.generate import GenerationConfig, ModelBank
 
     rows = load_prompts()
     rows = [r for r in rows if r["lang"] == "en"][: prompts // 2] + [r for r in rows if r["lang"] == "pt"][: prompts // 2]
@@ -109,7 +109,7 @@ def main() -> None:
     missing = [d for d in (CANDIDATE, PHASE3) if not (d / "adapter_config.json").is_file()]
     if missing:
         sys.exit(f"no adapter at {', '.join(map(str, missing))}: run `make demo` first.")
-    from molting.generate import GenerationConfig
+    from molting.gate.generate import GenerationConfig
 
     rows = throughput(a.prompts, a.max_new_tokens, a.batch_size or GenerationConfig.batch_size)
     first, second, facts = cached_rerun()

@@ -53,8 +53,8 @@ def timer():
 
 
 def run_molting(dataset: Path, steps: int) -> dict:
-    from molting.config import build_config
-    from molting.train import train
+    from molting.train.config import build_config
+    from molting.train.trainer import train
 
     cfg = build_config({**SHARED, "base_model": "smollm2-135m", "dataset": str(dataset), "quantization": "none",
                         "gradient_accumulation": 1, "max_steps": steps, "val_set_size": 0, "warmup_steps": 0,
@@ -72,7 +72,7 @@ def run_trl(dataset: Path, steps: int) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from molting.data import load_dataset
-    from molting.masking import to_messages
+    from molting.train.masking import to_messages
     from molting.models import ensure_offline_default, load_tokenizer
 
     path = str(ensure_offline_default())

@@ -1,9 +1,9 @@
-"""`pytest evals/` is the acceptance gate; the plugin lives in molting.gate_plugin.
+"""`pytest evals/` is the acceptance gate; the plugin lives in molting.gate.plugin.
 
 pytest finds hooks and fixtures by name in this module, so the plugin's are imported here.
 """
 
-from molting.gate_plugin import (  # noqa: F401  (pytest hooks and the session-scoped `gate` fixture)
+from molting.gate.plugin import (  # noqa: F401  (pytest hooks and the session-scoped `gate` fixture)
     gate,
     pytest_addoption,
     pytest_configure,

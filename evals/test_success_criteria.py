@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from molting.evaluation import CANDIDATE, canary_identical
-from molting.report import checks
+from molting.gate.run import CANDIDATE, canary_identical
+from molting.gate.report import checks
 
 
 def _check(gate, name: str):

@@ -25,7 +25,7 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_curate(args: argparse.Namespace) -> int:
-    from molting.curate import curate_file
+    from molting.curate.filter import curate_file
 
     result = curate_file(args.input, args.output, report=args.report, rejected=args.rejected, stats=args.stats)
     s = result.stats
@@ -55,7 +55,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     import logging
 
-    from molting.config import load_config
+    from molting.train.config import load_config
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # bitsandbytes warns at import about an optional CPU kernel molting never uses (no CPU 4-bit)
@@ -64,11 +64,11 @@ def _run_train(args: argparse.Namespace) -> int:
                  "max_steps": args.max_steps, "output_dir": args.output}
     cfg = load_config(args.config, overrides)
     if args.dry_run:
-        from molting.train import dry_run
+        from molting.train.trainer import dry_run
 
         print(dry_run(cfg))
         return 0
-    from molting.train import train
+    from molting.train.trainer import train
 
     result = train(cfg, overwrite=args.overwrite, resume=args.resume)
     m = result.manifest
@@ -112,7 +112,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from molting.evaluation import rescore_file
+    from molting.gate.run import rescore_file
 
     paths, verdict = rescore_file(args.results, args.report_dir, args.criteria)
     print(verdict)

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from molting.config import load_config, to_dict, with_overrides
-from molting.curate import curate_file
+from molting.train.config import load_config, to_dict, with_overrides
+from molting.curate.filter import curate_file
 from molting.models import sha256_file
 
 RAW = Path("fixtures/claudio/dataset_sharegpt.json")
@@ -47,7 +47,7 @@ def _reusable(out: Path, cfg_dict: dict, dataset: Path) -> bool:
 
 def train_phase(name: str, dataset: Path, out: Path, config_path: str) -> dict:
     """Train (or reuse) one phase; return its line for DEMO.md."""
-    from molting.train import train
+    from molting.train.trainer import train
 
     cfg = with_overrides(load_config(config_path), dataset=str(dataset), output_dir=str(out))
     if _reusable(out, to_dict(cfg), dataset):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from molting.config import (
+from molting.train.config import (
     TrainConfig,
     build_config,
     load_config,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from molting.cli import main
-from molting.curate import DUPLICATE, curate, curate_file
+from molting.curate.filter import DUPLICATE, curate, curate_file
 from molting.data import Conversation, Turn, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from molting.data import load_dataset
-from molting.patterns import is_agent_like
+from molting.curate.patterns import is_agent_like
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "fixtures/claudio"

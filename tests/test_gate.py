@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from molting.generate import GenerationConfig, adapter_sha256, cache_key
+from molting.gate.generate import GenerationConfig, adapter_sha256, cache_key
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALS = ROOT / "evals"
@@ -29,7 +29,7 @@ def _setup(pytester: pytest.Pytester, candidate_field: str) -> Path:
     replies = {"base": {r["id"]: r["generic"] for r in rows}, "candidate": {r["id"]: r[candidate_field] for r in rows}}
     path = pytester.path / "replies.json"
     path.write_text(json.dumps(replies, ensure_ascii=False), encoding="utf-8")
-    pytester.makeconftest("from molting.gate_plugin import *\n")
+    pytester.makeconftest("from molting.gate.plugin import *\n")
     pytester.makepyfile(test_success_criteria=(EVALS / "test_success_criteria.py").read_text(encoding="utf-8"))
     return path
 
@@ -89,7 +89,7 @@ def test_criteria_file_selects_the_optional_llm_judge(pytester, tiny_llama_dir):
 
 
 def test_missing_candidate_adapter_fails_in_one_line(pytester):
-    pytester.makeconftest("from molting.gate_plugin import *\n")
+    pytester.makeconftest("from molting.gate.plugin import *\n")
     pytester.makepyfile(test_x="def test_x(gate):\n    pass\n")
     result = pytester.runpytest_subprocess("--adapter", str(pytester.path / "nope"), "--baseline", "base")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -122,8 +122,8 @@ def test_real_model_gate_generates_scores_and_reports(tmp_path):
     Runs the gate in a plain subprocess: pytester's sys.modules snapshot would unload the
     torch/transformers submodules imported here and their re-import fails (c10d registration).
     """
-    from molting.config import load_config, with_overrides
-    from molting.train import train
+    from molting.train.config import load_config, with_overrides
+    from molting.train.trainer import train
 
     cfg = with_overrides(load_config(ROOT / "configs/cpu.yaml"), max_steps=2, val_set_size=0, batch_size=2,
                          gradient_accumulation=1, warmup_steps=0, learning_rate=2e-3, dataset=str(ROOT / "fixtures/claudio/dataset_sharegpt.json"))
@@ -134,7 +134,7 @@ def test_real_model_gate_generates_scores_and_reports(tmp_path):
     prompts.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     gate_dir = tmp_path / "gate"
     gate_dir.mkdir()
-    (gate_dir / "conftest.py").write_text("from molting.gate_plugin import *\n", encoding="utf-8")
+    (gate_dir / "conftest.py").write_text("from molting.gate.plugin import *\n", encoding="utf-8")
     (gate_dir / "test_success_criteria.py").write_text((EVALS / "test_success_criteria.py").read_text(encoding="utf-8"),
                                                        encoding="utf-8")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--adapter", str(adapter),

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from molting.data import Conversation, Turn
-from molting.masking import IGNORE, describe, encode, labelled_segments, render, to_messages
-from molting.trainer_loop import PaddedCollator, PaddingFreeCollator, disable_kv_cache
+from molting.train.masking import IGNORE, describe, encode, labelled_segments, render, to_messages
+from molting.train.loop import PaddedCollator, PaddingFreeCollator, disable_kv_cache
 
 ROLE_MARKERS = ("<|im_start|>", "<|user|>", "<|system|>", "<|assistant|>")
 
@@ -111,7 +111,7 @@ def test_padding_free_collator_restarts_positions_and_masks_boundaries():
 
 
 def test_segment_bounds_follow_position_restarts():
-    from molting.attention import segment_bounds
+    from molting.train.attention import segment_bounds
 
     assert segment_bounds(torch.tensor([[0, 1, 2, 0, 1, 0]])) == [(0, 3), (3, 5), (5, 6)]
     assert segment_bounds(torch.tensor([[0, 1, 2, 3]])) == [(0, 4)]
@@ -131,7 +131,7 @@ def test_padding_free_batch_gives_the_same_loss_as_a_padded_batch(request, model
     mask (sdpa) and with molting's per-example attention (what training uses)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from molting.attention import use_segment_attention
+    from molting.train.attention import use_segment_attention
 
     folder = request.getfixturevalue(model_dir)
     tok = AutoTokenizer.from_pretrained(folder)

@@ -91,8 +91,8 @@ def test_offline_default_converts_once_then_trains_two_steps(tmp_path, monkeypat
     """The real path: GGUF → safetensors cache (no quantization_config left), then 2 steps."""
     import time
 
-    from molting.config import build_config
-    from molting.train import train
+    from molting.train.config import build_config
+    from molting.train.trainer import train
 
     monkeypatch.setenv("MOLTING_CACHE", str(tmp_path / "cache"))
     started = time.perf_counter()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from molting.patterns import BY_ID, CATEGORIES, PATTERNS, find_agent_talk, is_agent_like, normalize
+from molting.curate.patterns import BY_ID, CATEGORIES, PATTERNS, find_agent_talk, is_agent_like, normalize
 
 CASES = [(p.id, t, True) for p in PATTERNS for t in p.positives] + [(p.id, t, False) for p in PATTERNS for t in p.negatives]
 
@@ -144,7 +144,7 @@ def test_patterns_are_safe_from_catastrophic_backtracking(text):
 
 @pytest.mark.parametrize("p", PATTERNS, ids=[p.id for p in PATTERNS])
 def test_every_match_contains_a_needle(p):
-    from molting.patterns import NEEDLES
+    from molting.curate.patterns import NEEDLES
 
     for text in p.positives:
         m = p.compiled.search(normalize(text))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from molting.stats import mcnemar_regression, paired_bootstrap
+from molting.metrics.stats import mcnemar_regression, paired_bootstrap
 
 
 def test_bootstrap_interval_excludes_zero_for_a_clear_gain():

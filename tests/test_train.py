@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 
 from molting.cli import main
-from molting.config import build_config
+from molting.train.config import build_config
 from molting.errors import ConfigError, OutputError
-from molting.train import _run, prepare_output_dir, train
+from molting.train.trainer import _run, prepare_output_dir, train
 
 FAST = {"batch_size": 2, "gradient_accumulation": 1, "warmup_steps": 0, "max_seq_length": 256,
         "val_set_size": 0, "learning_rate": 1e-2, "lora_rank": 4, "lora_alpha": 8, "logging_steps": 1,

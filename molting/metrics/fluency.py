@@ -30,8 +30,8 @@ from functools import cached_property
 from itertools import pairwise
 
 from molting.errors import ConfigError
-from molting.metrics._text import ngrams, sentences, strip_code, tokens, words
-from molting.patterns import normalize
+from molting.metrics.text import ngrams, sentences, strip_code, tokens, words
+from molting.curate.patterns import normalize
 
 CANDIDATES = ("en", "pt", "es", "it", "fr")  # languages a small model drifts into
 MIN_SENTENCE_WORDS = 3  # shorter sentences ("Beleza!") are weighed only when nothing longer exists

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import zlib
 
-from molting.metrics._text import sentences
+from molting.metrics.text import sentences
 
 OPENERS = {"en": ["Short answer:", "Here's the thing:", "Bottom line:", "Quick tip:"],
            "pt": ["Olha só:", "Resumindo:", "Na real,", "Beleza,"]}

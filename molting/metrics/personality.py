@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from molting.errors import ModelError
-from molting.patterns import normalize
+from molting.curate.patterns import normalize
 
 # Weights of the base score (fixed by hand from the persona card, checked on calibration only).
 W_STYLE = 0.6  # the learned voice

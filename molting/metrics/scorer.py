@@ -13,7 +13,7 @@ import numpy as np
 
 from molting.errors import EvalError, ModelError
 from molting.metrics import personality as P
-from molting.metrics._text import require_text, words
+from molting.metrics.text import require_text, words
 from molting.metrics.agent import directness
 from molting.metrics.fluency import (
     Anchor,
@@ -27,7 +27,7 @@ from molting.metrics.fluency import (
     variety_markers,
 )
 from molting.metrics.splits import FIXTURES, fingerprints, persona_signatures, train_split
-from molting.patterns import normalize
+from molting.curate.patterns import normalize
 
 SCORER_VERSION = "2026.11.1"  # bump when a feature, weight or anchor rule changes; recalibrate
 ANCHORS_FILE = Path(__file__).with_name("anchors.json")

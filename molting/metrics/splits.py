@@ -19,7 +19,7 @@ import yaml
 
 from molting.data import load_dataset
 from molting.errors import EvalError
-from molting.patterns import PATTERNS_VERSION, is_agent_like
+from molting.curate.patterns import PATTERNS_VERSION, is_agent_like
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "claudio"

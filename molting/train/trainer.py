@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from molting import outputs
-from molting.config import TrainConfig, plan_warnings, planned_steps, split_sizes
+from molting.train import outputs
+from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes
 from molting.data import Dataset, load_dataset
 from molting.errors import ConfigError, DatasetError, OutputError
-from molting.masking import Example, describe, encode
+from molting.train.masking import Example, describe, encode
 from molting.models import choose_quantization, load_base, load_tokenizer, resolve
 
 log = logging.getLogger("molting.train")
@@ -61,7 +61,7 @@ def train(cfg: TrainConfig, output_dir: str | Path | None = None, *, overwrite: 
     for warning in prep.warnings:
         log.warning("%s", warning)
     transformers.set_seed(cfg.seed)  # before the adapter: its initial weights depend on it
-    from molting.trainer_loop import add_adapter, build_trainer, training_arguments
+    from molting.train.loop import add_adapter, build_trainer, training_arguments
 
     model = add_adapter(base.model, cfg)
     args = training_arguments(cfg, str(out / CHECKPOINTS), bool(prep.val), base.device, base.dtype)

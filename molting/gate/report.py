@@ -14,9 +14,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from molting.curation_report import cell
+from molting.curate.report import cell
 from molting.data import write_text_atomic
-from molting.evaluation import CANDIDATE, EvalResults, results_to_json
+from molting.gate.run import CANDIDATE, EvalResults, results_to_json
 from molting.metrics import aggregate
 
 
@@ -141,7 +141,7 @@ def _samples(results: EvalResults, k: int = 6) -> str:
 
 def _judge_table(results: EvalResults) -> str:
     """Mean LLM-judge score per model, with the paired Δ of the candidate; not asserted."""
-    from molting.stats import paired_bootstrap
+    from molting.metrics.stats import paired_bootstrap
 
     cand = results.judge[CANDIDATE]
     rows = []

@@ -12,7 +12,7 @@ from typing import Any
 from tabulate import tabulate
 
 from molting.data import write_text_atomic
-from molting.patterns import BY_ID, CATEGORIES, PATTERNS, PATTERNS_VERSION
+from molting.curate.patterns import BY_ID, CATEGORIES, PATTERNS, PATTERNS_VERSION
 
 LANG_NAMES = {"en": "English", "pt": "Portuguese (pt-BR)"}
 

@@ -12,10 +12,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from molting.config import TrainConfig, to_dict
+from molting.train.config import TrainConfig, to_dict
 from molting.data import write_text_atomic
 from molting.models import sha256_file
-from molting.trainer_loop import loss_rows
+from molting.train.loop import loss_rows
 
 log = logging.getLogger("molting.train")
 

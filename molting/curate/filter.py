@@ -18,7 +18,7 @@ from typing import Any
 
 from molting.data import SHAREGPT, AtomicWriter, Conversation, detect_container, iter_conversations, to_record
 from molting.errors import DatasetError
-from molting.patterns import PATTERNS, PATTERNS_VERSION, Hit, find_agent_talk, normalize
+from molting.curate.patterns import PATTERNS, PATTERNS_VERSION, Hit, find_agent_talk, normalize
 
 DUPLICATE = "dup.exact"  # reason code for an exact duplicate (after normalisation) of a kept example
 _WS = re.compile(r"\s+")
@@ -155,7 +155,7 @@ class CurationResult:
 def curate_file(input_path: str | Path, output: str | Path, report: str | Path = "reports/CURATION_REPORT.md",
                 rejected: str | Path | None = None, stats: str | Path | None = None) -> CurationResult:
     """Curate a dataset file; write curated set, rejected JSONL, report and stats — all or nothing."""
-    from molting.curation_report import render_report, write_outputs
+    from molting.curate.report import render_report, write_outputs
 
     input_path, output = Path(input_path), Path(output)
     rejected = Path(rejected) if rejected else output.with_name(output.stem + ".rejected.jsonl")

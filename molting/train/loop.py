@@ -2,7 +2,7 @@
 
 Batches are padding-free by default: a micro-batch's examples are concatenated into one row
 with `position_ids` restarting at 0 for each example, so no compute goes to padding; attention
-runs per example (molting.attention), so examples never see each other.
+runs per example (molting.train.attention), so examples never see each other.
 
 Multi-GPU: the Trainer is accelerate-native, so run the same command under accelerate, e.g.
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from molting.config import TrainConfig
-from molting.masking import IGNORE, Example
+from molting.train.config import TrainConfig
+from molting.train.masking import IGNORE, Example
 
 log = logging.getLogger("molting.train")
 
@@ -82,7 +82,7 @@ def add_adapter(model: Any, cfg: TrainConfig) -> Any:
 
     disable_kv_cache(model)
     if cfg.padding_free:
-        from molting.attention import use_segment_attention
+        from molting.train.attention import use_segment_attention
 
         use_segment_attention(model)  # attention within each packed example only: same result, less work
     lora = LoraConfig(

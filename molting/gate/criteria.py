@@ -11,7 +11,7 @@ import yaml
 
 from molting.errors import ConfigError
 
-DEFAULT_CRITERIA = Path(__file__).resolve().parents[1] / "evals" / "criteria.yaml"
+DEFAULT_CRITERIA = Path(__file__).resolve().parents[2] / "evals" / "criteria.yaml"
 
 
 @dataclass(frozen=True)

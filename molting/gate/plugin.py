@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from molting.criteria import load_criteria
+from molting.gate.criteria import load_criteria
 from molting.errors import EvalError, MoltingError
-from molting.evaluation import (
+from molting.gate.run import (
     CANDIDATE,
     Comparison,
     EvalResults,
@@ -29,8 +29,8 @@ from molting.evaluation import (
     run_facts,
     score_all,
 )
-from molting.generate import BASE, Generation, GenerationCache, GenerationConfig
-from molting.stats import mcnemar_regression, paired_bootstrap
+from molting.gate.generate import BASE, Generation, GenerationCache, GenerationConfig
+from molting.metrics.stats import mcnemar_regression, paired_bootstrap
 
 DEFAULT_ADAPTER = "output/phase5-curated"  # the seed's output path
 DEFAULT_PHASE3 = "output/phase3"
@@ -111,7 +111,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     from molting.metrics import SCORER_VERSION
-    from molting.outputs import library_versions
+    from molting.train.outputs import library_versions
 
     st = config.stash[STATE]
     libs = ", ".join(f"{k} {v}" for k, v in library_versions().items() if v)
@@ -198,7 +198,7 @@ def _build_results(config: pytest.Config, st: GateState) -> tuple[EvalResults, A
 
 
 def _load_bank(config: pytest.Config, st: GateState) -> Any:
-    from molting.generate import ModelBank
+    from molting.gate.generate import ModelBank
 
     adapters = {n: Path(p) for n, p in st.baselines.items() if p is not None}
     adapters[CANDIDATE] = Path(st.adapter)
@@ -280,7 +280,7 @@ def _write_blessed(st: GateState, results: EvalResults) -> Path:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from molting.report import write_reports
+    from molting.gate.report import write_reports
 
     st = session.config.stash.get(STATE, None)
     if st is None or st.results is None or not st.results.scores:

@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from molting.criteria import Criteria
+from molting.gate.criteria import Criteria
 from molting.errors import EvalError
-from molting.generate import BASE, Generation, GenerationConfig
-from molting.stats import Interval, McNemar, mcnemar_regression, paired_bootstrap
+from molting.gate.generate import BASE, Generation, GenerationConfig
+from molting.metrics.stats import Interval, McNemar, mcnemar_regression, paired_bootstrap
 
-DEFAULT_PROMPTS = Path(__file__).resolve().parents[1] / "fixtures" / "claudio" / "eval_prompts.jsonl"
+DEFAULT_PROMPTS = Path(__file__).resolve().parents[2] / "fixtures" / "claudio" / "eval_prompts.jsonl"
 CANDIDATE = "candidate"
 RESULTS_VERSION = 1
 
@@ -130,7 +130,7 @@ def canary_identical(results: EvalResults) -> list[str]:
 
 
 def run_facts(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    from molting.outputs import library_versions
+    from molting.train.outputs import library_versions
 
     return {"python": platform.python_version(), "platform": platform.platform(), "libraries": library_versions(),
             **(extra or {})}
@@ -177,9 +177,9 @@ def results_from_json(data: dict[str, Any], criteria: Criteria) -> EvalResults:
 def rescore_file(results_path: str | Path, report_dir: str | Path | None = None,
                  criteria_path: str | Path | None = None) -> tuple[list[Path], str]:
     """`molting report`: re-score results.json's generations with the current scorer; no model is loaded."""
-    from molting.criteria import load_criteria
+    from molting.gate.criteria import load_criteria
     from molting.metrics import SCORER_VERSION, Scorer
-    from molting.report import checks, verdict, write_reports
+    from molting.gate.report import checks, verdict, write_reports
 
     path = Path(results_path)
     if not path.is_file():
