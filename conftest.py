@@ -141,3 +141,41 @@ def conversations() -> list[Conversation]:
 def tiny_dataset(tmp_path) -> Path:
     """24 conversations (the samples × 6) as ShareGPT JSON."""
     return write_sharegpt(tmp_path / "data.json", sample_conversations(), repeat=6)
+
+
+# ---------------------------------------------------------------- persona bundles
+
+ROOT = Path(__file__).resolve().parent
+CLAUDIO = ROOT / "fixtures" / "claudio"
+TEST_DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture(scope="session")
+def claudio():
+    from molting.persona import load_persona
+
+    return load_persona(CLAUDIO)
+
+
+@pytest.fixture(scope="session")
+def claudio_scorer(claudio):
+    """The Cláudio scorer fitted once per session, with the committed anchors."""
+    from molting.metrics import Scorer
+
+    return Scorer.load(claudio)
+
+
+@pytest.fixture(scope="session")
+def smollm2_adapter(tmp_path_factory) -> Path:
+    """A 2-step LoRA adapter on the offline default base (SmolLM2-135M), trained once per session
+    on a few of Cláudio's conversations: the real-model path the gate and training tests share."""
+    from molting.train.config import load_config, with_overrides
+    from molting.train.trainer import train
+
+    root = tmp_path_factory.mktemp("smollm2")
+    data = json.loads((CLAUDIO / "dataset_sharegpt.json").read_text(encoding="utf-8"))[:16]
+    (root / "data.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    cfg = with_overrides(load_config(ROOT / "configs/cpu.yaml"), max_steps=2, val_set_size=0, batch_size=2,
+                         gradient_accumulation=1, warmup_steps=0, learning_rate=2e-3, max_seq_length=256,
+                         dataset=str(root / "data.json"))
+    return train(cfg, root / "adapter").output_dir

@@ -7,7 +7,9 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from molting.errors import DatasetError, MoltingError
+from pathlib import Path
+
+from molting.errors import ConfigError, DatasetError, MoltingError
 
 MAX_PROBLEMS_SHOWN = 20  # a broken 10k-line file should not flood the terminal
 
@@ -83,45 +85,108 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="fit the metric anchors on the calibration split, prove them on the eval split")
-    p.add_argument("--report", default="reports/METRICS_CALIBRATION.md", help="Markdown report path")
-    p.add_argument("--anchors", default=None, help="frozen anchors JSON (default: the one shipped in molting/metrics)")
+    p = sub.add_parser("calibrate", help="fit the persona metric's anchors on the calibration split, prove it on the eval split")
+    p.add_argument("--persona", required=True, metavar="DIR", help="persona bundle directory")
+    p.add_argument("--report", default=None, help="Markdown validity report (default DIR/METRICS_CALIBRATION.md)")
+    p.add_argument("--criteria", default=None, help="criteria YAML (the personality threshold the report counts against)")
     p.set_defaults(func=_run_calibrate)
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
-    from molting.metrics.calibration import calibrate
-    from molting.metrics.scorer import ANCHORS_FILE
+    from molting.gate.criteria import load_criteria
+    from molting.io import OutputSet
+    from molting.metrics.calibration import calibrate, report_path_default
+    from molting.metrics.report import render
+    from molting.persona import load_persona
 
-    r = calibrate(report=args.report, anchors_file=args.anchors or ANCHORS_FILE)
-    p = r.personality
-    print(
-        f"personality (eval means): reference {p['reference']:.2f}, generic {p['generic']:.2f}, "
-        f"agent-like {p['agent_like']:.2f}, stuffed {p['stuffed']:.2f}, off-topic {p['off_topic']:.2f}; "
-        f"style AUC {r.style_auc:.3f}; PT fluency reference {r.fluency['reference']:.2f}; wrote {args.report}"
-    )
+    persona = load_persona(args.persona)
+    report = args.report or report_path_default(persona)
+    OutputSet(inputs=_bundle_inputs(persona)).claim_all({"report": report, "anchors": persona.anchors_path})
+    threshold = load_criteria(persona.criteria_path, args.criteria).personality_min
+    r = calibrate(persona, threshold)
+    with OutputSet() as out:
+        out.add(report, render(r), "report")
+    ref, gen = r.personality["reference"], r.personality["generic"]
+    aucs = ", ".join(f"{lg} {v:.3f}" for lg, v in r.auc["generic"].items())
+    print(f"{persona.name}: references {ref['all']:.2f} ({r.pass_rate['reference']['all']:.0%} ≥ {threshold:g}), "
+          f"generic {gen['all']:.2f}, AUC vs generic {aucs}; wrote {persona.anchors_path} and {report}")
     return 0
+
+
+def _bundle_inputs(persona) -> list:
+    return [persona.root / "persona.yaml", persona.dataset, persona.files["eval"], persona.files["calibration"],
+            *persona.negative_files()]
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="re-score stored generations (results.json) and rewrite the gate's reports")
-    p.add_argument("--results", default="reports/results.json", help="results.json written by pytest evals/")
+    p.add_argument("--persona", required=True, metavar="DIR", help="persona bundle the gate ran with")
+    p.add_argument("--results", default="reports/results.json", help="results.json written by the gate")
     p.add_argument("--report-dir", default=None, help="where to write (default: beside --results)")
-    p.add_argument("--criteria", default=None, help="criteria YAML (default evals/criteria.yaml)")
+    p.add_argument("--criteria", default=None, help="criteria YAML overriding the defaults and the persona's")
     p.set_defaults(func=_run_report)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from molting.gate.run import rescore_file
 
-    paths, verdict = rescore_file(args.results, args.report_dir, args.criteria)
+    paths, verdict = rescore_file(args.persona, args.results, args.report_dir, args.criteria)
     print(verdict)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate replies to the persona's eval prompts (a --replies file for the gate)")
+    p.add_argument("--persona", required=True, metavar="DIR", help="persona bundle directory")
+    p.add_argument("models", nargs="+", metavar="NAME=MODEL",
+                   help="models to generate with: NAME=adapter dir / model dir / hub id, or 'base'")
+    p.add_argument("-o", "--output", required=True, help="replies JSON: {name: {prompt_id: reply}}")
+    p.add_argument("--base-model", default=None, help="base model id/path (default: the adapters' own)")
+    p.add_argument("--prompts", default=None, help="prompts JSONL (default: the persona's eval prompts)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="generation length cap (default 96)")
+    p.add_argument("--batch-size", type=int, default=None, help="generation batch (default 96)")
+    p.add_argument("--no-cache", action="store_true", help="regenerate even when cached generations exist")
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from molting.gate.generate import GenerationConfig
+    from molting.gate.run import check_inputs, generate_all, make_generator
+    from molting.io import OutputSet, json_text
+
+    named: dict[str, str] = {}
+    for m in args.models:
+        name, sep, value = m.partition("=")
+        name, value = (name, value) if sep else ((m, m) if m == "base" else (Path(m).name or m, m))
+        if not name or not value:
+            raise ConfigError(f"model {m!r}: expected NAME=MODEL or 'base'.")
+        if name in named:
+            raise ConfigError(f"model name '{name}' is given twice; name them NAME=MODEL.")
+        named[name] = value
+    d = GenerationConfig()
+    gcfg = GenerationConfig(max_new_tokens=args.max_new_tokens or d.max_new_tokens, batch_size=args.batch_size or d.batch_size)
+    *rest, last = named.items()
+    inputs = check_inputs(args.persona, last[1], dict(rest), base_model=args.base_model, prompts=args.prompts,
+                          generation=gcfg, use_cache=not args.no_cache)
+    inputs.specs = {name: inputs.specs["candidate" if name == last[0] else name] for name in named}
+    OutputSet(inputs=_bundle_inputs(inputs.persona)).claim(args.output, "replies file")
+    gen = make_generator(inputs)
+    try:
+        generations, facts = generate_all(gen, inputs)
+    finally:
+        gen.close()
+    data = {name: {g.prompt_id: g.reply for g in gens} for name, gens in generations.items()}
+    with OutputSet() as out:
+        out.add(args.output, json_text(data), "replies file")
+    print(f"generated {sum(len(v) for v in data.values())} replies ({facts['cache_hits']} from the cache) "
+          f"for {', '.join(data)}; wrote {args.output}")
+    return 0
+
+
 # Each stage registers its sub-command here; the order is the order in `molting --help`.
-REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate, _add_train, _add_report, _add_calibrate]
+REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate, _add_train, _add_calibrate, _add_generate,
+                                                                _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import DatasetError, OutputError
+from molting.io import same_path
 
 # ShareGPT speakers and OpenAI roles, mapped explicitly. Anything else is an error, never dropped
 # (TRL's maybe_convert_to_chatml keeps "human"/"gpt" as-is and Phi-3's template drops them).
@@ -329,7 +330,7 @@ class AtomicWriter:
 
     def __init__(self, path: str | Path, container: str, input_path: str | Path | None = None):
         self.path, self.container, self.count = Path(path), container, 0
-        if input_path is not None and _same_file(self.path, Path(input_path)):
+        if input_path is not None and same_path(self.path, Path(input_path)):
             raise OutputError(f"{self.path}: output is the input file; choose another output path.")
         parent = self.path.parent
         try:
@@ -377,25 +378,3 @@ def save_records(records: Iterable[dict[str, Any]], path: str | Path, container:
         for r in records:
             w.write(r)
         return w.commit()
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Atomically write a text file (reports, manifests)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise OutputError(f"{path.parent}: cannot write here ({err.strerror}).") from None
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports and manifests are meant to be read
-    os.replace(tmp, path)
-    return path
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()

@@ -1,9 +1,14 @@
-"""`make demo`: the seed's Phase 3 vs Phase 5 experiment, end to end, offline.
+"""`make demo`: the seed's Phase 3 vs Phase 5 experiment, end to end, offline, on a persona
+bundle given on the command line (the Makefile passes the shipped example, fixtures/claudio):
 
-1. curate the raw fixture → curated set + reports/CURATION_REPORT.md
+    python -m molting.demo --persona fixtures/claudio
+
+0. calibrate the persona's metric if its anchors are missing or stale
+1. curate the persona's raw dataset → curated set + reports/CURATION_REPORT.md
 2. train two adapters with the same budget: Phase 3 on the raw set, Phase 5 on the curated set
    (configs/cpu.yaml on CPU; the seed's 4-bit configs/phase3.yaml + phase5.yaml on CUDA)
-3. run the gate: `pytest evals/` with Phase 5 as candidate, `base` and Phase 3 as baselines
+3. run the gate as a user would: `pytest --pyargs molting.gate --persona DIR` with Phase 5 as
+   candidate, `base` and Phase 3 as baselines
 4. print where the reports are, the verdict table, and the total time
 
 A run whose config and dataset are unchanged is reused, so a second `make demo` only re-runs
@@ -21,13 +26,11 @@ from pathlib import Path
 
 from molting.train.config import load_config, to_dict, with_overrides
 from molting.curate.filter import curate_file
-from molting.models import sha256_file
+from molting.io import sha256_file
 
-RAW = Path("fixtures/claudio/dataset_sharegpt.json")
-CURATED = Path("data/dataset_sharegpt_curated.json")
 REPORTS = Path("reports")
-PHASES = (("phase3", RAW, Path("output/phase3"), "configs/phase3.yaml"),
-          ("phase5", CURATED, Path("output/phase5-curated"), "configs/phase5.yaml"))
+OUTPUTS = {"phase3": (Path("output/phase3"), "configs/phase3.yaml"),
+           "phase5": (Path("output/phase5-curated"), "configs/phase5.yaml")}
 CPU_PROFILE = "configs/cpu.yaml"
 
 
@@ -66,11 +69,29 @@ def _phase_row(name: str, dataset: Path, out: Path, config: str, m: dict, reused
             "quantization": (m.get("quantization") or {}).get("used"), "device": m.get("device")}
 
 
-def run_gate() -> int:
-    cmd = [sys.executable, "-m", "pytest", "evals/", "-q", "-p", "no:cacheprovider", "--adapter", str(PHASES[1][2]),
-           "--baseline", "base", "--baseline", f"phase3={PHASES[0][2]}", "--report-dir", str(REPORTS)]
-    print("      " + " ".join(cmd[2:]))
+def run_gate(persona: Path) -> int:
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider",
+           "--persona", str(persona), "--adapter", str(OUTPUTS["phase5"][0]), "--baseline", "base",
+           "--baseline", f"phase3={OUTPUTS['phase3'][0]}", "--report-dir", str(REPORTS)]
+    print("      pytest " + " ".join(cmd[3:]))
     return subprocess.call(cmd)
+
+
+def ensure_calibrated(persona_dir: Path) -> None:
+    """Calibrate the persona's metric when its anchors are missing or no longer fit the bundle."""
+    from molting.errors import ModelError
+    from molting.gate.criteria import load_criteria
+    from molting.metrics.calibration import calibrate
+    from molting.metrics.scorer import load_anchors
+    from molting.persona import load_persona
+
+    persona = load_persona(persona_dir)
+    try:
+        load_anchors(persona)
+        print(f"      {persona.anchors_path}: anchors fit the bundle")
+    except ModelError as err:
+        print(f"      {err}; calibrating now")
+        calibrate(persona, load_criteria(persona.criteria_path).personality_min)
 
 
 def write_demo_report(started: str, minutes: float, phases: list[dict], rc: int, cuda: bool) -> Path:
@@ -80,7 +101,7 @@ def write_demo_report(started: str, minutes: float, phases: list[dict], rc: int,
 
     from tabulate import tabulate
 
-    from molting.data import write_text_atomic
+    from molting.io import write_text_atomic
 
     rows = [[p["phase"], f"`{p['dataset']}`", f"`{p['config']}`", p["steps"], p["tokens"],
              f"{p['wall_seconds']:.0f} s" if isinstance(p["wall_seconds"], (int, float)) else "–",
@@ -105,7 +126,7 @@ README_BEGIN, README_END = "<!-- demo:begin -->", "<!-- demo:end -->"
 def update_readme(demo_md: Path, readme: Path = README) -> bool:
     """Copy DEMO.md (less its title) between the README's demo markers, so the README shows the
     latest run's numbers without hand-editing. Returns False when the README has no markers."""
-    from molting.data import write_text_atomic
+    from molting.io import write_text_atomic
 
     text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
     if README_BEGIN not in text or README_END not in text:
@@ -124,20 +145,31 @@ def verdict_table() -> str:
     return "\n".join([text[2], "", *text[start + 2:end]]).strip()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from molting.persona import load_persona, slug
+
+    parser = argparse.ArgumentParser(prog="python -m molting.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--persona", required=True, type=Path, help="persona bundle directory")
+    args = parser.parse_args(argv)
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     cuda = _cuda()
-    print(f"[1/3] curate {RAW}")
-    s = curate_file(RAW, CURATED, report=REPORTS / "CURATION_REPORT.md").stats
+    persona = load_persona(args.persona)
+    print(f"[0/3] persona {persona.name} ({args.persona})")
+    ensure_calibrated(args.persona)
+    raw, curated = persona.dataset, Path("data") / f"{slug(persona.name)}_curated{persona.dataset.suffix}"
+    print(f"[1/3] curate {raw}")
+    s = curate_file(raw, curated, report=REPORTS / "CURATION_REPORT.md").stats
     print(f"      {s['total']} → {s['kept']} kept ({s['change_pct']:+.1f}%), report: {REPORTS / 'CURATION_REPORT.md'}")
     print(f"[2/3] train Phase 3 (raw) and Phase 5 (curated) — {'CUDA, the seed 4-bit configs' if cuda else 'CPU, ' + CPU_PROFILE}")
     if not cuda:
         print("      !!! no CUDA GPU: LoRA on full-precision weights with the CPU profile (recorded in run.json)")
-    phases = [train_phase(name, dataset, out, gpu_config if cuda else CPU_PROFILE)
-              for name, dataset, out, gpu_config in PHASES]
-    print("[3/3] gate: pytest evals/ (candidate phase5, baselines base + phase3)")
-    rc = run_gate()
+    phases = [train_phase(name, dataset, OUTPUTS[name][0], OUTPUTS[name][1] if cuda else CPU_PROFILE)
+              for name, dataset in (("phase3", raw), ("phase5", curated))]
+    print("[3/3] gate: candidate phase5, baselines base + phase3")
+    rc = run_gate(args.persona)
     print(f"\nreports: {REPORTS / 'comparison.md'}, {REPORTS / 'results.json'}, {REPORTS / 'comparison.png'}, "
           f"{REPORTS / 'CURATION_REPORT.md'}")
     minutes = (time.perf_counter() - t0) / 60

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import ModelError
+from molting.io import sha256_file
 
 log = logging.getLogger("molting.models")
 
@@ -49,6 +50,22 @@ class LoadedBase:
     dtype: str
     device: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+LIBRARIES = ("molting", "torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "safetensors")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of what decides a run's numbers (read from metadata: imports nothing)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 # ---------------------------------------------------------------- the offline default
@@ -143,9 +160,11 @@ def resolve(name: str) -> tuple[str, str]:
     return name, "hub"
 
 
-def fingerprint(path_or_id: str, source: str, model: Any) -> str:
+def fingerprint(path_or_id: str, source: str, model: Any = None) -> str:
+    """Hub: the commit the weights came from. Local: a hash of the weight files' heads and sizes
+    and of config.json (cheap, computed from the files without loading them)."""
     if source == "hub":
-        return str(getattr(model.config, "_commit_hash", None) or "unknown-revision")
+        return str(getattr(getattr(model, "config", None), "_commit_hash", None) or "unknown-revision")
     root = Path(path_or_id)
     digest = hashlib.sha256()
     for f in sorted(root.glob("*.safetensors")) + [root / "config.json"]:
@@ -156,12 +175,19 @@ def fingerprint(path_or_id: str, source: str, model: Any) -> str:
     return "sha256-head:" + digest.hexdigest()[:16]
 
 
-def sha256_file(path: Path) -> str:
+def tokenizer_files_hash(path_or_id: str) -> str | None:
+    """Hash of a local model's tokenizer and chat-template files (None for a hub id): what decides
+    how prompts are rendered, known without loading anything."""
+    root = Path(path_or_id)
+    if not root.is_dir():
+        return None
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                 "chat_template.json"):
+        f = root / name
+        if f.is_file():
+            digest.update(name.encode() + f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- loading
@@ -252,3 +278,26 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False, revision: str 
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token  # only pads batches; labels never come from the pad id
     return tok
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a truncated or corrupt .safetensors file before anything loads it: the header
+    must parse and the tensors' byte ranges must end exactly at the end of the file."""
+    import struct
+
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than a header")
+            (n,) = struct.unpack("<Q", head)
+            if n > size - 8:
+                raise ValueError("header longer than the file")
+            header = json.loads(f.read(n))
+    except (ValueError, OSError) as err:
+        raise ModelError(f"{path}: not a valid safetensors file ({err}); re-save or re-train it.") from None
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
+    if 8 + n + max(ends, default=0) != size:
+        raise ModelError(f"{path}: truncated or corrupt safetensors file ({size} bytes, header says "
+                         f"{8 + n + max(ends, default=0)}); re-save or re-train it.")

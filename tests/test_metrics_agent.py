@@ -15,7 +15,8 @@ from molting.metrics.agent import (
     preamble_id,
     wilson_interval,
 )
-from molting.metrics.splits import NEGATIVES, read_jsonl
+from conftest import TEST_DATA
+from molting.io import read_jsonl
 
 
 @pytest.mark.parametrize("k, n, low, high", [
@@ -81,14 +82,14 @@ def test_agent_rate_of_no_replies_raises():
 
 
 def test_agent_flags_have_high_precision_and_recall_on_labelled_replies():
-    rows = read_jsonl(NEGATIVES / "agent_phrases_labelled.jsonl")
+    rows = read_jsonl(TEST_DATA / "agent_phrases_labelled.jsonl")
     assert sum(r["agent_like"] for r in rows) >= 30 and sum(not r["agent_like"] for r in rows) >= 30
     q = flag_quality([r["text"] for r in rows], [r["agent_like"] for r in rows])
     assert q.precision >= 0.9 and q.recall >= 0.9, q
 
 
 def test_tricky_direct_replies_are_not_flagged():
-    tricky = [r["text"] for r in read_jsonl(NEGATIVES / "agent_phrases_labelled.jsonl")
+    tricky = [r["text"] for r in read_jsonl(TEST_DATA / "agent_phrases_labelled.jsonl")
               if not r["agent_like"] and r["text"].lower().startswith(("let me", "vou", "deixa eu", "i'll", "i'm going"))]
     assert len(tricky) >= 5
     assert not any(directness(t).agent_like for t in tricky)

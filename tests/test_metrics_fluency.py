@@ -6,19 +6,21 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from conftest import TEST_DATA
 from molting.errors import ConfigError
+from molting.io import read_jsonl
 from molting.metrics import negatives as N
-from molting.metrics.calibration import langid_accuracy
 from molting.metrics.fluency import (
     Anchor,
-    ClassBigramLM,
-    LanguageIdentifier,
     Lexicon,
     fluency_raw,
     repetition,
     variety_markers,
 )
-from molting.metrics.splits import calibration_split, train_split
+from molting.metrics.language import LanguageIdentifier
+
+_ALL_LANGDETECT = ("af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml mr ne "
+                   "nl no pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi").split()
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +29,17 @@ def lingua():
 
 
 @pytest.fixture(scope="module")
-def lm():
-    split = train_split()
-    return ClassBigramLM([t for t, lg in zip(split.texts, split.langs) if lg == "pt"])
+def lm(claudio_scorer):
+    return claudio_scorer.lm
+
+
+def langid_accuracy() -> dict[str, float]:
+    rows = read_jsonl(TEST_DATA / "langid_short.jsonl")
+    out = {"n": len(rows)}
+    for name, lid in (("lingua", LanguageIdentifier("lingua")), ("langdetect", LanguageIdentifier("langdetect")),
+                      ("langdetect_unrestricted", LanguageIdentifier("langdetect", candidates=tuple(_ALL_LANGDETECT)))):
+        out[name] = sum(lid.detect(r["text"]) == r["lang"] for r in rows) / len(rows)
+    return out
 
 
 @pytest.mark.parametrize("text", ["Vou implementar isso agora.", "Beleza, faz sentido.", "Tá funcionando?"])
@@ -68,10 +78,10 @@ def test_variety_markers(text, br, eu):
     assert (m.br > 0, m.eu > 0) == (br, eu), m.found
 
 
-def test_european_rewrites_have_lower_variety_factor_than_references():
-    pt = [r for r in calibration_split() if r["lang"] == "pt"]
-    ref = sum(variety_markers(r["reference"]).factor for r in pt) / len(pt)
-    eu = sum(variety_markers(r["european_pt"]).factor for r in pt) / len(pt)
+def test_european_rewrites_have_lower_variety_factor_than_references(claudio):
+    pt = [p for p in claudio.calibration_prompts() if p.lang == "pt"]
+    ref = sum(variety_markers(p.reference).factor for p in pt) / len(pt)
+    eu = sum(variety_markers(p.negatives["european_pt"]).factor for p in pt) / len(pt)
     assert ref > 0.95 and eu < 0.7
 
 
@@ -93,9 +103,9 @@ def test_repetition_catches_loops_and_circular_salad():
     assert repetition("Usa um pool de conexões e fecha as sessões no fim de cada request.").value == 1.0
 
 
-def test_shuffled_words_have_lower_slor_than_the_original(lm):
-    pt = [r for r in calibration_split() if r["lang"] == "pt"]
-    better = sum(lm.slor(r["reference"]) > lm.slor(N.shuffled(r)) for r in pt)
+def test_shuffled_words_have_lower_slor_than_the_original(lm, claudio):
+    pt = [p for p in claudio.calibration_prompts() if p.lang == "pt"]
+    better = sum(lm.slor(p.reference) > lm.slor(N.shuffled(p)) for p in pt)
     assert better >= 0.8 * len(pt)
 
 
@@ -118,7 +128,9 @@ def test_anchor_is_bounded(x, lo, hi):
     assert 0.0 <= Anchor(lo, hi)(x) <= 1.0
 
 
-def test_negatives_are_deterministic():
-    r = calibration_split()[30]
-    assert N.shuffled(r) == N.shuffled(r) and N.garbled(r) == N.garbled(r) and N.stuffed(r) == N.stuffed(r)
-    assert N.shuffled(r) != r["reference"]
+def test_negatives_are_deterministic(claudio):
+    p = claudio.calibration_prompts()[30]
+    generic = p.negatives["generic"]
+    assert N.shuffled(p) == N.shuffled(p) and N.garbled(p) == N.garbled(p)
+    assert N.stuffed(p, claudio.card, generic) == N.stuffed(p, claudio.card, generic)
+    assert N.shuffled(p) != p.reference

@@ -11,8 +11,9 @@ from safetensors.torch import load_file
 
 from molting.cli import main
 from molting.train.config import build_config
-from molting.errors import ConfigError, OutputError
-from molting.train.trainer import _run, prepare_output_dir, train
+from molting.errors import ConfigError, DatasetError, OutputError
+from molting.train.rundir import plan_run, stage_dir
+from molting.train.trainer import _run, train
 
 FAST = {"batch_size": 2, "gradient_accumulation": 1, "warmup_steps": 0, "max_seq_length": 256,
         "val_set_size": 0, "learning_rate": 1e-2, "lora_rank": 4, "lora_alpha": 8, "logging_steps": 1,
@@ -132,43 +133,83 @@ class Interrupt(Exception):
     pass
 
 
+class StopAt:
+    def __init__(self, step):
+        from transformers import TrainerCallback
+
+        stop = step
+
+        class _Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                if state.global_step == stop:
+                    raise Interrupt
+
+        self.callback = _Callback()
+
+
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_llama_dir, tiny_dataset, tmp_path):
-    from transformers import TrainerCallback
-
-    class StopAt3(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == 3:
-                raise Interrupt
-
     cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=4, eval_steps=2)
     with pytest.raises(Interrupt):
-        train(cfg, tmp_path / "cut", callbacks=[StopAt3()])
-    assert (tmp_path / "cut" / "checkpoints" / "checkpoint-2").is_dir()
+        train(cfg, tmp_path / "cut", callbacks=[StopAt(3).callback])
+    assert (stage_dir(tmp_path / "cut") / "checkpoints" / "checkpoint-2").is_dir()
+    assert not (tmp_path / "cut").exists()  # nothing half-written where the finished run goes
     with pytest.raises(OutputError, match="--resume"):
         train(cfg, tmp_path / "cut")
     resumed = train(cfg, tmp_path / "cut", resume=True)
     assert resumed.manifest["steps"] == 4 and resumed.manifest["resumed_from"].endswith("checkpoint-2")
+    assert not stage_dir(tmp_path / "cut").exists() and resumed.manifest["complete"] is True
     straight = train(cfg, tmp_path / "straight")
     a, b = adapter(resumed.output_dir), adapter(straight.output_dir)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    # tokens/s of a resumed run counts what it trained itself, not the tokens before the cut
+    assert resumed.manifest["tokens_seen"] == straight.manifest["tokens_seen"]
+    assert resumed.manifest["tokens_per_second"] < 3 * straight.manifest["tokens_per_second"]
+
+
+def test_resume_skips_an_incomplete_newest_checkpoint_and_says_so(tiny_llama_dir, tiny_dataset, tmp_path, caplog):
+    cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=6, eval_steps=2)
+    with pytest.raises(Interrupt):
+        train(cfg, tmp_path / "cut", callbacks=[StopAt(5).callback])
+    newest = stage_dir(tmp_path / "cut") / "checkpoints" / "checkpoint-4"
+    (newest / "optimizer.pt").unlink()  # killed while saving
+    resumed = train(cfg, tmp_path / "cut", resume=True)
+    assert resumed.manifest["resumed_from"].endswith("checkpoint-2") and resumed.manifest["steps"] == 6
+    assert "skipped incomplete checkpoint(s) checkpoint-4" in caplog.text
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(tiny_llama_dir, tiny_dataset, tmp_path):
+    cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2)
+    first = train(cfg, tmp_path / "run")
+    before = (first.output_dir / "adapter_model.safetensors").read_bytes()
+    with pytest.raises(DatasetError):  # a dataset typo: checked before anything is deleted
+        train(cfg_for(tiny_llama_dir, tmp_path / "typo.json", max_steps=2), tmp_path / "run", overwrite=True)
+    with pytest.raises(Interrupt):  # Ctrl-C during the retrain
+        train(cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2, learning_rate=5e-2), tmp_path / "run",
+              overwrite=True, callbacks=[StopAt(1).callback])
+    assert (first.output_dir / "adapter_model.safetensors").read_bytes() == before
+    again = train(cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2, learning_rate=5e-2), tmp_path / "run", overwrite=True)
+    assert (again.output_dir / "adapter_model.safetensors").read_bytes() != before
+    assert not stage_dir(tmp_path / "run").exists()
 
 
 def test_output_dir_rules(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text("{}")
     with pytest.raises(OutputError, match="--overwrite"):
-        prepare_output_dir(tmp_path / "run", overwrite=False, resume=False)
-    assert prepare_output_dir(tmp_path / "run", overwrite=True, resume=False) is None
-    assert not (tmp_path / "run" / "run.json").exists()
+        plan_run(tmp_path / "run", overwrite=False, resume=False)
+    plan = plan_run(tmp_path / "run", overwrite=True, resume=False)
+    assert plan.resume_from is None and (tmp_path / "run" / "run.json").exists()  # nothing deleted yet
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     with pytest.raises(OutputError, match="not a molting run"):
-        prepare_output_dir(tmp_path / "mine", overwrite=True, resume=False)
+        plan_run(tmp_path / "mine", overwrite=True, resume=False)
     with pytest.raises(OutputError, match="no checkpoint"):
-        prepare_output_dir(tmp_path / "empty", overwrite=False, resume=True)
+        plan_run(tmp_path / "empty", overwrite=False, resume=True)
+    with pytest.raises(ConfigError, match="contradict"):
+        plan_run(tmp_path / "empty", overwrite=True, resume=True)
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="cannot write"):
-        prepare_output_dir(tmp_path / "file" / "sub", overwrite=False, resume=False)
+        plan_run(tmp_path / "file" / "sub", overwrite=False, resume=False)
 
 
 def test_out_of_memory_is_one_line_with_the_fix():

@@ -11,7 +11,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from molting.data import write_text_atomic
+from molting.io import write_text_atomic
 from molting.curate.patterns import BY_ID, CATEGORIES, PATTERNS, PATTERNS_VERSION
 
 LANG_NAMES = {"en": "English", "pt": "Portuguese (pt-BR)"}

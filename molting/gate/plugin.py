@@ -1,13 +1,17 @@
-"""The pytest plugin behind `pytest evals/`: options, session fixtures, report writing.
+"""The gate as a pytest plugin (a `pytest11` entry point: installed with molting, active only
+when a collected test uses the `gate` fixture).
 
-Options live in the "molting gate" group; state lives in `config.stash`; the session fixture
-loads the base once, attaches every adapter, generates (cached), scores and compares; the
-reports are written in `pytest_sessionfinish`, also when tests fail.
+    pytest --pyargs molting.gate --persona DIR --adapter output/phase5 --baseline base
+    pytest evals/ --persona DIR …            # in the molting repository: the same tests
+
+Every input is checked once, after collection and before any model loads; a problem stops the
+run with one line and pytest's usage-error exit code (4). Exit code 1 then means only that the
+candidate missed a criterion. Options live in the "molting gate" group; state lives in
+`config.stash`; reports are written in `pytest_sessionfinish`, also when tests fail.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,267 +20,254 @@ from typing import Any
 
 import pytest
 
-from molting.gate.criteria import load_criteria
-from molting.errors import EvalError, MoltingError
-from molting.gate.run import (
-    CANDIDATE,
-    Comparison,
-    EvalResults,
-    generate_all,
-    judge_all,
-    load_prompts,
-    prompts_hash,
-    run_facts,
-    score_all,
-)
-from molting.gate.generate import BASE, Generation, GenerationCache, GenerationConfig
-from molting.metrics.stats import mcnemar_regression, paired_bootstrap
+from molting.errors import MoltingError
 
 DEFAULT_ADAPTER = "output/phase5-curated"  # the seed's output path
-DEFAULT_PHASE3 = "output/phase3"
 BLESSED = "blessed_baseline.json"
-TRAIN_HINT = "train one with: molting train --config configs/cpu.yaml --output {path}  (or run `make demo`)"
+TRAIN_HINT = "train one with: molting train --config configs/phase5.yaml --output {path}"
 
 
 @dataclass
 class GateState:
-    adapter: str | None
-    baselines: dict[str, str | None]  # name → adapter dir (None = the base model)
-    report_dir: Path
-    results: EvalResults | None = None
+    active: bool = False
+    inputs: Any = None  # molting.gate.run.GateInputs
+    scorer: Any = None
+    controls: dict = field(default_factory=dict)
+    blessed: dict | None = None
+    results: Any = None  # molting.gate.records.EvalResults
     written: list[Path] = field(default_factory=list)
+    env: dict[str, str | None] = field(default_factory=dict)  # environment variables to restore
 
 
 STATE = pytest.StashKey[GateState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("molting gate", "molting persona acceptance gate")
-    g.addoption("--adapter", default=DEFAULT_ADAPTER, help=f"candidate adapter dir (default {DEFAULT_ADAPTER})")
-    g.addoption("--baseline", action="append", default=None, metavar="NAME=DIR",
-                help=f"baseline adapter, repeatable; 'base' = the base model without adapter "
-                     f"(default: base, and phase3={DEFAULT_PHASE3} when it exists)")
-    g.addoption("--base-model", default=None, help="base model id/path (default: the one the candidate was trained on)")
-    g.addoption("--prompts", default=None, help="held-out prompts JSONL (default fixtures/claudio/eval_prompts.jsonl)")
-    g.addoption("--criteria", default=None, help="criteria YAML (default evals/criteria.yaml)")
+    g = parser.getgroup("molting gate", "molting persona acceptance gate (used by tests that request `gate`)")
+    g.addoption("--persona", default=None, metavar="DIR", help="persona bundle directory (required by the gate)")
+    g.addoption("--adapter", default=DEFAULT_ADAPTER, metavar="MODEL",
+                help=f"candidate: adapter dir, merged model dir or hub id (default {DEFAULT_ADAPTER})")
+    g.addoption("--baseline", action="append", default=None, metavar="NAME=MODEL",
+                help="baseline, repeatable: NAME=adapter dir / model dir / hub id, or 'base' (the base model "
+                     "without adapter). Default: base")
+    g.addoption("--base-model", default=None, help="base model id/path (default: the one the adapters were trained on)")
+    g.addoption("--prompts", default=None, help="held-out prompts JSONL (default: the persona's eval prompts)")
+    g.addoption("--criteria", default=None, help="criteria YAML overriding the defaults and the persona's criteria.yaml")
     g.addoption("--report-dir", default="reports", help="where comparison.md, results.json and the chart go")
-    g.addoption("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens, help="generation length cap")
-    g.addoption("--batch-size", type=int, default=GenerationConfig.batch_size, help="same for every model")
-    g.addoption("--repetition-penalty", type=float, default=GenerationConfig.repetition_penalty,
+    g.addoption("--max-new-tokens", type=int, default=None, help="generation length cap (default 96)")
+    g.addoption("--batch-size", type=int, default=None, help="generation batch, same for every model (default 96)")
+    g.addoption("--repetition-penalty", type=float, default=None,
                 help="same for every model; default 1.0 (none): the metrics see degenerate loops as they are")
     g.addoption("--device", choices=("auto", "cpu"), default="auto", help="'cpu' hides CUDA GPUs from the run")
     g.addoption("--replies", default=None, metavar="JSON",
-                help="score these replies ({model: {prompt_id: reply}}) instead of generating: no model is loaded")
+                help="score these replies ({model: {prompt_id: reply}}, from `molting generate`): no model is loaded")
     g.addoption("--no-cache", action="store_true", help="regenerate even when cached generations exist")
     g.addoption("--update-baseline", action="store_true",
                 help=f"store the candidate's per-sample scores as the blessed baseline ({BLESSED})")
 
 
-def _parse_baselines(values: list[str] | None) -> dict[str, str | None]:
-    if values is None:
-        out: dict[str, str | None] = {BASE: None}
-        if Path(DEFAULT_PHASE3).is_dir():
-            out["phase3"] = DEFAULT_PHASE3
-        return out
-    out = {}
-    for v in values:
-        if v == BASE:
-            out[BASE] = None
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[STATE] = GateState()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    st = config.stash.get(STATE, None)
+    for key, value in (st.env if st else {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _baselines(values: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values or ["base"]:
+        if v == "base":
+            out["base"] = "base"
             continue
         name, sep, path = v.partition("=")
-        if not sep or not name or not path:
-            raise pytest.UsageError(f"--baseline {v!r}: expected NAME=DIR or 'base'.")
-        out[name] = path
+        if not sep or not name.strip() or not path.strip():
+            raise pytest.UsageError(f"--baseline {v!r}: expected NAME=MODEL or 'base'.")
+        if name in out:
+            raise pytest.UsageError(f"--baseline: the name '{name}' is given twice.")
+        out[name.strip()] = path.strip()
     return out
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--device", default="auto") == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    config.stash[STATE] = GateState(
-        adapter=config.getoption("--adapter"),
-        baselines=_parse_baselines(config.getoption("--baseline")),
-        report_dir=Path(config.getoption("--report-dir")),
-    )
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    st = session.config.stash[STATE]
-    if session.config.getoption("--replies"):
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Check every input once, before any model loads — only when a collected test uses the gate."""
+    if not any("gate" in getattr(item, "fixturenames", ()) for item in session.items):
         return
-    for name, path in [(CANDIDATE, st.adapter), *st.baselines.items()]:
-        if path is not None and not (Path(path) / "adapter_config.json").is_file():
-            raise pytest.UsageError(f"no {name} adapter at {path}: {TRAIN_HINT.format(path=path)}")
+    config = session.config
+    st = config.stash[STATE]
+    st.active = True
+    if config.getoption("--device") == "cpu":
+        st.env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    if not config.getoption("--persona"):
+        raise pytest.UsageError("the molting gate needs --persona DIR (a persona bundle: see README, 'Persona bundle').")
+    try:
+        _prepare(config, st)
+    except MoltingError as err:
+        raise pytest.UsageError(f"molting gate: {err}") from None
+
+
+def _prepare(config: pytest.Config, st: GateState) -> None:
+    from molting.gate.generate import GenerationConfig
+    from molting.gate.run import check_inputs, make_generator, run_controls
+    from molting.metrics import Scorer
+
+    defaults = GenerationConfig()
+    gcfg = GenerationConfig(
+        max_new_tokens=_opt(config, "--max-new-tokens", defaults.max_new_tokens),
+        batch_size=_opt(config, "--batch-size", defaults.batch_size),
+        repetition_penalty=_opt(config, "--repetition-penalty", defaults.repetition_penalty))
+    adapter = config.getoption("--adapter")
+    if not config.getoption("--replies") and not Path(adapter).exists() and adapter == DEFAULT_ADAPTER:
+        raise pytest.UsageError(f"no candidate at {adapter}: {TRAIN_HINT.format(path=adapter)}, or pass --adapter.")
+    st.inputs = check_inputs(config.getoption("--persona"), adapter, _baselines(config.getoption("--baseline")),
+                             base_model=config.getoption("--base-model"), prompts=config.getoption("--prompts"),
+                             criteria=config.getoption("--criteria"), report_dir=config.getoption("--report-dir"),
+                             generation=gcfg, replies=config.getoption("--replies"),
+                             use_cache=not config.getoption("--no-cache"))
+    if st.inputs.replies:
+        make_generator(st.inputs)  # checks the replies file now
+    st.blessed = _read_blessed(config, st)
+    st.scorer = Scorer.load(st.inputs.persona)
+    st.controls, problems = run_controls(st.scorer, st.inputs)
+    if problems:
+        raise pytest.UsageError(
+            f"molting gate: the controls do not separate for persona {st.inputs.persona.name}: {'; '.join(problems)}. "
+            f"A gate that cannot tell the persona's own replies from generic ones must not judge a model; "
+            f"recalibrate (molting calibrate --persona {st.inputs.persona.root}) or add data.")
+
+
+def _opt(config: pytest.Config, name: str, default: Any) -> Any:
+    value = config.getoption(name)
+    return default if value is None else value
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not config.getoption("--persona", default=None):
+        return []
     from molting.metrics import SCORER_VERSION
-    from molting.train.outputs import library_versions
 
-    st = config.stash[STATE]
-    libs = ", ".join(f"{k} {v}" for k, v in library_versions().items() if v)
-    return [f"molting gate: candidate={st.adapter} baselines={', '.join(st.baselines)} scorer={SCORER_VERSION}",
-            f"molting libraries: {libs}"]
+    return [f"molting gate: persona={config.getoption('--persona')} candidate={config.getoption('--adapter')} "
+            f"scorer={SCORER_VERSION}"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "baseline_name" in metafunc.fixturenames:
-        st = metafunc.config.stash[STATE]
-        names = list(st.baselines)
-        if (st.report_dir / BLESSED).is_file() and not metafunc.config.getoption("--update-baseline"):
+        names = list(_baselines(metafunc.config.getoption("--baseline")))
+        report_dir = Path(metafunc.config.getoption("--report-dir"))
+        if (report_dir / BLESSED).is_file() and not metafunc.config.getoption("--update-baseline"):
             names.append("blessed")
         metafunc.parametrize("baseline_name", names)
-
-
-class CannedGenerator:
-    """Replies given in a JSON file: {model: {prompt_id: reply}} (tests, or generations made elsewhere)."""
-
-    def __init__(self, path: str | Path):
-        self.data = json.loads(Path(path).read_text(encoding="utf-8"))
-
-    def names(self) -> list[str]:
-        return list(self.data)
-
-    def generate(self, name: str, prompts: list[dict[str, Any]], config: GenerationConfig, cache: Any = None) -> list[Generation]:
-        if name not in self.data:
-            raise EvalError(f"--replies has no model '{name}' (has: {', '.join(self.data)}).")
-        missing = [p["id"] for p in prompts if p["id"] not in self.data[name]]
-        if missing:
-            raise EvalError(f"--replies: model '{name}' has no reply for prompt(s) {', '.join(missing[:5])}.")
-        return [Generation(name, p["id"], self.data[name][p["id"]], len(self.data[name][p["id"]].split()), False) for p in prompts]
+    if "gate_lang" in metafunc.fixturenames:
+        metafunc.parametrize("gate_lang", ["en", "pt"])
 
 
 @pytest.fixture(scope="session")
 def gate(request: pytest.FixtureRequest) -> Any:
     """Generate, score and compare once per session; yield the EvalResults."""
-    config = request.config
-    st = config.stash[STATE]
+    st = request.config.stash[STATE]
     t0 = time.perf_counter()
     try:
-        results, bank = _build_results(config, st)
+        results, gen = _build_results(st)
     except MoltingError as err:
-        pytest.fail(f"gate could not run: {err}", pytrace=False)
+        pytest.exit(f"molting gate could not run: {err}", returncode=pytest.ExitCode.USAGE_ERROR)
     st.results = results
     results.facts["wall_seconds"] = round(time.perf_counter() - t0, 1)
     yield results
-    if bank is not None:
-        bank.close()
+    gen.close()
 
 
-def _build_results(config: pytest.Config, st: GateState) -> tuple[EvalResults, Any]:
-    from molting.metrics import Scorer
-
-    criteria = load_criteria(config.getoption("--criteria"))
-    prompts = load_prompts(config.getoption("--prompts"))
-    gcfg = GenerationConfig(max_new_tokens=config.getoption("--max-new-tokens"), batch_size=config.getoption("--batch-size"),
-                            repetition_penalty=config.getoption("--repetition-penalty"))
-    models = [*st.baselines, CANDIDATE]
-    facts: dict[str, Any] = {"prompts": config.getoption("--prompts") or "fixtures/claudio/eval_prompts.jsonl",
-                             "prompts_hash": prompts_hash(prompts), "generation": gcfg.key()}
-    bank = None
-    if config.getoption("--replies"):
-        gen: Any = CannedGenerator(config.getoption("--replies"))
-        facts["generator"] = f"canned replies from {config.getoption('--replies')}"
-    else:
-        bank = _load_bank(config, st)
-        gen = bank
-        facts.update(_bank_facts(bank))
-    cache = None if config.getoption("--no-cache") or bank is None else GenerationCache.default()
-    generations, gfacts = generate_all(gen, models, prompts, gcfg, cache)
-    facts.update(gfacts)
-    results = EvalResults(prompts=prompts, models=models, generations=generations, criteria=criteria, facts=run_facts(facts))
-    scorer = Scorer.load()
-    results.facts["scorer_version"] = scorer_version()
-    score_all(results, scorer)
-    if criteria.judge != "none":
-        from molting.metrics.judge import LLMJudge
-
-        judge_all(results, LLMJudge.from_pretrained(criteria.judge))
-        results.facts["judge"] = criteria.judge
-    _blessed(config, st, results)
-    return results, bank
-
-
-def _load_bank(config: pytest.Config, st: GateState) -> Any:
-    from molting.gate.generate import ModelBank
-
-    adapters = {n: Path(p) for n, p in st.baselines.items() if p is not None}
-    adapters[CANDIDATE] = Path(st.adapter)
-    base_model = config.getoption("--base-model") or _trained_on(Path(st.adapter))
-    bank = ModelBank.load(base_model, adapters, quantization="4bit")  # 4-bit on CUDA; fp32 on CPU, said loudly
-    for name, path in adapters.items():
-        run = _run_json(path)
-        fp = (run.get("base_model") or {}).get("fingerprint")
-        if fp and fp != bank.base.fingerprint:
-            raise EvalError(f"adapter '{name}' ({path}) was trained on base {fp}, but the loaded base is "
-                            f"{bank.base.fingerprint}; pass --base-model with the model it was trained on.")
-    probe = {"id": "canary", "prompt": "Olá! Tudo bem?"}
-    dead = [n for n, d in bank.canary(probe).items() if d == 0.0]
-    if dead:
-        raise EvalError(f"adapter(s) {', '.join(dead)} do not change the model's logits: not applied (or zero-initialised).")
-    return bank
-
-
-def _run_json(path: Path) -> dict[str, Any]:
-    f = path / "run.json"
-    return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
-
-
-def _trained_on(adapter: Path) -> str:
-    run = _run_json(adapter)
-    base = (run.get("base_model") or {}).get("id")
-    if base:
-        return base
-    cfg = adapter / "adapter_config.json"
-    name = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path") if cfg.is_file() else None
-    if not name:
-        raise EvalError(f"{adapter}: cannot tell which base model it was trained on; pass --base-model.")
-    return name
-
-
-def _bank_facts(bank: Any) -> dict[str, Any]:
-    b = bank.base
-    facts = {"base_model": b.model_id, "base_fingerprint": b.fingerprint, "device": b.device, "dtype": b.dtype,
-             "quantization": b.quantization, "adapters": {n: {"path": str(p), "sha256": bank.adapter_shas[n][:16]}
-                                                          for n, p in bank.adapters.items()}}
-    if b.substitution:
-        facts["substitution"] = b.substitution
-    return facts
-
-
-def scorer_version() -> str:
+def _build_results(st: GateState) -> tuple[Any, Any]:
+    from molting.gate.records import CANDIDATE, EvalResults, prompts_hash
+    from molting.gate.run import canary_identical, generate_all, judge_all, make_generator, run_facts, score_all
     from molting.metrics import SCORER_VERSION
 
-    return SCORER_VERSION
+    inputs = st.inputs
+    gen = make_generator(inputs)
+    dead = [n for n, d in gen.canary(inputs.persona.canary_prompt()).items() if d == 0.0]
+    if dead:
+        raise MoltingError(f"adapter(s) {', '.join(dead)} do not change the model's logits: not applied "
+                           "(or zero-initialised).")
+    generations, gfacts = generate_all(gen, inputs)
+    facts = {"persona": inputs.persona.name, "persona_dir": str(inputs.persona.root),
+             "prompts": inputs.prompts_source, "prompts_hash": prompts_hash(inputs.prompts),
+             "generation": inputs.generation.key(), "scorer_version": SCORER_VERSION, **gen.facts(), **gfacts}
+    if inputs.notes:
+        facts["notes"] = inputs.notes
+    results = EvalResults(prompts=inputs.prompts, models=inputs.models, generations=generations,
+                          criteria=inputs.criteria, languages=inputs.persona.languages, facts=run_facts(facts),
+                          controls=st.controls)
+    score_all(results, st.scorer)
+    same = canary_identical(results)
+    if same:
+        results.facts["identical_to_base"] = same
+    if inputs.criteria.judge != "none":
+        from molting.metrics.judge import LLMJudge
+
+        judge_all(results, LLMJudge.from_pretrained(inputs.criteria.judge, inputs.persona.card))
+        results.facts["judge"] = inputs.criteria.judge
+    _compare_blessed(st, results)
+    assert CANDIDATE in results.scores
+    return results, gen
 
 
-def _blessed(config: pytest.Config, st: GateState, results: EvalResults) -> None:
-    path = st.report_dir / BLESSED
+# ---------------------------------------------------------------- blessed baseline
+
+
+def _read_blessed(config: pytest.Config, st: GateState) -> dict | None:
+    from molting.errors import ConfigError
+    from molting.gate.records import prompts_hash
+    from molting.io import read_json
+    from molting.metrics import SCORER_VERSION
+
+    path = st.inputs.report_dir / BLESSED
     if config.getoption("--update-baseline") or not path.is_file():
+        return None
+    data = read_json(path, "blessed baseline")
+    n = len(st.inputs.prompts)
+    ok = (isinstance(data, dict) and isinstance(data.get("personality"), list) and isinstance(data.get("agent_like"), list)
+          and len(data["personality"]) == n and len(data["agent_like"]) == n
+          and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data["personality"])
+          and all(isinstance(x, bool) for x in data["agent_like"]))
+    if not ok:
+        raise ConfigError(f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with --update-baseline.")
+    if data.get("prompts_hash") != prompts_hash(st.inputs.prompts):
+        raise ConfigError(f"{path}: the prompt set changed since the baseline was blessed; re-bless with --update-baseline.")
+    if data.get("scorer_version") != SCORER_VERSION:
+        raise ConfigError(f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with --update-baseline.")
+    return data
+
+
+def _compare_blessed(st: GateState, results: Any) -> None:
+    from molting.gate.records import CANDIDATE, Comparison
+    from molting.metrics.stats import mcnemar_regression, paired_bootstrap
+
+    if st.blessed is None:
         return
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    if stored["prompts_hash"] != prompts_hash(results.prompts):
-        raise EvalError(f"{path}: the prompt set changed since the baseline was blessed; re-bless with --update-baseline.")
-    if stored["scorer_version"] != scorer_version():
-        raise EvalError(f"{path}: scorer {stored['scorer_version']} ≠ {scorer_version()}; re-bless with --update-baseline.")
     cand = results.scores[CANDIDATE]
     results.comparisons.append(Comparison(
         baseline="blessed",
-        personality=paired_bootstrap([s.personality for s in cand], stored["personality"],
+        personality=paired_bootstrap([s.personality for s in cand], st.blessed["personality"],
                                      confidence=results.criteria.comparison_confidence),
-        agent=mcnemar_regression([s.agent_like for s in cand], stored["agent_like"]),
+        agent=mcnemar_regression([s.agent_like for s in cand], st.blessed["agent_like"]),
     ))
 
 
-def _write_blessed(st: GateState, results: EvalResults) -> Path:
-    from molting.data import write_text_atomic
+def _write_blessed(st: GateState, results: Any) -> Path:
+    from molting.gate.records import CANDIDATE, prompts_hash
+    from molting.io import write_json_atomic
+    from molting.metrics import SCORER_VERSION
 
     cand = results.scores[CANDIDATE]
-    data = {"prompts_hash": prompts_hash(results.prompts), "scorer_version": scorer_version(),
-            "fingerprints": {k: results.facts.get(k) for k in ("base_fingerprint", "adapters")},
-            "prompt_ids": [p["id"] for p in results.prompts],
+    data = {"prompts_hash": prompts_hash(results.prompts), "scorer_version": SCORER_VERSION,
+            "persona": results.facts.get("persona"), "prompt_ids": [p.id for p in results.prompts],
             "personality": [s.personality for s in cand], "agent_like": [s.agent_like for s in cand]}
-    return write_text_atomic(st.report_dir / BLESSED, json.dumps(data, indent=1) + "\n")
+    return write_json_atomic(st.inputs.report_dir / BLESSED, data, indent=1)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -285,9 +276,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     st = session.config.stash.get(STATE, None)
     if st is None or st.results is None or not st.results.scores:
         return
-    st.written = write_reports(st.results, st.report_dir)
-    if session.config.getoption("--update-baseline"):
-        st.written.append(_write_blessed(st, st.results))
+    try:
+        st.written = write_reports(st.results, st.inputs.report_dir)
+        if session.config.getoption("--update-baseline"):
+            st.written.append(_write_blessed(st, st.results))
+    except MoltingError as err:
+        session.config.get_terminal_writer().line(f"molting gate: reports not written: {err}", red=True)
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -1,95 +1,93 @@
-"""The gate's engine, free of pytest: generate for every model, score, compare, serialise.
+"""The gate's engine, free of pytest: check every input, generate for every model, score,
+compare, run the controls.
 
-`pytest evals/` (evals/conftest.py) drives it; `molting report` re-scores stored generations
-from results.json without loading a model. Data flows one way:
-prompts → generations per model → ReplyScores per model → comparisons → EvalResults → reports.
+`molting.gate.plugin` drives it inside pytest; `molting generate` and `molting report` use it
+without pytest. Data flows one way:
+GateInputs (checked) → generations per model → ReplyScores per model → comparisons → EvalResults.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from molting.gate.criteria import Criteria
-from molting.errors import EvalError
-from molting.gate.generate import BASE, Generation, GenerationConfig
-from molting.metrics.stats import Interval, McNemar, mcnemar_regression, paired_bootstrap
+from molting.errors import ConfigError, EvalError, ModelError
+from molting.gate.criteria import Criteria, load_criteria, model_checks
+from molting.gate.generate import CannedGenerator, GenerationCache, GenerationConfig, Generator
+from molting.gate.records import BASE, CANDIDATE, Comparison, EvalResults, load_results, prompts_hash
+from molting.gate.specs import ModelSpec, check_same_base, parse_model
+from molting.metrics.stats import mcnemar_regression, paired_bootstrap
+from molting.persona import Persona, Prompt, load_persona, load_prompts
 
-DEFAULT_PROMPTS = Path(__file__).resolve().parents[2] / "fixtures" / "claudio" / "eval_prompts.jsonl"
-CANDIDATE = "candidate"
-RESULTS_VERSION = 1
-
-
-class Generator(Protocol):
-    def names(self) -> list[str]: ...
-
-    def generate(self, name: str, prompts: list[dict[str, Any]], config: GenerationConfig, cache: Any = None) -> list[Generation]: ...
-
-
-def load_prompts(path: str | Path | None = None) -> list[dict[str, Any]]:
-    path = Path(path) if path else DEFAULT_PROMPTS
-    if not path.is_file():
-        raise EvalError(f"{path}: prompt file not found; pass --prompts PATH (JSONL with id, lang, prompt, reference).")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise EvalError(f"{path}: line {n}: invalid JSON ({err.msg}).") from None
-        missing = [k for k in ("id", "lang", "prompt") if k not in row]
-        if missing:
-            raise EvalError(f"{path}: line {n}: missing key(s) {', '.join(missing)}.")
-        rows.append({k: row[k] for k in ("id", "lang", "prompt", "reference", "category", "system") if k in row})
-    if not rows:
-        raise EvalError(f"{path}: no prompts; an empty eval set never passes.")
-    return rows
-
-
-def prompts_hash(prompts: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps(prompts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+CONTROL_SETS = ("reference", "generic", "agent")
 
 
 @dataclass
-class Comparison:
-    baseline: str
-    personality: Interval  # candidate − baseline, paired bootstrap
-    agent: McNemar
-    fluency: Interval | None = None  # PT prompts only
+class GateInputs:
+    """Everything the gate needs, checked before any model loads."""
+
+    persona: Persona
+    criteria: Criteria
+    prompts: list[Prompt]
+    specs: dict[str, ModelSpec]  # baselines first, candidate last
+    base_model: str | None
+    generation: GenerationConfig
+    report_dir: Path
+    replies: str | None = None
+    use_cache: bool = True
+    notes: list[str] = field(default_factory=list)
+    prompts_source: str = ""
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.specs)
 
 
-@dataclass
-class EvalResults:
-    prompts: list[dict[str, Any]]
-    models: list[str]  # baselines first, candidate last
-    generations: dict[str, list[dict[str, Any]]]  # model → [{prompt_id, reply, new_tokens, cached}]
-    scores: dict[str, list[Any]] = field(default_factory=dict)  # model → [ReplyScores]
-    comparisons: list[Comparison] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-    criteria: Criteria = field(default_factory=Criteria)
-    judge: dict[str, list[float]] = field(default_factory=dict)  # model → optional LLM-judge scores (0–10)
+def check_inputs(persona_dir: str, candidate: str, baselines: dict[str, str], *, base_model: str | None = None,
+                 prompts: str | None = None, criteria: str | None = None, report_dir: str = "reports",
+                 generation: GenerationConfig | None = None, replies: str | None = None,
+                 use_cache: bool = True) -> GateInputs:
+    """Validate every input of a gate run; raise ConfigError / ModelError / EvalError naming the problem."""
+    persona = load_persona(persona_dir)
+    crit = load_criteria(persona.criteria_path, criteria)
+    prompt_list = load_prompts(prompts, persona.languages) if prompts else persona.eval_prompts()
+    source = str(prompts or persona.files["eval"])
+    generation = generation or GenerationConfig()
+    if generation.max_new_tokens < 1 or generation.batch_size < 1 or generation.repetition_penalty <= 0:
+        raise ConfigError("--max-new-tokens and --batch-size must be ≥ 1 and --repetition-penalty > 0.")
+    out = Path(report_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--report-dir {out}: is a file; choose a directory for the reports.")
+    if CANDIDATE in baselines:
+        raise ConfigError(f"--baseline: '{CANDIDATE}' is the candidate's name; give the baseline another name.")
+    names = {**baselines, CANDIDATE: candidate}
+    if replies:
+        specs = {n: ModelSpec(n, "base" if v == BASE else "canned", v) for n, v in names.items()}
+        return GateInputs(persona, crit, prompt_list, specs, None, generation, out, replies, use_cache,
+                          prompts_source=source)
+    specs = {n: parse_model(n, v) for n, v in names.items()}
+    base = check_same_base(list(specs.values()), base_model)
+    notes = [f"{s.name}: {s.note}" for s in specs.values() if s.note]
+    return GateInputs(persona, crit, prompt_list, specs, base, generation, out, None, use_cache, notes, source)
 
-    def replies(self, model: str) -> list[str]:
-        return [g["reply"] for g in self.generations[model]]
 
-    def baselines(self) -> list[str]:
-        return [m for m in self.models if m != CANDIDATE]
+def make_generator(inputs: GateInputs) -> Any:
+    if inputs.replies:
+        return CannedGenerator(inputs.replies, inputs.models, inputs.prompts)
+    cache = GenerationCache.default() if inputs.use_cache else None
+    return Generator(inputs.specs, inputs.base_model, cache)
 
 
-def generate_all(gen: Generator, models: list[str], prompts: list[dict[str, Any]], config: GenerationConfig,
-                 cache: Any = None) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+def generate_all(gen: Any, inputs: GateInputs) -> tuple[dict[str, list], dict[str, Any]]:
     out, t0 = {}, time.perf_counter()
-    for name in models:
-        out[name] = [asdict(g) for g in gen.generate(name, prompts, config, cache)]
-    tokens = sum(g["new_tokens"] for gs in out.values() for g in gs)
-    hits = sum(g["cached"] for gs in out.values() for g in gs)
-    facts = {"generation_seconds": round(time.perf_counter() - t0, 2), "tokens_generated": tokens,
+    for name in inputs.models:
+        out[name] = gen.generate(name, inputs.prompts, inputs.generation)
+    hits = sum(g.cached for gs in out.values() for g in gs)
+    facts = {"generation_seconds": round(time.perf_counter() - t0, 2),
+             "tokens_generated": sum(g.new_tokens for gs in out.values() for g in gs if not g.cached),
              "cache_hits": hits, "cache_misses": sum(len(v) for v in out.values()) - hits}
     return out, facts
 
@@ -97,22 +95,57 @@ def generate_all(gen: Generator, models: list[str], prompts: list[dict[str, Any]
 def score_all(results: EvalResults, scorer: Any) -> None:
     """Fill `results.scores` and `results.comparisons` from the stored generations."""
     results.scores = {m: scorer.score(results.prompts, results.replies(m)) for m in results.models}
-    cand = results.scores[CANDIDATE]
+    cand, conf = results.scores[CANDIDATE], results.criteria.comparison_confidence
+    pt = [i for i, p in enumerate(results.prompts) if p.lang == "pt"]
     results.comparisons = []
     for base in results.baselines():
         other = results.scores[base]
-        pt = [i for i, p in enumerate(results.prompts) if p["lang"] == "pt"]
         fluency = None
         if pt:
             fluency = paired_bootstrap([cand[i].fluency or 0.0 for i in pt], [other[i].fluency or 0.0 for i in pt],
-                                       confidence=results.criteria.comparison_confidence)
+                                       confidence=conf)
         results.comparisons.append(Comparison(
             baseline=base,
-            personality=paired_bootstrap([s.personality for s in cand], [s.personality for s in other],
-                                         confidence=results.criteria.comparison_confidence),
+            personality=paired_bootstrap([s.personality for s in cand], [s.personality for s in other], confidence=conf),
             agent=mcnemar_regression([s.agent_like for s in cand], [s.agent_like for s in other]),
             fluency=fluency,
         ))
+
+
+# ---------------------------------------------------------------- controls
+
+
+def control_replies(persona: Persona, prompts: list[Prompt]) -> dict[str, list[str]]:
+    """The eval set's own references (must pass) and its generic and agent negatives (must fail)."""
+    from molting.metrics import negatives as N
+    from molting.metrics.training import packaged
+
+    pool = list(packaged("generic"))
+    return {"reference": [p.reference for p in prompts], "generic": [N.generic(p, pool) for p in prompts],
+            "agent": [N.agent(p) for p in prompts]}
+
+
+def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list[str]]:
+    """Score the controls; return (scores per set, problems). The gate must not judge a model when
+    its references fail a criterion or its negatives pass the personality criterion."""
+    langs = tuple(lg for lg in inputs.persona.languages if any(p.lang == lg for p in inputs.prompts))
+    scores = {k: scorer.score(inputs.prompts, v) for k, v in control_replies(inputs.persona, inputs.prompts).items()}
+    problems = []
+    for c in model_checks(inputs.criteria, scores["reference"], langs):
+        if not c.passed:
+            problems.append(f"the persona's own references fail '{c.metric}' ({c.shown}, target {c.target})")
+    for kind in ("generic", "agent"):
+        c = next(c for c in model_checks(inputs.criteria, scores[kind], langs) if c.name == "personality")
+        if c.passed:
+            problems.append(f"{kind} replies pass '{c.metric}' ({c.shown})")
+    return scores, problems
+
+
+def run_facts(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    from molting.models import library_versions
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "libraries": library_versions(),
+            **(extra or {})}
 
 
 def judge_all(results: EvalResults, judge: Any) -> None:
@@ -122,71 +155,41 @@ def judge_all(results: EvalResults, judge: Any) -> None:
 
 
 def canary_identical(results: EvalResults) -> list[str]:
-    """Adapters whose every reply equals the base's: almost surely not applied."""
+    """Models whose every reply equals the base's: an adapter almost surely not applied."""
     if BASE not in results.generations:
         return []
     base = results.replies(BASE)
     return [m for m in results.models if m != BASE and results.replies(m) == base]
 
 
-def run_facts(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    from molting.train.outputs import library_versions
-
-    return {"python": platform.python_version(), "platform": platform.platform(), "libraries": library_versions(),
-            **(extra or {})}
+# ---------------------------------------------------------------- molting report
 
 
-# ------------------------------------------------------------------ (de)serialisation
-
-
-def results_to_json(results: EvalResults) -> dict[str, Any]:
-    per_sample = []
-    for i, p in enumerate(results.prompts):
-        row = {"prompt": p, "models": {}}
-        for m in results.models:
-            g = results.generations[m][i]
-            row["models"][m] = {"reply": g["reply"], "new_tokens": g["new_tokens"], "cached": g["cached"]}
-            if results.scores:
-                s = results.scores[m][i]
-                row["models"][m]["scores"] = {k: v for k, v in asdict(s).items() if k not in ("id", "lang")}
-            if results.judge:
-                row["models"][m]["judge"] = results.judge[m][i]
-        per_sample.append(row)
-    return {
-        "results_version": RESULTS_VERSION,
-        "models": results.models,
-        "criteria": results.criteria.as_dict(),
-        "facts": results.facts,
-        "prompts_hash": prompts_hash(results.prompts),
-        "comparisons": [asdict(c) for c in results.comparisons],
-        "samples": per_sample,
-    }
-
-
-def results_from_json(data: dict[str, Any], criteria: Criteria) -> EvalResults:
-    """Rebuild stored generations (not scores: `molting report` re-scores them)."""
-    if data.get("results_version") != RESULTS_VERSION:
-        raise EvalError(f"results.json has version {data.get('results_version')}, expected {RESULTS_VERSION}; re-run pytest evals/.")
-    models = data["models"]
-    prompts = [s["prompt"] for s in data["samples"]]
-    gens = {m: [{"model": m, "prompt_id": s["prompt"]["id"], **{k: s["models"][m][k] for k in ("reply", "new_tokens", "cached")}}
-                for s in data["samples"]] for m in models}
-    return EvalResults(prompts=prompts, models=models, generations=gens, facts=data.get("facts", {}), criteria=criteria)
-
-
-def rescore_file(results_path: str | Path, report_dir: str | Path | None = None,
+def rescore_file(persona_dir: str, results_path: str | Path, report_dir: str | Path | None = None,
                  criteria_path: str | Path | None = None) -> tuple[list[Path], str]:
-    """`molting report`: re-score results.json's generations with the current scorer; no model is loaded."""
-    from molting.gate.criteria import load_criteria
+    """`molting report`: re-score results.json's generations with the persona's scorer; no model is loaded."""
+    from molting.gate.criteria import verdict
+    from molting.gate.report import write_reports
     from molting.metrics import SCORER_VERSION, Scorer
-    from molting.gate.report import checks, verdict, write_reports
 
+    persona = load_persona(persona_dir)
+    crit = load_criteria(persona.criteria_path, criteria_path)
     path = Path(results_path)
-    if not path.is_file():
-        raise EvalError(f"{path}: no stored generations; run `pytest evals/` first.")
-    results = results_from_json(json.loads(path.read_text(encoding="utf-8")), load_criteria(criteria_path))
-    score_all(results, Scorer.load())
-    results.facts["scorer_version"] = SCORER_VERSION
-    results.facts["rescored_by"] = "molting report"
-    written = write_reports(results, Path(report_dir) if report_dir else path.parent)
-    return written, verdict(checks(results))
+    out = Path(report_dir) if report_dir else path.parent
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--report-dir {out}: is a file; choose a directory for the reports.")
+    results = load_results(path, crit)
+    missing = [lg for lg in results.languages if lg not in persona.languages]
+    if missing:
+        raise EvalError(f"{path}: its prompts are in {', '.join(missing)}, which persona {persona.name} does not speak; "
+                        "pass the persona the gate ran with.")
+    results.languages = persona.languages
+    try:
+        scorer = Scorer.load(persona)
+    except ModelError as err:
+        raise EvalError(str(err)) from None
+    score_all(results, scorer)
+    results.facts |= {"scorer_version": SCORER_VERSION, "rescored_by": "molting report", "persona": persona.name,
+                      "prompts_hash": prompts_hash(results.prompts)}
+    written = write_reports(results, out)
+    return written, verdict(results.checks())

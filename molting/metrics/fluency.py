@@ -2,22 +2,25 @@
 
 Parts, each in [0, 1], multiplied (a reply is fluent only if every part holds, as in Krishna et
 al. 2020's J metric):
-- in_language: length-weighted share of sentences that lingua (restricted to a few candidate
-  languages, so short Portuguese is not read as Italian/Catalan) assigns to the prompt language;
+- in_language: molting.metrics.language — the whole prose (code removed) decides; long
+  sentences in another of the persona's languages are taken out;
 - lexical: known-word rate against pyspellchecker's offline Portuguese list (European-leaning,
   so Brazilian ê/ô spellings are also tried as é/ó), English words (tech loanwords) and a
   short Brazilian supplement;
 - repetition: distinct-2, the share of words inside repeated 3-grams (the Gopher filters,
   Rae et al. 2021: duplicate n-gram fractions catch looping generations) and the share of
   content words that reuse a stem a third time (circular salad: "a API de REST com a API…");
-- syntax: SLOR (Kann et al. 2018; Lau et al. 2017) of a class-bigram model fitted on the TRAIN
-  split's Portuguese — word order a Portuguese writer would use; shuffled words score low;
-- variety: Brazilian vs European marker counts (você/tu, estou fazendo/estou a fazer,
-  ônibus/autocarro, econômico/económico, pra, a gente, celular/telemóvel).
+- syntax: SLOR (Kann et al. 2018; Lau et al. 2017) of a class-bigram model fitted on the
+  persona's and the packaged generic Portuguese — word order a Portuguese writer would use;
+  shuffled words score low. Short prose is shrunk toward the fitted mean (a six-word sentence
+  around a code block says little about syntax);
+- variety: Brazilian vs European markers (você/tu, estou fazendo/estou a fazer, ônibus/autocarro,
+  econômico/económico, pra, a gente/toda a gente, enclitic and mesoclitic pronouns …);
+  European markers weigh double: a pt-BR persona never writes them.
 The raw part values are mapped to [0, 1] with anchors fixed on the calibration split.
 
-    >>> LanguageIdentifier().detect("Vou implementar isso agora.")
-    'pt'
+    >>> variety_markers("Tu estás a fazer bem.").found
+    ('eu:tu_forms', 'eu:a_infinitive')
 """
 
 from __future__ import annotations
@@ -29,116 +32,76 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
 
-from molting.errors import ConfigError
-from molting.metrics.text import ngrams, sentences, strip_code, tokens, words
 from molting.curate.patterns import normalize
-
-CANDIDATES = ("en", "pt", "es", "it", "fr")  # languages a small model drifts into
-MIN_SENTENCE_WORDS = 3  # shorter sentences ("Beleza!") are weighed only when nothing longer exists
-DETECTORS = ("lingua", "langdetect")
-
-
-class LanguageIdentifier:
-    """Language ID restricted to `candidates`; `backend` is "lingua" (default) or "langdetect"."""
-
-    def __init__(self, backend: str = "lingua", candidates: tuple[str, ...] = CANDIDATES):
-        if backend not in DETECTORS:
-            raise ConfigError(f"unknown language detector {backend!r}; choose one of {', '.join(DETECTORS)}")
-        self.backend, self.candidates = backend, tuple(candidates)
-
-    @cached_property
-    def _lingua(self):
-        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
-
-        langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in self.candidates]
-        return LanguageDetectorBuilder.from_languages(*langs).with_preloaded_language_models().build()
-
-    def detect(self, text: str) -> str:
-        """ISO 639-1 code of the most likely candidate, or "unknown"."""
-        prose = strip_code(text).strip()
-        if not prose:
-            return "unknown"
-        if self.backend == "lingua":
-            lang = self._lingua.detect_language_of(prose)
-            return lang.iso_code_639_1.name.lower() if lang is not None else "unknown"
-        return self._langdetect(prose)
-
-    def _langdetect(self, prose: str) -> str:
-        from langdetect import DetectorFactory, detect_langs
-        from langdetect.lang_detect_exception import LangDetectException
-
-        DetectorFactory.seed = 0  # langdetect samples; without a seed the same text can flip
-        try:
-            ranked = detect_langs(prose)
-        except LangDetectException:
-            return "unknown"
-        inside = [r.lang for r in ranked if r.lang in self.candidates]
-        return inside[0] if inside else "unknown"
-
-    def share(self, text: str, lang: str) -> float:
-        """Word-weighted share of the prose's sentences detected as `lang` (0.0 for no prose)."""
-        sents = [(s, len(words(s))) for s in sentences(strip_code(text))]
-        sents = [(s, n) for s, n in sents if n > 0]
-        long = [(s, n) for s, n in sents if n >= MIN_SENTENCE_WORDS]
-        if not long:  # a short reply: judge it whole
-            whole = " ".join(s for s, _ in sents)
-            return float(bool(whole) and self.detect(whole) == lang)
-        total = sum(n for _, n in long)
-        return sum(n for s, n in long if self.detect(s) == lang) / total
-
+from molting.metrics.language import LanguageIdentifier
+from molting.metrics.text import ngrams, sentences, strip_code, tokens, words
 
 # ---------------------------------------------------------------- Brazilian vs European markers
+# Each marker: (regex on normalize(prose), weight). Weights < 1 for forms Brazilian formal
+# writing also uses ("para salvá-la").
 
 _BR_MARKERS = {
-    "voce": r"\bvoces?\b",
-    "a_gente": r"\ba gente\b",
-    "pra": r"\b(?:pra|pro|pras|pros)\b",
-    "ta_to_ne": r"\b(?:ta|to|ne|tamo)\b(?=[\s,.!?]|$)",
-    "gerund": r"\b(?:estou|esta|estamos|estao|estava|estavam|estar|esteja|ta|to|fica|ficou|vai|vou|seguem?)\s+\w+(?:ando|endo|indo)\b",
-    "lexicon": r"\b(?:onibus|celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|registro|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|tenis|goleiro|xicara|geladeira)\b",
-    "tem_que": r"\btem que\b",
+    "voce": (r"\bvoces?\b", 1.0),
+    "a_gente": (r"(?<!toda )(?<!todo )\ba gente\b", 1.0),
+    "pra": (r"\b(?:pra|pro|pras|pros)\b", 1.0),
+    "ta_to_ne": (r"\b(?:ta|to|ne|tamo)\b(?=[\s,.!?]|$)", 1.0),
+    "gerund": (r"\b(?:estou|esta|estamos|estao|estava|estavam|estar|esteja|ta|to|fica|ficou|vai|vou|seguem?)\s+\w+(?:ando|endo|indo)\b", 1.0),
+    "lexicon": (r"\b(?:onibus|celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|registro|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|tenis|goleiro|xicara|geladeira|baixar|baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b", 1.0),
+    "tem_que": (r"\btem que\b", 1.0),
 }
 _BR_ACCENTS = re.compile(r"\b\w*[êô](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b")  # econômico, sênior, ônibus
+_TU_VERBS = ("estas|tens|podes|queres|sabes|fazes|dizes|vais|precisas|consegues|percebes|achas|usas|ves|ficas|"
+             "preferes|deves|tentas|corres|metes|poes|gostas|viste|fizeste|disseste|puseste|tiveste|quiseste")
 _EU_MARKERS = {
-    "tu_forms": r"\b(?:tu|estas|tens|podes|queres|sabes|fazes|dizes|vais|es|teu|tua|teus|tuas|contigo)\b",
-    "estar_a_inf": r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|ando|andas|anda|continua|fica|ficou)\s+a\s+\w+(?:ar|er|ir)\b",
-    "lexicon": r"\b(?:autocarro|telemovel|ecra|ficheiros?|utilizador(?:es|a)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|pa|fixe|bue|apanhar|pequeno-almoco|casa de banho|rapariga|miudos?|equipa|registo|facto|comboio|ja agora|por omissao|a seguir a|tem de|tens de|encravad[oa]|pendurad[oa]|a serio|a certa altura|telemovel)\b",
-    "enclisis": r"\b\w+(?:a|e|i)-(?:o|a|os|as|lhe|lhes)\b",
+    "tu_forms": (rf"\b(?:tu|teu|tua|teus|tuas|contigo|{_TU_VERBS})\b", 1.0),
+    "tu_preterite": (r"\b(?!(?:arr|g|af|contr|desg|b|h|tr|c|v|eng)aste\b)\w{2,}aste\b", 1.0),  # instalaste, acabaste
+    "tu_future_subjunctive": (r"\bse\s+(?:\w+ares|\w+eres|\w+ires|quiseres|puderes|tiveres|fizeres|vires|fores|souberes)\b", 1.0),
+    "a_infinitive": (r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|passa|comecou|comeca|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b", 1.0),
+    "lexicon": (r"\b(?:autocarro|telemovel|ecra|ecras|ficheiros?|utilizador(?:es|a)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|rapariga|miudos?|equipa|equipas|registo|registos|facto|factos|comboio|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|descarreg\w+|vamos a isso|toda a gente|vai abaixo|frigorifico|montra|talho|estou farto|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes)\b", 1.0),
+    "enclitic_te_lhe": (r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b", 1.0),  # dá-te, mostra-lhe, põe-na
+    "enclitic_o_a": (r"\b\w+[aeiu]-(?:o|a|os|as|lo|la|los|las)\b", 0.5),  # BR formal also: "para salvá-la"
+    "mesoclisis": (r"\b\w+-(?:me|te|se|lhe|lo|la|nos|vos)-(?:ei|as|a|emos|eis|ao|ia|ias|iamos|iam)\b", 1.0),
 }
-_EU_ACCENTS = re.compile(r"\b\w*[éó](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b")  # económico, sénior
-_BR_RE = {k: re.compile(v) for k, v in _BR_MARKERS.items()}
-_EU_RE = {k: re.compile(v) for k, v in _EU_MARKERS.items()}
+_EU_ACCENTS = re.compile(r"\b\w*[éó](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b"  # económico, sénior
+                         r"|\bà (?:espera|procura)\b|\bparar à\b")  # the grave accent decides
+_BR_RE = {k: (re.compile(v), w) for k, (v, w) in _BR_MARKERS.items()}
+_EU_RE = {k: (re.compile(v), w) for k, (v, w) in _EU_MARKERS.items()}
+EU_WEIGHT = 2.0  # in the variety factor a European marker counts double a Brazilian one
 
 
 @dataclass(frozen=True)
 class VarietyMarkers:
-    br: int
-    eu: int
+    br: float
+    eu: float
     found: tuple[str, ...]  # "br:voce", "eu:tu_forms", … in a fixed order
 
     @property
     def factor(self) -> float:
-        """(br + 1) / (br + eu + 1): 1.0 with no European marker, falls as they dominate."""
-        return (self.br + 1) / (self.br + self.eu + 1)
+        """(br + 1) / (br + 2·eu + 1): 1.0 with no European marker, falls fast as they appear."""
+        return (self.br + 1) / (self.br + EU_WEIGHT * self.eu + 1)
 
 
 def variety_markers(text: str) -> VarietyMarkers:
     prose = strip_code(text)
     norm = normalize(prose)  # accents stripped for the lexicon
     lower = prose.lower()  # accents kept for ê/é spellings
-    found, br, eu = [], 0, 0
-    for key, rx in _BR_RE.items():
-        n = len(rx.findall(norm))
-        br += n
-        found += [f"br:{key}"] * bool(n)
-    for key, rx in _EU_RE.items():
-        n = len(rx.findall(norm))
-        eu += n
-        found += [f"eu:{key}"] * bool(n)
+    found: list[str] = []
+    br = eu_strong = eu_weak = 0.0
+    for side, table in (("br", _BR_RE), ("eu", _EU_RE)):
+        for key, (rx, weight) in table.items():
+            n = len(rx.findall(norm))
+            if side == "br":
+                br += n * weight
+            elif weight >= 1:
+                eu_strong += n * weight
+            else:
+                eu_weak += n * weight
+            found += [f"{side}:{key}"] * bool(n)
     nb, ne = len(_BR_ACCENTS.findall(lower)), len(_EU_ACCENTS.findall(lower))
-    br, eu = br + nb, eu + ne
     found += ["br:accents"] * bool(nb) + ["eu:accents"] * bool(ne)
-    return VarietyMarkers(br, eu, tuple(found))
+    eu_strong += ne
+    # weak forms (Brazilian formal writing uses them too) only count beside a clearly European one
+    return VarietyMarkers(br + nb, eu_strong + (eu_weak if eu_strong else 0.0), tuple(found))
 
 
 # ---------------------------------------------------------------- lexicon (unknown words)
@@ -221,6 +184,7 @@ def repetition(text: str, stopwords: frozenset[str] = frozenset()) -> Repetition
 
 FUNCTION_WORDS = 150  # most frequent training words kept verbatim; the rest become suffix classes
 SMOOTH = 0.7  # interpolation weight of the bigram estimate (the rest is the unigram)
+SLOR_PRIOR_TOKENS = 12  # short prose is shrunk toward fluent: n tokens weigh against this many prior ones
 
 
 class ClassBigramLM:
@@ -255,6 +219,9 @@ class ClassBigramLM:
 
     def _p_uni(self, c: str) -> float:
         return (self.uni[c] + 1) / (self.total + self.types)
+
+    def n_tokens(self, text: str) -> int:
+        return len(self._classes(text)) - 1
 
     def slor(self, text: str) -> float:
         seq = self._classes(text)
@@ -291,6 +258,7 @@ class FluencyRaw:
     repetition: float
     slor: float
     variety: VarietyMarkers
+    n_tokens: int = 0  # class tokens the SLOR was measured on
 
 
 @dataclass(frozen=True)
@@ -311,13 +279,16 @@ def fluency_raw(text: str, lang_id: LanguageIdentifier, lexicon: Lexicon, lm: Cl
         raise ValueError("fluency of an empty reply is undefined; score it as degenerate instead")
     known, unknown = lexicon.known_rate(text, frozenset(words(prompt)))
     share = lang_id.share(text, lang) if in_language is None else in_language
-    return FluencyRaw(share, known, unknown, repetition(text, lm.vocab).value, lm.slor(text), variety_markers(text))
+    return FluencyRaw(share, known, unknown, repetition(text, lm.vocab).value, lm.slor(text), variety_markers(text),
+                      lm.n_tokens(text))
 
 
 def combine_fluency(raw: FluencyRaw, anchors: dict[str, Anchor]) -> Fluency:
     lexical = anchors["lexical"](raw.known_rate)
     rep = anchors["repetition"](raw.repetition)
-    syntax = anchors["syntax"](raw.slor)
+    prior = anchors["syntax"].high  # the fluent end: too little prose to say otherwise
+    slor = (raw.n_tokens * raw.slor + SLOR_PRIOR_TOKENS * prior) / (raw.n_tokens + SLOR_PRIOR_TOKENS)
+    syntax = anchors["syntax"](slor)
     variety = raw.variety.factor
     score = 10 * raw.in_language * lexical * rep * syntax * variety
     return Fluency(round(score, 4), raw.in_language, lexical, rep, syntax, variety, raw)

@@ -8,18 +8,17 @@ import json
 import logging
 import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from molting.train.config import TrainConfig, to_dict
-from molting.data import write_text_atomic
-from molting.models import sha256_file
+from molting.io import write_text_atomic
+from molting.io import sha256_file
+from molting.models import library_versions
 from molting.train.loop import loss_rows
 
 log = logging.getLogger("molting.train")
 
-LIBRARIES = ("molting", "torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "safetensors")
 LOSS_COLUMNS = ("step", "epoch", "train_loss", "val_loss", "learning_rate")
 
 
@@ -41,6 +40,7 @@ def build_manifest(cfg: TrainConfig, base: Any, prep: Any, trainer: Any, run: di
     state = trainer.state
     train_seconds = run["seconds"]
     tokens = int(state.num_input_tokens_seen)
+    tokens_now = tokens - run.get("tokens_before", 0)  # a resumed run's speed is what it trained itself
     val_losses = [r["val_loss"] for r in rows if r["val_loss"] is not None]
     return {
         "config": to_dict(cfg),
@@ -65,10 +65,11 @@ def build_manifest(cfg: TrainConfig, base: Any, prep: Any, trainer: Any, run: di
         "resumed_from": run["resumed_from"],
         "warnings": prep.warnings,
         "tokens_seen": tokens,
-        "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds > 0 else None,
+        "tokens_per_second": round(tokens_now / train_seconds, 1) if train_seconds > 0 else None,
         "train_seconds": round(train_seconds, 1), "wall_seconds": round(total_seconds, 1),
         "libraries": library_versions(),
         "python": sys.version.split()[0], "platform": platform.platform(),
+        "complete": True,  # written last: a run.json without it is a run that did not finish
     }
 
 
@@ -76,16 +77,6 @@ def _best_step(checkpoint: str | None) -> int | None:
     if not checkpoint:
         return None
     return int(Path(checkpoint).name.rsplit("-", 1)[-1])
-
-
-def library_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def loss_csv(rows: list[dict[str, Any]]) -> str:

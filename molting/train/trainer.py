@@ -1,8 +1,9 @@
 """`molting train`: config → base model → masked examples → LoRA/QLoRA adapter + run manifest.
 
 Outputs in the output dir: the adapter (PEFT layout, safetensors), the tokenizer, run.json
-(everything needed to reproduce and audit the run), loss.csv and loss.png. Checkpoints live in
-`checkpoints/` while training so `--resume` can pick up after an interruption.
+(everything needed to reproduce and audit the run, written last and marked complete), loss.csv
+and loss.png. The run trains in a staging directory beside the output, with its checkpoints,
+so an interruption loses nothing and `--resume` can pick up (molting.train.rundir).
 
     >>> result = train(load_config("configs/cpu.yaml", {"dataset": "d.json"}), "out/run1")
     >>> result.manifest["quantization"]["used"]
@@ -11,9 +12,9 @@ Outputs in the output dir: the adapter (PEFT layout, safetensors), the tokenizer
 
 from __future__ import annotations
 
+import json
 import logging
 import random
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,13 @@ from typing import Any
 from molting.train import outputs
 from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes
 from molting.data import Dataset, load_dataset
-from molting.errors import ConfigError, DatasetError, OutputError
+from molting.errors import ConfigError, DatasetError
 from molting.train.masking import Example, describe, encode
 from molting.models import choose_quantization, load_base, load_tokenizer, resolve
+from molting.train.rundir import CHECKPOINTS, finish, plan_run, start_stage
 
 log = logging.getLogger("molting.train")
 
-CHECKPOINTS = "checkpoints"
-MARKERS = ("run.json", "adapter_config.json", CHECKPOINTS)  # files that make a dir a molting run
 
 
 @dataclass(frozen=True)
@@ -49,31 +49,37 @@ class Prepared:
 
 def train(cfg: TrainConfig, output_dir: str | Path | None = None, *, overwrite: bool = False,
           resume: bool = False, callbacks: list[Any] | None = None) -> TrainResult:
-    """Train an adapter; return the output dir and the manifest written to run.json."""
+    """Train an adapter; return the output dir and the manifest written to run.json.
+
+    Everything a user can get wrong — output directory, base model, tokenizer, dataset — is
+    checked before the weights load and before anything on disk changes (molting.train.rundir)."""
     import transformers
 
     out = _output_dir(cfg, output_dir)
-    resume_from = prepare_output_dir(out, overwrite=overwrite, resume=resume)
+    plan = plan_run(out, overwrite=overwrite, resume=resume)
+    if plan.note:
+        log.warning("%s", plan.note)
     started = time.perf_counter()
-    base = load_base(cfg.base_model, cfg.quantization, trust_remote_code=cfg.trust_remote_code,
-                     revision=cfg.model_revision, gradient_checkpointing=cfg.gradient_checkpointing)
-    prep = prepare_examples(cfg, base.tokenizer)
+    path, _ = resolve(cfg.base_model)
+    prep = prepare_examples(cfg, load_tokenizer(path, trust_remote_code=cfg.trust_remote_code,
+                                                revision=cfg.model_revision))
     for warning in prep.warnings:
         log.warning("%s", warning)
+    base = load_base(cfg.base_model, cfg.quantization, trust_remote_code=cfg.trust_remote_code,
+                     revision=cfg.model_revision, gradient_checkpointing=cfg.gradient_checkpointing)
     transformers.set_seed(cfg.seed)  # before the adapter: its initial weights depend on it
     from molting.train.loop import add_adapter, build_trainer, training_arguments
 
     model = add_adapter(base.model, cfg)
-    args = training_arguments(cfg, str(out / CHECKPOINTS), bool(prep.val), base.device, base.dtype)
+    start_stage(plan)
+    args = training_arguments(cfg, str(plan.stage / CHECKPOINTS), bool(prep.val), base.device, base.dtype)
     trainer = build_trainer(model, base.tokenizer, cfg, args, prep.train, prep.val, callbacks or [])
     log.info("training %s on %d examples (%d held out), %d steps planned, quantization %s, device %s",
              base.model_id, len(prep.train), len(prep.val), planned_steps(cfg, len(prep.train)),
              base.quantization, base.device)
-    run = _run(trainer, resume_from, cfg)
-    manifest = outputs.write_outputs(out, cfg, base, prep, trainer, run, time.perf_counter() - started)
-    if not cfg.keep_checkpoints:
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-    return TrainResult(out, manifest)
+    run = _run(trainer, plan.resume_from, cfg)
+    manifest = outputs.write_outputs(plan.stage, cfg, base, prep, trainer, run, time.perf_counter() - started)
+    return TrainResult(finish(plan, cfg.keep_checkpoints), manifest)
 
 
 def _output_dir(cfg: TrainConfig, output_dir: str | Path | None) -> Path:
@@ -81,38 +87,6 @@ def _output_dir(cfg: TrainConfig, output_dir: str | Path | None) -> Path:
     if chosen is None:
         raise ConfigError("no output directory: pass --output DIR or set output_dir in the config.")
     return Path(chosen)
-
-
-def prepare_output_dir(out: Path, *, overwrite: bool, resume: bool) -> str | None:
-    """Check the output dir before any slow work. Returns the checkpoint to resume from, if any."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if overwrite and resume:
-        raise ConfigError("--overwrite and --resume contradict each other; pass one.")
-    existing = out.is_dir() and any(out.iterdir())
-    if resume:
-        last = get_last_checkpoint(str(out / CHECKPOINTS)) if (out / CHECKPOINTS).is_dir() else None
-        if last is None:
-            raise OutputError(f"{out}: no checkpoint to resume from (expected {out / CHECKPOINTS}/checkpoint-N).")
-        return last
-    if existing and not overwrite:
-        raise OutputError(f"{out}: output directory is not empty; pass --overwrite to replace it or --resume to continue it.")
-    if existing:
-        if not any((out / m).exists() for m in MARKERS):
-            raise OutputError(f"{out}: not a molting run directory (no run.json/adapter); refusing to delete it. Choose another --output.")
-        shutil.rmtree(out)
-    _check_writable(out)
-    return None
-
-
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".molting-write-test"
-        probe.write_text("ok", encoding="utf-8")
-        probe.unlink()
-    except OSError as err:
-        raise OutputError(f"{out}: cannot write the adapter here ({err.strerror}); choose another --output.") from None
 
 
 def prepare_examples(cfg: TrainConfig, tokenizer: Any) -> Prepared:
@@ -143,6 +117,7 @@ def prepare_examples(cfg: TrainConfig, tokenizer: Any) -> Prepared:
 def _run(trainer: Any, resume_from: str | None, cfg: TrainConfig) -> dict[str, Any]:
     import torch
 
+    tokens_before = _tokens_at(resume_from)
     started = time.perf_counter()
     try:
         result = trainer.train(resume_from_checkpoint=resume_from)
@@ -152,7 +127,16 @@ def _run(trainer: Any, resume_from: str | None, cfg: TrainConfig) -> dict[str, A
             f"batch_size (raise gradient_accumulation to keep the effective batch) or max_seq_length, "
             f"or set gradient_checkpointing: true."
         ) from None
-    return {"train_result": result, "seconds": time.perf_counter() - started, "resumed_from": resume_from}
+    return {"train_result": result, "seconds": time.perf_counter() - started, "resumed_from": resume_from,
+            "tokens_before": tokens_before}
+
+
+def _tokens_at(checkpoint: str | None) -> int:
+    """Tokens the run had seen at `checkpoint`: a resumed run's speed counts only what it trained."""
+    if checkpoint is None:
+        return 0
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    return int(state.get("num_input_tokens_seen") or 0)
 
 
 def dry_run(cfg: TrainConfig, n_tokens: int | None = 200) -> str:
