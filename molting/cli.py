@@ -118,6 +118,46 @@ def _bundle_inputs(persona) -> list:
             *persona.negative_files()]
 
 
+def _add_persona(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("persona", help="persona bundles: `molting persona init DIR --dataset RAW --card CARD.yaml`")
+    psub = p.add_subparsers(dest="persona_command", required=True)
+    q = psub.add_parser("init", help="build a ready persona bundle from a raw dataset and a card")
+    q.add_argument("dir", help="the bundle directory to create")
+    q.add_argument("--dataset", required=True, help="the persona's raw chat dataset (ShareGPT JSON/JSONL or messages)")
+    q.add_argument("--card", required=True, help="persona card YAML (name, languages, signature expressions, …)")
+    q.add_argument("--eval", type=int, default=None, metavar="N", help="held-out eval conversations per language "
+                   "(default 20%%, 6–40)")
+    q.add_argument("--calibration", type=int, default=None, metavar="N", help="calibration conversations per language "
+                   "(default 20%%, 6–40)")
+    q.add_argument("--eval-prompts", default=None, help="your own eval prompts (JSONL with id, lang, prompt, reference); "
+                   "they replace the held-out eval split")
+    q.add_argument("--base-model", default="smollm2-135m", help="the base model whose replies are the generic "
+                   "negatives (default the offline smollm2-135m)")
+    q.add_argument("--no-base-replies", action="store_true", help="skip generating the base model's replies "
+                   "(only the packaged generic set)")
+    q.add_argument("--seed", type=int, default=42, help="split seed (recorded in init.json)")
+    q.add_argument("--overwrite", action="store_true", help="rebuild an existing bundle built from other inputs")
+    q.set_defaults(func=_run_persona_init)
+
+
+def _run_persona_init(args: argparse.Namespace) -> int:
+    from molting.gate.criteria import load_criteria
+    from molting.persona import load_persona
+    from molting.persona_init import InitOptions, init_bundle
+
+    opts = InitOptions(dataset=Path(args.dataset), card=Path(args.card), eval_n=args.eval,
+                       calibration_n=args.calibration, eval_prompts=Path(args.eval_prompts) if args.eval_prompts else None,
+                       base_model=args.base_model, seed=args.seed, generic_from_base=not args.no_base_replies)
+    for n, flag in ((args.eval, "--eval"), (args.calibration, "--calibration")):
+        if n is not None and n < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {n}.")
+    init_bundle(args.dir, opts, overwrite=args.overwrite, threshold=load_criteria().personality_min)
+    dataset = load_persona(args.dir).dataset
+    print(f"next: molting train --config configs/phase5.yaml --dataset {dataset} --output output/mine; "
+          f"then pytest --pyargs molting.gate --persona {args.dir} --adapter output/mine")
+    return 0
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="re-score stored generations (results.json) and rewrite the gate's reports")
     p.add_argument("--persona", required=True, metavar="DIR", help="persona bundle the gate ran with")
@@ -185,8 +225,8 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 # Each stage registers its sub-command here; the order is the order in `molting --help`.
-REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate, _add_train, _add_calibrate, _add_generate,
-                                                                _add_report]
+REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate, _add_persona, _add_train, _add_calibrate,
+                                                                _add_generate, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
