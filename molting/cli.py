@@ -23,11 +23,33 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", default="reports/CURATION_REPORT.md", help="Markdown report path")
     p.add_argument("--rejected", default=None, help="rejected-examples JSONL (default: beside OUTPUT)")
     p.add_argument("--stats", default=None, help="stats JSON (default: beside the report)")
+    g = p.add_argument_group("rank and hand-pick (the seed plan's manual curation)")
+    g.add_argument("--rank", action="store_true", help="score every kept example with the persona's scorer and "
+                   "write a review sheet (OUTPUT.review.csv / .md)")
+    g.add_argument("--persona", default=None, metavar="DIR", help="persona bundle whose scorer ranks (with --rank)")
+    g.add_argument("--top", type=int, default=None, metavar="N", help="keep the N best (with --rank)")
+    g.add_argument("--lang-share", default=None, metavar="en=0.5,pt=0.5",
+                   help="language shares of the top N (default: the curated set's own)")
+    g.add_argument("--picks", default=None, metavar="SHEET.csv", help="apply a reviewed sheet's keep column (with --rank)")
     p.set_defaults(func=_run_curate)
 
 
 def _run_curate(args: argparse.Namespace) -> int:
     from molting.curate.filter import curate_file
+
+    if (args.top or args.picks or args.persona or args.lang_share) and not args.rank:
+        raise ConfigError("--persona, --top, --lang-share and --picks work with --rank; add --rank.")
+    if args.rank:
+        from molting.curate.rank import curate_ranked
+
+        if not args.persona:
+            raise ConfigError("--rank needs --persona DIR (the bundle whose scorer ranks the examples).")
+        s = curate_ranked(args.input, args.output, args.persona, top=args.top, shares=args.lang_share,
+                          picks=args.picks, report=args.report, rejected=args.rejected, stats=args.stats)
+        print(f"curated {s['total']} → {s['kept']} passed the patterns → {s['kept_after_ranking']} kept after ranking "
+              f"({s['ranked_out']} ranked out, {s['hand_dropped']} dropped by hand); wrote {s['output']}, "
+              f"review sheet {s['sheet']}")
+        return 0
 
     result = curate_file(args.input, args.output, report=args.report, rejected=args.rejected, stats=args.stats)
     s = result.stats
@@ -161,7 +183,9 @@ def _run_persona_init(args: argparse.Namespace) -> int:
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="re-score stored generations (results.json) and rewrite the gate's reports")
     p.add_argument("--persona", required=True, metavar="DIR", help="persona bundle the gate ran with")
-    p.add_argument("--results", default="reports/results.json", help="results.json written by the gate")
+    p.add_argument("--results", action="append", default=None, metavar="[NAME=]results.json",
+                   help="results.json written by the gate (default reports/results.json); repeat with NAME= to compare "
+                        "several candidates against the same baselines in one table (candidates.md)")
     p.add_argument("--report-dir", default=None, help="where to write (default: beside --results)")
     p.add_argument("--criteria", default=None, help="criteria YAML overriding the defaults and the persona's")
     p.set_defaults(func=_run_report)
@@ -170,7 +194,22 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from molting.gate.run import rescore_file
 
-    paths, verdict = rescore_file(args.persona, args.results, args.report_dir, args.criteria)
+    results = args.results or ["reports/results.json"]
+    if len(results) > 1:
+        from molting.gate.compare import compare_candidates
+
+        named = {}
+        for r in results:
+            name, sep, path = r.partition("=")
+            if not sep:
+                raise ConfigError(f"--results {r!r}: name each run when comparing several, e.g. top100={r}.")
+            if name in named:
+                raise ConfigError(f"--results: the name '{name}' is given twice.")
+            named[name] = path
+        out, _ = compare_candidates(args.persona, named, args.report_dir or "reports", args.criteria)
+        print(f"wrote {out}")
+        return 0
+    paths, verdict = rescore_file(args.persona, results[0].partition("=")[2] or results[0], args.report_dir, args.criteria)
     print(verdict)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -199,3 +199,18 @@ def test_real_model_gate_generates_scores_reports_and_replays_from_the_cache(tmp
     assert second["facts"]["models_loaded"] == ["none (every generation was cached)"]
     assert [s["models"]["candidate"]["reply"] for s in second["samples"]] == \
         [s["models"]["candidate"]["reply"] for s in first["samples"]]
+
+
+def test_several_candidates_compare_in_one_table(passing, tmp_path):
+    tmp, _ = passing
+    other = tmp_path / "other"
+    other.mkdir()
+    done = gate(other, "--persona", str(CLAUDIO), "--replies", str(_replies(other, "agent_like")),
+                "--report-dir", str(other / "reports"))
+    assert done.returncode == 1
+    done = molting("report", "--persona", str(CLAUDIO), "--results", f"refs={tmp / 'reports/results.json'}",
+                   "--results", f"agent={other / 'reports/results.json'}", "--report-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "candidates.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| refs") or line.startswith("| agent")]
+    assert len(rows) == 2 and "Δ personality vs base" in text and "**PASS**" in text and "**FAIL**" in text

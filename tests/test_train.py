@@ -256,3 +256,15 @@ def test_cli_errors_are_one_line_and_non_zero(tiny_llama_dir, tiny_dataset, tmp_
     assert main(argv) == code
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and message in err[0]
+
+
+def test_run_json_says_why_the_run_stopped(trained):
+    m = json.loads((trained.output_dir / "run.json").read_text())
+    assert m["stop_reason"].startswith("reached max_steps=4") and "best checkpoint" in m["stop_reason"]
+
+
+def test_a_fractional_validation_split_can_be_capped():
+    from molting.train.config import split_sizes
+
+    cfg = build_config({"val_set_size": 0.1, "val_set_max": 16})
+    assert split_sizes(cfg, 484) == (468, 16) and split_sizes(cfg, 44) == (40, 4)

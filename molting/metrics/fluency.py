@@ -196,12 +196,22 @@ class ClassBigramLM:
         if not texts:
             raise ValueError("ClassBigramLM needs training text")
         freq = Counter(w for t in texts for w in (normalize(x) for x in tokens(t)) if w.isalpha())
-        self.vocab = frozenset(w for w, _ in freq.most_common(FUNCTION_WORDS))
+        # ties broken by the word: the same texts give the same vocabulary whatever their order
+        self.vocab = frozenset(w for w, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[:FUNCTION_WORDS])
         seqs = [self._classes(t) for t in texts]
-        self.uni = Counter(c for s in seqs for c in s)
-        self.bi = Counter(g for s in seqs for g in pairwise(s))
-        self.prev = Counter(a for s in seqs for a in s[:-1])
+        self._set_counts(Counter(c for s in seqs for c in s), Counter(g for s in seqs for g in pairwise(s)),
+                         Counter(a for s in seqs for a in s[:-1]))
+
+    def _set_counts(self, uni: Counter, bi: Counter, prev: Counter) -> None:
+        self.uni, self.bi, self.prev = uni, bi, prev
         self.total, self.types = sum(self.uni.values()), len(self.uni) + 1
+
+    @classmethod
+    def from_counts(cls, vocab: frozenset[str], uni: Counter, bi: Counter, prev: Counter) -> ClassBigramLM:
+        self = cls.__new__(cls)
+        self.vocab = vocab
+        self._set_counts(uni, bi, prev)
+        return self
 
     def _cls(self, tok: str) -> str:
         if tok.isdigit():

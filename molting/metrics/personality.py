@@ -111,6 +111,7 @@ class StyleClassifier:
         self.clf = LogisticRegression(C=STYLE_C, class_weight="balanced")
         self.clf.coef_, self.clf.intercept_ = arrays["coef"], arrays["intercept"]
         self.clf.classes_ = np.array([0, 1])
+        self.clf.n_features_in_ = arrays["coef"].shape[1]
         return self
 
 

@@ -27,7 +27,8 @@ from molting.metrics.fluency import (
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import STOPWORDS, words
 from molting.metrics.topicality import TopicalAnchor, Topicality
-from molting.metrics.training import packaged_fingerprint, train_split
+from molting.metrics import state
+from molting.metrics.training import TrainSplit, packaged_fingerprint, train_split
 from molting.persona import Persona, Prompt
 
 SCORER_VERSION = "2026.12.1"  # bump when a feature, weight or anchor rule changes; recalibrate
@@ -93,26 +94,48 @@ class Scorer:
     """Fit once, score many: `Scorer.load(persona).score(prompts, replies)`."""
 
     def __init__(self, persona: Persona, anchors: Anchors | None = None, language_detector: str = "lingua",
-                 encoder: Encoder | None = None):
+                 encoder: Encoder | None = None, use_stored: bool = False):
         self.persona = persona
         self.lang_id = LanguageIdentifier(language_detector)
-        split = train_split(persona, self.lang_id)
-        self.train = split
         self.signatures = P.signature_regex(persona.card.all_signatures())
-        self.style = P.StyleClassifier(self.signatures).fit(split.texts, split.labels)
         self.lexicon = Lexicon()
+        self._encoder = encoder
+        self._train = None
+        self.anchors = anchors
+        key = state.state_key(bundle_fingerprints(persona), SCORER_VERSION)
+        stored = state.load(key) if use_stored else None
+        if stored is not None:
+            self.style, self.topicality, self.lm = state.restore(*stored, self.signatures)
+            self.fitted = "loaded"
+            return
+        split = self.train
+        self.style = P.StyleClassifier(self.signatures).fit(split.texts, split.labels)
         pt_text = [t for t, lg in zip(split.texts, split.langs) if lg == "pt"]
         self.lm = ClassBigramLM(pt_text) if "pt" in persona.languages and pt_text else None
-        self.encoder = encoder or Encoder()
         cal = persona.calibration_prompts()
         self.topicality = Topicality(split.texts + [x.prompt for x in split.pairs] + [p.prompt for p in cal]
                                      + [p.reference for p in cal])
-        self.anchors = anchors
+        self.fitted = "fitted"
+        state.save(key, self.style, self.topicality, self.lm)
+
+    @property
+    def train(self) -> TrainSplit:
+        """What the scorer is fitted on (computed on first use: a stored scorer does not need it)."""
+        if self._train is None:
+            self._train = train_split(self.persona, self.lang_id)
+        return self._train
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder()
+        return self._encoder
 
     @classmethod
     def load(cls, persona: Persona, **kw) -> Scorer:
-        """The scorer with the bundle's anchors; refuses anchors that no longer fit the bundle."""
-        return cls(persona, load_anchors(persona), **kw)
+        """The scorer with the bundle's anchors (refusing anchors that no longer fit the bundle),
+        loaded from the stored fit when one matches the bundle, else fitted and stored."""
+        return cls(persona, load_anchors(persona), use_stored=True, **kw)
 
     # ------------------------------------------------------------ scoring
 

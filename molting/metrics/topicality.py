@@ -54,6 +54,17 @@ class Topicality:
         self.n_docs = len(corpus)
         self.df = df
 
+    @classmethod
+    def from_state(cls, vocabulary: dict[str, int], idf: np.ndarray, df: Counter, n_docs: int) -> Topicality:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self = cls.__new__(cls)
+        self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
+                                     preprocessor=normalize, dtype=np.float64, vocabulary=vocabulary)
+        self.tfidf.idf_ = idf
+        self.df, self.n_docs = df, n_docs
+        return self
+
     def _idf(self, stem: str) -> float:
         return math.log((self.n_docs + 1) / (self.df.get(stem, 0) + 1)) + 1
 

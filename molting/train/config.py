@@ -48,6 +48,7 @@ class TrainConfig:
     max_steps: int | None = None  # None: train for `epochs`; set it to budget a CPU run in steps
     seed: int = 42  # fixed so a rerun reproduces the loss curve; recorded in run.json
     val_set_size: float = 0.1  # fraction (<1) or count (>=1) held out; small sets overfit fast
+    val_set_max: int | None = None  # cap on a fractional split: evaluation stays a small share of training
     early_stopping_patience: int = 3  # evaluations without improvement before stopping
     eval_steps: int = 10  # evaluate (and checkpoint) this often; ~3-5 evals per short run
     lora_dropout: float = 0.05  # the QLoRA paper's value for models up to 13B
@@ -169,6 +170,7 @@ def _check_fields(cfg: TrainConfig, where: str) -> None:
     need(cfg.val_set_size >= 0 and (cfg.val_set_size < 1 or cfg.val_set_size.is_integer()),
          f"'val_set_size' must be a fraction in [0, 1) or a whole count, got {cfg.val_set_size}.")
     need(cfg.early_stopping_patience >= 0, "'early_stopping_patience' must be >= 0 (0 disables it).")
+    need(cfg.val_set_max is None or cfg.val_set_max >= 1, f"'val_set_max' must be at least 1 (or null), got {cfg.val_set_max}.")
     need(cfg.max_grad_norm > 0, f"'max_grad_norm' must be > 0, got {cfg.max_grad_norm}.")
     need(cfg.lr_scheduler in ("linear", "cosine", "constant", "constant_with_warmup"),
          f"'lr_scheduler' must be linear, cosine, constant or constant_with_warmup, got {cfg.lr_scheduler!r}.")
@@ -189,6 +191,8 @@ def split_sizes(cfg: TrainConfig, n_examples: int) -> tuple[int, int]:
     if cfg.val_set_size == 0:
         return n_examples, 0
     n_val = int(cfg.val_set_size) if cfg.val_set_size >= 1 else max(1, round(n_examples * cfg.val_set_size))
+    if cfg.val_set_max is not None:
+        n_val = min(n_val, cfg.val_set_max)
     if n_val >= n_examples:
         raise ConfigError(f"'val_set_size' ({cfg.val_set_size}) leaves no training examples out of {n_examples}.")
     return n_examples - n_val, n_val

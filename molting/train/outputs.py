@@ -58,6 +58,7 @@ def build_manifest(cfg: TrainConfig, base: Any, prep: Any, trainer: Any, run: di
         "seeds": {"seed": cfg.seed, "data_seed": cfg.seed, "split_seed": cfg.seed},
         "steps": state.global_step, "epochs_done": state.epoch,
         "stopped_early": state.global_step < state.max_steps,  # early stopping ended it
+        "stop_reason": stop_reason(cfg, state, val_losses),
         "best_checkpoint_step": _best_step(state.best_model_checkpoint),
         "best_val_loss": state.best_metric, "final_val_loss": val_losses[-1] if val_losses else None,
         "final_train_loss": next((r["train_loss"] for r in reversed(rows) if r["train_loss"] is not None), None),
@@ -71,6 +72,19 @@ def build_manifest(cfg: TrainConfig, base: Any, prep: Any, trainer: Any, run: di
         "python": sys.version.split()[0], "platform": platform.platform(),
         "complete": True,  # written last: a run.json without it is a run that did not finish
     }
+
+
+def stop_reason(cfg: TrainConfig, state: Any, val_losses: list[float]) -> str:
+    """Why the run ended, in words (run.json): early stopping, the step budget or the epochs."""
+    best = _best_step(state.best_model_checkpoint)
+    if state.global_step < state.max_steps:
+        return (f"early stopping at step {state.global_step} of {state.max_steps}: the validation loss did not improve "
+                f"for {cfg.early_stopping_patience} evaluations after step {best} (best {state.best_metric:.4f}); "
+                f"the adapter is step {best}'s")
+    kept = f"; the adapter is the best checkpoint, step {best}" if best is not None and val_losses else ""
+    if cfg.max_steps is not None:
+        return f"reached max_steps={cfg.max_steps}{kept}"
+    return f"completed {cfg.epochs} epochs ({state.global_step} steps){kept}"
 
 
 def _best_step(checkpoint: str | None) -> int | None:

@@ -1,0 +1,111 @@
+"""`molting persona init`: a bundle from the raw dataset alone, or a clear refusal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import CLAUDIO, TEST_DATA
+from molting.cli import main
+from molting.data import Conversation, Turn, load_dataset
+from molting.metrics.language import LanguageIdentifier, text_language
+from molting.metrics.text import NearDuplicates
+from molting.persona import load_persona
+from molting.persona_init import InitOptions, Refusal, held_out_prompt, init_bundle
+
+
+def test_language_comes_from_what_people_wrote_not_the_system_prompt():
+    turns = [("system", "You are a helpful assistant. Answer in the language of the user, in a friendly tone, always."),
+             ("user", "oi, tudo bem?"), ("assistant", "Tudo ótimo! E você?")]
+    conv = Conversation(0, "0", tuple(Turn(r, c) for r, c in turns))
+    lang = text_language([t.content for t in conv.turns if t.role != "system"], LanguageIdentifier(), ("en", "pt"))
+    assert lang == "pt"
+
+
+def test_a_held_out_prompt_carries_the_conversation_so_far():
+    turns = [("system", "Be brief."), ("user", "q1"), ("assistant", "a1"), ("user", "q2"), ("assistant", "a2")]
+    p = held_out_prompt(Conversation(0, "c7", tuple(Turn(r, c) for r, c in turns)), "en")
+    assert (p.id, p.system, p.prompt, p.reference) == ("c7", "Be brief.", "q2", "a2")
+    assert p.history == (("user", "q1"), ("assistant", "a1"))
+
+
+def test_a_small_persona_is_refused_with_what_is_missing(tmp_path, capsys):
+    """Helena's raw set: 72 conversations, 50 clean — too few per language for three splits."""
+    code = main(["persona", "init", str(tmp_path / "helena"), "--dataset", str(TEST_DATA / "helena/dataset.json"),
+                 "--card", str(TEST_DATA / "helena/persona.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1, err
+    assert "too little data" in err and "need at least 32" in err and "add " in err and "more" in err
+    assert not (tmp_path / "helena").exists() and not list(tmp_path.iterdir())  # nothing half-built
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The raw Cláudio dataset alone → a bundle (without base-model replies, to keep the test fast)."""
+    root = tmp_path_factory.mktemp("init")
+    raw = root / "raw.json"
+    shutil.copy(CLAUDIO / "dataset_sharegpt.json", raw)
+    card = root / "card.yaml"
+    shutil.copy(CLAUDIO / "persona.yaml", card)
+    opts = InitOptions(dataset=raw, card=card, generic_from_base=False)
+    lines: list[str] = []
+    result = init_bundle(root / "bundle", opts, progress=lines.append)
+    return root, opts, result, lines
+
+
+def test_init_builds_a_calibrated_bundle_from_the_raw_dataset_alone(built):
+    root, _, result, lines = built
+    persona = load_persona(result.bundle)
+    assert (result.bundle / "anchors.json").is_file() and (result.bundle / "METRICS_CALIBRATION.md").is_file()
+    assert (result.bundle / "curation/CURATION_REPORT.md").is_file() and (result.bundle / "negatives/agent.jsonl").is_file()
+    assert [line[:5] for line in lines if line.startswith("[")] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
+    assert result.counts["curated"] == 153 and result.counts["train"] + result.counts["calibration"] \
+        + result.counts["eval"] + result.counts["dropped_near_duplicates"] == 153
+    assert all(v >= 0.85 for v in result.validity["auc_vs_generic"].values())
+    from molting.metrics import Scorer
+
+    Scorer.load(persona)  # the anchors fit the bundle
+
+
+def test_the_splits_are_by_conversation_and_share_no_prompt(built):
+    _, _, result, _ = built
+    persona = load_persona(result.bundle)
+    train_users = [t.content for c in load_dataset(persona.dataset).conversations for t in c.turns if t.role == "user"]
+    ev, cal = persona.eval_prompts(), persona.calibration_prompts()
+    assert {p.lang for p in ev} == {"en", "pt"} and {p.lang for p in cal} == {"en", "pt"}
+    held = NearDuplicates([p.prompt for p in ev + cal])
+    assert not [u for u in train_users if held.find(u)]
+    assert not NearDuplicates([p.prompt for p in ev]).find(cal[0].prompt)
+    assert not {p.id for p in ev} & {p.id for p in cal}
+
+
+def test_re_running_with_the_same_inputs_reuses_the_bundle(built):
+    root, opts, result, _ = built
+    before = {p.name: p.read_bytes() for p in result.bundle.rglob("*") if p.is_file()}
+    again = init_bundle(root / "bundle", opts, progress=lambda s: None)
+    assert again.reused and before == {p.name: p.read_bytes() for p in result.bundle.rglob("*") if p.is_file()}
+
+
+def test_other_inputs_need_overwrite_and_inputs_are_never_inside_the_bundle(built):
+    root, opts, result, _ = built
+    from dataclasses import replace
+
+    from molting.errors import OutputError
+
+    with pytest.raises(OutputError, match="--overwrite"):
+        init_bundle(root / "bundle", replace(opts, seed=7), progress=lambda s: None)
+    with pytest.raises(OutputError, match="holds the input"):
+        init_bundle(root, opts, progress=lambda s: None)
+
+
+def test_user_written_eval_prompts_take_precedence(tmp_path):
+    raw = tmp_path / "raw.json"
+    shutil.copy(CLAUDIO / "dataset_sharegpt.json", raw)
+    rows = [json.loads(x) for x in (CLAUDIO / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()][:3]
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(Refusal, match="user-written eval prompts, need at least 6"):
+        init_bundle(tmp_path / "b", InitOptions(dataset=raw, card=CLAUDIO / "persona.yaml", eval_prompts=mine,
+                                                generic_from_base=False), progress=lambda s: None)
