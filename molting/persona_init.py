@@ -85,6 +85,9 @@ def init_bundle(target: str | Path, opts: InitOptions, *, overwrite: bool = Fals
                 progress: Callable[[str], None] = print, threshold: float = 8.5) -> InitResult:
     t0 = time.perf_counter()
     target = Path(target)
+    for src, what in ((opts.dataset, "dataset"), (opts.card, "persona card"), (opts.eval_prompts, "eval prompts")):
+        if src is not None and not Path(src).is_file():
+            raise ConfigError(f"{src}: {what} not found. Check the path.")
     card_raw = read_yaml_mapping(opts.card, "persona card")
     card = card_from_dict(card_raw, str(opts.card))
     for src in (opts.dataset, opts.card, opts.eval_prompts):

@@ -22,9 +22,7 @@ import pytest
 
 from molting.errors import MoltingError
 
-DEFAULT_ADAPTER = "output/phase5-curated"  # the seed's output path
-BLESSED = "blessed_baseline.json"
-TRAIN_HINT = "train one with: molting train --config configs/phase5.yaml --output {path}"
+from molting.gate import BLESSED, DEFAULT_ADAPTER
 
 
 @dataclass
@@ -79,21 +77,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ[key] = value
 
 
-def _baselines(values: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for v in values or ["base"]:
-        if v == "base":
-            out["base"] = "base"
-            continue
-        name, sep, path = v.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise pytest.UsageError(f"--baseline {v!r}: expected NAME=MODEL or 'base'.")
-        if name in out:
-            raise pytest.UsageError(f"--baseline: the name '{name}' is given twice.")
-        out[name.strip()] = path.strip()
-    return out
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Check every input once, before any model loads — only when a collected test uses the gate."""
     if not any("gate" in getattr(item, "fixturenames", ()) for item in session.items):
@@ -104,47 +87,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if config.getoption("--device") == "cpu":
         st.env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    if not config.getoption("--persona"):
-        raise pytest.UsageError("the molting gate needs --persona DIR (a persona bundle: see README, 'Persona bundle').")
+    from molting.gate.run import prepare
+
     try:
-        _prepare(config, st)
+        p = prepare(_options(config))
     except MoltingError as err:
         raise pytest.UsageError(f"molting gate: {err}") from None
+    st.inputs, st.scorer, st.controls, st.blessed = p.inputs, p.scorer, p.controls, p.blessed
 
 
-def _prepare(config: pytest.Config, st: GateState) -> None:
-    from molting.gate.generate import GenerationConfig
-    from molting.gate.run import check_inputs, make_generator, run_controls
-    from molting.metrics import Scorer
+def _options(config: pytest.Config) -> Any:
+    from molting.gate.run import GateOptions
 
-    defaults = GenerationConfig()
-    gcfg = GenerationConfig(
-        max_new_tokens=_opt(config, "--max-new-tokens", defaults.max_new_tokens),
-        batch_size=_opt(config, "--batch-size", defaults.batch_size),
-        repetition_penalty=_opt(config, "--repetition-penalty", defaults.repetition_penalty))
-    adapter = config.getoption("--adapter")
-    if not config.getoption("--replies") and not Path(adapter).exists() and adapter == DEFAULT_ADAPTER:
-        raise pytest.UsageError(f"no candidate at {adapter}: {TRAIN_HINT.format(path=adapter)}, or pass --adapter.")
-    st.inputs = check_inputs(config.getoption("--persona"), adapter, _baselines(config.getoption("--baseline")),
-                             base_model=config.getoption("--base-model"), prompts=config.getoption("--prompts"),
-                             criteria=config.getoption("--criteria"), report_dir=config.getoption("--report-dir"),
-                             generation=gcfg, replies=config.getoption("--replies"),
-                             use_cache=not config.getoption("--no-cache"))
-    if st.inputs.replies:
-        make_generator(st.inputs)  # checks the replies file now
-    st.blessed = _read_blessed(config, st)
-    st.scorer = Scorer.load(st.inputs.persona)
-    st.controls, problems = run_controls(st.scorer, st.inputs)
-    if problems:
-        raise pytest.UsageError(
-            f"molting gate: the controls do not separate for persona {st.inputs.persona.name}: {'; '.join(problems)}. "
-            f"A gate that cannot tell the persona's own replies from generic ones must not judge a model; "
-            f"recalibrate (molting calibrate --persona {st.inputs.persona.root}) or add data.")
-
-
-def _opt(config: pytest.Config, name: str, default: Any) -> Any:
-    value = config.getoption(name)
-    return default if value is None else value
+    get = config.getoption
+    return GateOptions(persona=get("--persona"), adapter=get("--adapter"), baselines=get("--baseline"),
+                       base_model=get("--base-model"), prompts=get("--prompts"), criteria=get("--criteria"),
+                       report_dir=get("--report-dir"), max_new_tokens=get("--max-new-tokens"),
+                       batch_size=get("--batch-size"), repetition_penalty=get("--repetition-penalty"),
+                       replies=get("--replies"), use_cache=not get("--no-cache"),
+                       update_baseline=get("--update-baseline"))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -158,7 +119,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "baseline_name" in metafunc.fixturenames:
-        names = list(_baselines(metafunc.config.getoption("--baseline")))
+        from molting.gate.run import parse_baselines
+
+        try:
+            names = list(parse_baselines(metafunc.config.getoption("--baseline")))
+        except MoltingError as err:
+            raise pytest.UsageError(f"molting gate: {err}") from None
         report_dir = Path(metafunc.config.getoption("--report-dir"))
         if (report_dir / BLESSED).is_file() and not metafunc.config.getoption("--update-baseline"):
             names.append("blessed")
@@ -217,30 +183,6 @@ def _build_results(st: GateState) -> tuple[Any, Any]:
 
 
 # ---------------------------------------------------------------- blessed baseline
-
-
-def _read_blessed(config: pytest.Config, st: GateState) -> dict | None:
-    from molting.errors import ConfigError
-    from molting.gate.records import prompts_hash
-    from molting.io import read_json
-    from molting.metrics import SCORER_VERSION
-
-    path = st.inputs.report_dir / BLESSED
-    if config.getoption("--update-baseline") or not path.is_file():
-        return None
-    data = read_json(path, "blessed baseline")
-    n = len(st.inputs.prompts)
-    ok = (isinstance(data, dict) and isinstance(data.get("personality"), list) and isinstance(data.get("agent_like"), list)
-          and len(data["personality"]) == n and len(data["agent_like"]) == n
-          and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data["personality"])
-          and all(isinstance(x, bool) for x in data["agent_like"]))
-    if not ok:
-        raise ConfigError(f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with --update-baseline.")
-    if data.get("prompts_hash") != prompts_hash(st.inputs.prompts):
-        raise ConfigError(f"{path}: the prompt set changed since the baseline was blessed; re-bless with --update-baseline.")
-    if data.get("scorer_version") != SCORER_VERSION:
-        raise ConfigError(f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with --update-baseline.")
-    return data
 
 
 def _compare_blessed(st: GateState, results: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import ConfigError, EvalError, ModelError
+from molting.gate import BLESSED, DEFAULT_ADAPTER
 from molting.gate.criteria import Criteria, load_criteria, model_checks
 from molting.gate.generate import CannedGenerator, GenerationCache, GenerationConfig, Generator
 from molting.gate.records import BASE, CANDIDATE, Comparison, EvalResults, load_results, prompts_hash
@@ -23,6 +24,101 @@ from molting.metrics.stats import mcnemar_regression, paired_bootstrap
 from molting.persona import Persona, Prompt, load_persona, load_prompts
 
 CONTROL_SETS = ("reference", "generic", "agent")
+TRAIN_HINT = "train one with: molting train --config configs/phase5.yaml --output {path}"
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """The gate's command-line options, as given (the plugin reads them from pytest)."""
+
+    persona: str | None
+    adapter: str = DEFAULT_ADAPTER
+    baselines: tuple[str, ...] | None = None  # "base" or "NAME=MODEL"; None: base only
+    base_model: str | None = None
+    prompts: str | None = None
+    criteria: str | None = None
+    report_dir: str = "reports"
+    max_new_tokens: int | None = None
+    batch_size: int | None = None
+    repetition_penalty: float | None = None
+    replies: str | None = None
+    use_cache: bool = True
+    update_baseline: bool = False
+
+
+@dataclass
+class Prepared:
+    inputs: "GateInputs"
+    scorer: Any
+    controls: dict[str, list]
+    blessed: dict | None
+
+
+def parse_baselines(values: tuple[str, ...] | list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values or ["base"]:
+        if v == BASE:
+            out[BASE] = BASE
+            continue
+        name, sep, path = v.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"--baseline {v!r}: expected NAME=MODEL or 'base'.")
+        if name.strip() in out:
+            raise ConfigError(f"--baseline: the name '{name.strip()}' is given twice.")
+        out[name.strip()] = path.strip()
+    return out
+
+
+def prepare(opts: GateOptions) -> Prepared:
+    """Check every input of a gate run and score the controls — before any model loads. Raises a
+    MoltingError naming the problem and the fix."""
+    from molting.metrics import Scorer
+
+    if not opts.persona:
+        raise ConfigError("the molting gate needs --persona DIR (a persona bundle: see README, 'Persona bundle').")
+    load_persona(opts.persona, need_prompts=False)  # the bundle's own problems first
+    if not opts.replies and opts.adapter == DEFAULT_ADAPTER and not Path(opts.adapter).exists():
+        raise ModelError(f"no candidate at {opts.adapter}: {TRAIN_HINT.format(path=opts.adapter)}, or pass --adapter.")
+    d = GenerationConfig()
+    gcfg = GenerationConfig(
+        max_new_tokens=d.max_new_tokens if opts.max_new_tokens is None else opts.max_new_tokens,
+        batch_size=d.batch_size if opts.batch_size is None else opts.batch_size,
+        repetition_penalty=d.repetition_penalty if opts.repetition_penalty is None else opts.repetition_penalty)
+    inputs = check_inputs(opts.persona, opts.adapter, parse_baselines(opts.baselines), base_model=opts.base_model,
+                          prompts=opts.prompts, criteria=opts.criteria, report_dir=opts.report_dir, generation=gcfg,
+                          replies=opts.replies, use_cache=opts.use_cache)
+    if inputs.replies:
+        make_generator(inputs)  # checks the replies file now
+    blessed = None if opts.update_baseline else read_blessed(inputs)
+    scorer = Scorer.load(inputs.persona)
+    controls, problems = run_controls(scorer, inputs)
+    if problems:
+        raise EvalError(f"the controls do not separate for persona {inputs.persona.name}: {'; '.join(problems)}. "
+                        "A gate that cannot tell the persona's own replies from generic ones must not judge a model; "
+                        f"recalibrate (molting calibrate --persona {inputs.persona.root}) or add data.")
+    return Prepared(inputs, scorer, controls, blessed)
+
+
+def read_blessed(inputs: "GateInputs") -> dict | None:
+    from molting.io import read_json
+    from molting.metrics import SCORER_VERSION
+
+    path = inputs.report_dir / BLESSED
+    if not path.is_file():
+        return None
+    data = read_json(path, "blessed baseline")
+    n = len(inputs.prompts)
+    ok = (isinstance(data, dict) and isinstance(data.get("personality"), list) and isinstance(data.get("agent_like"), list)
+          and len(data["personality"]) == n and len(data["agent_like"]) == n
+          and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data["personality"])
+          and all(isinstance(x, bool) for x in data["agent_like"]))
+    if not ok:
+        raise ConfigError(f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with --update-baseline.")
+    if data.get("prompts_hash") != prompts_hash(inputs.prompts):
+        raise ConfigError(f"{path}: the prompt set changed since the baseline was blessed; re-bless with --update-baseline.")
+    if data.get("scorer_version") != SCORER_VERSION:
+        raise ConfigError(f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with --update-baseline.")
+    return data
 
 
 @dataclass

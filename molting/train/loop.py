@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from molting.errors import ConfigError
 from molting.train.config import TrainConfig
 from molting.train.masking import IGNORE, Example
 
@@ -89,7 +90,14 @@ def add_adapter(model: Any, cfg: TrainConfig) -> Any:
         r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM",
     )
-    model = get_peft_model(model, lora)
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as err:  # PEFT's NoMatchingPeftModuleError is a ValueError
+        if "target" not in str(err).lower():
+            raise
+        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"})
+        raise ConfigError(f"target_modules {cfg.target_modules!r} matches no layer of the base model; use "
+                          f"'all-linear' or some of: {', '.join(names[:12])}.") from None
     if cfg.gradient_checkpointing:
         model.enable_input_require_grads()
     return model

@@ -1,0 +1,372 @@
+"""The fault corpus: user errors and damaged inputs across curate, train, persona init,
+calibrate, the gate and report. Every case asserts the exit code, one message that names the
+file or key and the fix, no traceback, and that nothing outside the case's own output changed
+(every file under the case directory and the shipped bundles is hashed before and after).
+
+The gate's cases call the same `prepare()` the pytest plugin runs before any model loads (the
+plugin turns its error into one line and exit code 4: see the subprocess cases at the end).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from conftest import CLAUDIO, TEST_DATA
+from molting.cli import main
+from molting.errors import MoltingError
+
+RAW = CLAUDIO / "dataset_sharegpt.json"
+CHAT = [{"conversations": [{"from": "human", "value": "oi"}, {"from": "gpt", "value": "Oi! Tudo bem?"}]}]
+
+
+def tree_hash(*roots: Path) -> dict[str, str]:
+    out = {}
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@dataclass
+class Case:
+    id: str
+    setup: Callable[[Path], list[str]]  # writes files into the case dir, returns the argv
+    code: int
+    message: str  # a substring of the one error line
+    changes: tuple[str, ...] = field(default=())  # files the case may create (relative to the case dir)
+
+
+def w(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def chat(d: Path, name: str = "d.json", data=None) -> str:
+    return str(w(d / name, json.dumps(CHAT if data is None else data, ensure_ascii=False)))
+
+
+# ---------------------------------------------------------------- curate
+
+
+def _curate(d: Path, *extra: str, src: str | None = None) -> list[str]:
+    return ["curate", src or chat(d), "-o", str(d / "out/cur.json"), "--report", str(d / "out/R.md"), *extra]
+
+
+CURATE = [
+    Case("curate-missing-input", lambda d: _curate(d, src=str(d / "nope.json")), 2, "file not found"),
+    Case("curate-input-is-dir", lambda d: _curate(d, src=str(d)), 2, "is a directory"),
+    Case("curate-bad-json", lambda d: _curate(d, src=str(w(d / "b.json", '[{"conversations": [}]'))), 2,
+         "invalid JSON at line 1"),
+    Case("curate-empty-file", lambda d: _curate(d, src=str(w(d / "e.json", ""))), 2, "file is empty"),
+    Case("curate-object-not-list", lambda d: _curate(d, src=str(w(d / "o.json", '{\n"a": 1\n}'))), 2,
+         "wrong top-level type"),
+    Case("curate-unknown-role", lambda d: _curate(d, src=chat(d, data=[{"conversations": [
+        {"from": "robot", "value": "x"}, {"from": "gpt", "value": "y"}]}])), 2, "unknown role 'robot'"),
+    Case("curate-empty-reply", lambda d: _curate(d, src=chat(d, data=[{"conversations": [
+        {"from": "human", "value": "x"}, {"from": "gpt", "value": " "}]}])), 2, "empty assistant reply"),
+    Case("curate-no-assistant", lambda d: _curate(d, src=chat(d, data=[{"conversations": [
+        {"from": "human", "value": "x"}]}])), 2, "no assistant turn"),
+    Case("curate-latin1", lambda d: _curate(d, src=str(w(d / "l.json", json.dumps(CHAT, ensure_ascii=False).replace(
+        "Oi!", "Olá!").encode("latin-1")))), 2, "bad encoding at byte"),
+    Case("curate-duplicate-key", lambda d: _curate(d, src=str(w(d / "k.json", '[{"conversations": [{"from": "human", '
+                                                              '"value": "a", "value": "b"}, {"from": "gpt", '
+                                                              '"value": "c"}]}]'))), 2, "appears twice"),
+    Case("curate-mixed-schemas", lambda d: _curate(d, src=chat(d, data=CHAT + [{"messages": [
+        {"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}])), 2, "use one format per file"),
+    Case("curate-jsonl-bad-line", lambda d: _curate(d, src=str(w(d / "d.jsonl", json.dumps(CHAT[0]) + "\n{oops\n"))), 2,
+         "line 2"),
+    Case("curate-output-is-input", lambda d: ["curate", chat(d), "-o", str(d / "d.json"), "--report", str(d / "R.md")], 4,
+         "input"),
+    Case("curate-rejected-is-input", lambda d: _curate(d, "--rejected", str(d / "d.json")), 4, "input"),
+    Case("curate-report-is-input", lambda d: ["curate", chat(d), "-o", str(d / "out/c.json"), "--report",
+                                              str(d / "d.json")], 4, "input"),
+    Case("curate-stats-is-input", lambda d: _curate(d, "--stats", str(d / "d.json")), 4, "input"),
+    Case("curate-rejected-is-output", lambda d: _curate(d, "--rejected", str(d / "out/cur.json")), 4, "same file"),
+    Case("curate-stats-is-output", lambda d: _curate(d, "--stats", str(d / "out/cur.json")), 4, "same file"),
+    Case("curate-default-stats-clobbers-output", lambda d: ["curate", chat(d), "-o", str(d / "data/train.json"),
+                                                            "--report", str(d / "data/train.md")], 4, "same file"),
+    Case("curate-output-is-dir", lambda d: ["curate", chat(d), "-o", str((d / "od").mkdir() or d / "od"),
+                                            "--report", str(d / "R.md")], 4, "is a directory"),
+    Case("curate-report-is-dir", lambda d: ["curate", chat(d), "-o", str(d / "c.json"), "--report",
+                                            str((d / "rd").mkdir() or d / "rd")], 4, "is a directory"),
+    Case("curate-output-parent-is-file", lambda d: ["curate", chat(d), "-o", str(w(d / "f", "x") / "c.json"),
+                                                    "--report", str(d / "R.md")], 4, "is a file"),
+    Case("curate-rank-without-persona", lambda d: _curate(d, "--rank"), 2, "--rank needs --persona"),
+    Case("curate-top-without-rank", lambda d: _curate(d, "--top", "3"), 2, "work with --rank"),
+]
+
+
+# ---------------------------------------------------------------- train
+
+
+def _cfg(d: Path, model: Path, dataset: str | None = None, **extra) -> str:
+    base = {"base_model": str(model), "dataset": dataset or chat(d, data=CHAT * 8), "quantization": "none",
+            "max_steps": 1, "batch_size": 2, "gradient_accumulation": 1, "warmup_steps": 0, "val_set_size": 0,
+            "max_seq_length": 128, "lora_rank": 2, "lora_alpha": 4}
+    base.update(extra)
+    return str(w(d / "cfg.yaml", "".join(f"{k}: {json.dumps(v)}\n" for k, v in base.items())))
+
+
+def _train(d: Path, model: Path, *extra: str, **cfg) -> list[str]:
+    return ["train", "--config", _cfg(d, model, **cfg), "--output", str(d / "run"), *extra]
+
+
+def train_cases(model: Path) -> list[Case]:
+    return [
+        Case("train-config-missing", lambda d: ["train", "--config", str(d / "nope.yaml")], 2, "config file not found"),
+        Case("train-config-bad-yaml", lambda d: ["train", "--config", str(w(d / "c.yaml", "a: [1,"))], 2, "invalid YAML"),
+        Case("train-config-unknown-key", lambda d: _train(d, model, lora_rnk=4), 2, "Did you mean 'lora_rank'"),
+        Case("train-config-bad-type", lambda d: _train(d, model, lora_rank="big"), 2, "'lora_rank' must be an integer"),
+        Case("train-config-lr-range", lambda d: _train(d, model, learning_rate=3), 2, "'learning_rate' must be in (0, 1)"),
+        Case("train-dataset-missing", lambda d: _train(d, model, dataset=str(d / "nope.json")), 2, "file not found"),
+        Case("train-dataset-bad", lambda d: _train(d, model, dataset=str(w(d / "b.json", "[{"))), 2, "invalid JSON"),
+        Case("train-format-mismatch", lambda d: _train(d, model, format="messages"), 2, "format: messages"),
+        Case("train-model-missing", lambda d: _train(d, d / "no-model"), 3, "not found"),
+        Case("train-model-dir-no-config", lambda d: _train(d, (d / "m").mkdir() or d / "m"), 3, "no config.json"),
+        Case("train-output-under-a-file", lambda d: ["train", "--config", _cfg(d, model), "--output",
+                                                     str(w(d / "f", "x") / "run")], 4, "cannot write"),
+        Case("train-output-not-empty", lambda d: (w(d / "run/run.json", "{}"), _train(d, model))[1], 4, "--overwrite"),
+        Case("train-output-not-a-run", lambda d: (w(d / "run/thesis.tex", "x"), _train(d, model, "--overwrite"))[1], 4,
+             "not a molting run"),
+        Case("train-overwrite-and-resume", lambda d: _train(d, model, "--overwrite", "--resume"), 2, "contradict"),
+        Case("train-resume-nothing", lambda d: _train(d, model, "--resume"), 4, "no checkpoint to resume from"),
+        Case("train-target-modules-match-nothing", lambda d: _train(d, model, target_modules=["nope_proj"]), 2,
+             "target_modules"),
+        Case("train-nothing-trainable", lambda d: _train(d, model, max_seq_length=2), 2, "no example keeps a trained token"),
+        Case("train-validation-too-big", lambda d: _train(d, model, val_set_size=50), 2, "leaves no training examples"),
+    ]
+
+
+# ---------------------------------------------------------------- persona init, calibrate, report
+
+
+def _bundle(d: Path, edit: Callable[[Path], None] | None = None) -> Path:
+    b = d / "bundle"
+    shutil.copytree(TEST_DATA / "helena", b)
+    if edit:
+        edit(b)
+    return b
+
+
+def _results(d: Path) -> Path:
+    from molting.gate.records import CANDIDATE, replies_hash
+
+    ev = [json.loads(x) for x in (CLAUDIO / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()][:2]
+    samples = [{"prompt": {k: r[k] for k in ("id", "lang", "prompt", "reference")},
+                "models": {"base": {"reply": r["generic"], "new_tokens": 3, "cached": False},
+                           CANDIDATE: {"reply": r["reference"], "new_tokens": 3, "cached": False}}} for r in ev]
+    data = {"results_version": 2, "models": ["base", CANDIDATE], "languages": ["en", "pt"], "facts": {},
+            "replies_sha256": {m: replies_hash([s["models"][m]["reply"] for s in samples]) for m in ("base", CANDIDATE)},
+            "samples": samples}
+    return w(d / "results.json", json.dumps(data, ensure_ascii=False))
+
+
+def _edit_results(change: Callable[[dict], None]) -> Callable[[Path], list[str]]:
+    def setup(d: Path) -> list[str]:
+        path = _results(d)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return ["report", "--persona", str(CLAUDIO), "--results", str(path), "--report-dir", str(d / "rep")]
+    return setup
+
+
+OTHER = [
+    Case("init-dataset-missing", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(d / "no.json"), "--card",
+                                            str(TEST_DATA / "helena/persona.yaml")], 2, "not found"),
+    Case("init-card-invalid", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card",
+                                         str(w(d / "card.yaml", "name: X\nlanguages: [klingon]\n"))], 2, "not supported"),
+    Case("init-bundle-holds-input", lambda d: ["persona", "init", str(d), "--dataset", chat(d), "--card",
+                                               str(TEST_DATA / "helena/persona.yaml")], 4, "holds the input"),
+    Case("init-too-little-data", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(TEST_DATA / "helena/dataset.json"),
+                                            "--card", str(TEST_DATA / "helena/persona.yaml")], 2, "too little data"),
+    Case("init-bad-eval-count", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card",
+                                           str(CLAUDIO / "persona.yaml"), "--eval", "0"], 2, "--eval must be at least 1"),
+    Case("calibrate-no-bundle", lambda d: ["calibrate", "--persona", str(d / "nope")], 2, "molting persona init"),
+    Case("calibrate-no-calibration-file", lambda d: ["calibrate", "--persona", str(_bundle(
+        d, lambda b: (b / "calibration.jsonl").unlink()))], 2, "calibration prompts are missing"),
+    Case("calibrate-bad-calibration-json", lambda d: ["calibrate", "--persona", str(_bundle(
+        d, lambda b: w(b / "calibration.jsonl", "{not json\n")))], 2, "invalid JSON"),
+    Case("calibrate-report-over-an-input", lambda d: ["calibrate", "--persona", str(b := _bundle(d)), "--report",
+                                                      str(b / "eval_prompts.jsonl")], 4, "input"),
+    Case("calibrate-card-unknown-key", lambda d: ["calibrate", "--persona", str(_bundle(
+        d, lambda b: w(b / "persona.yaml", (b / "persona.yaml").read_text(encoding="utf-8") + "colour: red\n")))], 2,
+        "unknown key 'colour'"),
+    Case("report-missing", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(d / "no.json")], 5,
+         "no stored results"),
+    Case("report-not-json", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(w(d / "r.json", "{"))], 5,
+         "invalid JSON"),
+    Case("report-wrong-version", _edit_results(lambda x: x.update(results_version=1)), 5, "results version"),
+    Case("report-no-samples", _edit_results(lambda x: x.pop("samples")), 5, "'samples' must be a non-empty list"),
+    Case("report-no-models", _edit_results(lambda x: x.update(models="candidate")), 5, "'models' must list"),
+    Case("report-sample-without-reply", _edit_results(lambda x: x["samples"][0]["models"]["base"].pop("reply")), 5,
+         "has no reply text"),
+    Case("report-edited-reply", _edit_results(lambda x: x["samples"][1]["models"]["candidate"].update(reply="Edited.")), 5,
+         "changed since the gate wrote this file"),
+    Case("report-prompt-without-reference", _edit_results(lambda x: x["samples"][0]["prompt"].pop("reference")), 5,
+         "missing 'reference'"),
+    Case("report-languages-missing", _edit_results(lambda x: x.pop("languages")), 5, "'languages' is missing"),
+    Case("report-dir-is-a-file", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(_results(d)),
+                                            "--report-dir", str(w(d / "f", "x"))], 2, "is a file"),
+    Case("report-unnamed-comparison", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(_results(d)),
+                                                 "--results", str(d / "results.json")], 2, "name each run"),
+]
+
+
+def run_cli(case: Case, d: Path, capsys) -> None:
+    argv = case.setup(d)
+    before = tree_hash(d, CLAUDIO, TEST_DATA)
+    code = main(argv)
+    out = capsys.readouterr()
+    errors = [line for line in out.err.splitlines() if line.startswith("error:")]
+    assert code == case.code, (code, out.err[-2000:])
+    assert len(errors) == 1 and case.message in errors[0], out.err[-2000:]
+    assert "Traceback" not in out.err + out.out
+    after = tree_hash(d, CLAUDIO, TEST_DATA)
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert not changed, f"files changed by a failed command: {sorted(changed)[:5]}"
+
+
+@pytest.mark.parametrize("case", CURATE + OTHER, ids=[c.id for c in CURATE + OTHER])
+def test_cli_faults(case, tmp_path, capsys):
+    run_cli(case, tmp_path, capsys)
+
+
+TRAIN_IDS = [c.id for c in train_cases(Path("x"))]
+
+
+@pytest.mark.parametrize("case_id", TRAIN_IDS)
+def test_train_faults(case_id, tiny_llama_dir, tmp_path, capsys):
+    case = next(c for c in train_cases(tiny_llama_dir) if c.id == case_id)
+    run_cli(case, tmp_path, capsys)
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def _adapter(d: Path, name: str = "ad", run: dict | None = None, weights: bytes | None = None) -> Path:
+    from safetensors.torch import save_file
+    import torch
+
+    a = d / name
+    a.mkdir(parents=True, exist_ok=True)
+    w(a / "adapter_config.json", json.dumps({"peft_type": "LORA", "base_model_name_or_path": "smollm2-135m"}))
+    save_file({"x": torch.zeros(4)}, str(a / "adapter_model.safetensors"))
+    if weights is not None:
+        (a / "adapter_model.safetensors").write_bytes(weights)
+    if run is not None:
+        w(a / "run.json", json.dumps(run))
+    return a
+
+
+def _gate(persona: Path = CLAUDIO, **kw):
+    from molting.gate.run import GateOptions
+
+    return GateOptions(persona=None if persona is None else str(persona), **kw)
+
+
+def _replies(d: Path, models=("base", "candidate"), drop: str | None = None) -> str:
+    ev = [json.loads(x) for x in (CLAUDIO / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()]
+    data = {m: {r["id"]: r["reference"] for r in ev if r["id"] != drop} for m in models}
+    return str(w(d / "replies.json", json.dumps(data, ensure_ascii=False)))
+
+
+def _criteria(d: Path, text: str) -> str:
+    return str(w(d / "criteria.yaml", text))
+
+
+def _bundle_copy(d: Path, edit: Callable[[Path], None]) -> Path:
+    b = d / "claudio"
+    shutil.copytree(CLAUDIO, b, ignore=shutil.ignore_patterns("validation"))
+    edit(b)
+    return b
+
+
+GATE: list[tuple[str, Callable[[Path], object], str]] = [
+    ("gate-no-persona", lambda d: _gate(persona=None), "needs --persona"),
+    ("gate-persona-missing", lambda d: _gate(d / "nope"), "persona bundle not found"),
+    ("gate-card-invalid", lambda d: _gate(_bundle_copy(d, lambda b: w(b / "persona.yaml", "name: [x]\n"))), "'name'"),
+    ("gate-duplicate-prompt-ids", lambda d: _gate(_bundle_copy(d, lambda b: w(
+        b / "eval_prompts.jsonl", (b / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()[0] * 0 + "\n".join(
+            [(b / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()[0]] * 2) + "\n")), adapter="base"),
+     "ids must be unique"),
+    ("gate-prompt-bad-lang", lambda d: _gate(prompts=str(w(d / "p.jsonl", json.dumps(
+        {"id": "a", "lang": "pt-PT", "prompt": "x", "reference": "y"}) + "\n")), adapter="base"), "European Portuguese"),
+    ("gate-prompts-missing", lambda d: _gate(prompts=str(d / "nope.jsonl"), adapter="base"), "not found"),
+    ("gate-criteria-confidence", lambda d: _gate(criteria=_criteria(d, "comparison_confidence: 1.5\n"), adapter="base"),
+     "'comparison_confidence' must be in (0, 1)"),
+    ("gate-criteria-negative-rate", lambda d: _gate(criteria=_criteria(d, "agent_rate_max: -1\n"), adapter="base"),
+     "'agent_rate_max' must be in [0, 1]"),
+    ("gate-criteria-unknown", lambda d: _gate(criteria=_criteria(d, "personality_mn: 9\n"), adapter="base"),
+     "Did you mean 'personality_min'"),
+    ("gate-criteria-not-number", lambda d: _gate(criteria=_criteria(d, "personality_min: high\n"), adapter="base"),
+     "must be a number"),
+    ("gate-report-dir-is-file", lambda d: _gate(report_dir=str(w(d / "f", "x")), adapter="base"), "is a file"),
+    ("gate-candidate-missing", lambda d: _gate(adapter=str(d / "nope")), "not found"),
+    ("gate-default-candidate-missing", lambda d: _gate(), "molting train"),
+    ("gate-adapter-bin-only", lambda d: _gate(adapter=str((a := _adapter(d), (a / "adapter_model.safetensors").rename(
+        a / "adapter_model.bin"))[0])), "pickle"),
+    ("gate-adapter-truncated", lambda d: _gate(adapter=str(_adapter(d, weights=b"\x10\x00\x00\x00\x00\x00\x00\x00{}"))),
+     "adapter_model.safetensors"),
+    ("gate-adapter-config-corrupt", lambda d: _gate(adapter=str((a := _adapter(d), w(a / "adapter_config.json", "{"))[0])),
+     "adapter_config.json"),
+    ("gate-run-json-corrupt", lambda d: _gate(adapter=str(_adapter(d, run=None) if False else (
+        a := _adapter(d), w(a / "run.json", "{oops"))[0])), "run.json"),
+    ("gate-run-incomplete", lambda d: _gate(adapter=str(_adapter(d, run={"base_model": {"id": "x"}}))), "did not finish"),
+    ("gate-run-without-manifest", lambda d: _gate(adapter=str((a := _adapter(d), (a / "checkpoints").mkdir())[0])),
+     "interrupted"),
+    ("gate-adapters-on-different-bases", lambda d: _gate(
+        adapter=str(_adapter(d, "a", run={"complete": True, "base_model": {"id": "m1", "fingerprint": "fp-1"}})),
+        baselines=("base", "old=" + str(_adapter(d, "b", run={"complete": True, "base_model": {"id": "m2",
+                                                                                                   "fingerprint": "fp-2"}})))),
+     "different bases"),
+    ("gate-baseline-malformed", lambda d: _gate(adapter="base", baselines=("phase3",)), "expected NAME=MODEL"),
+    ("gate-baseline-named-candidate", lambda d: _gate(adapter="base", baselines=("candidate=base",)), "candidate"),
+    ("gate-replies-missing-model", lambda d: _gate(replies=_replies(d, models=("candidate",))), "no replies for model 'base'"),
+    ("gate-replies-missing-prompt", lambda d: _gate(replies=_replies(d, drop="ev-en-003")), "ev-en-003"),
+    ("gate-replies-not-json", lambda d: _gate(replies=str(w(d / "r.json", "[1,"))), "invalid JSON"),
+    ("gate-blessed-corrupt", lambda d: _gate(replies=_replies(d), report_dir=str((w(d / "rep/blessed_baseline.json",
+                                                                                   '{"personality": [1]}'), d / "rep")[1])),
+     "not a blessed baseline"),
+    ("gate-stale-anchors", lambda d: _gate(_bundle_copy(d, lambda b: w(b / "calibration.jsonl", (
+        b / "calibration.jsonl").read_text(encoding="utf-8") + "\n")), replies=_replies(d)), "molting calibrate --persona"),
+    ("gate-bad-generation-settings", lambda d: _gate(adapter="base", max_new_tokens=0), "--max-new-tokens"),
+]
+
+
+@pytest.mark.parametrize("case_id, setup, message", GATE, ids=[g[0] for g in GATE])
+def test_gate_faults(case_id, setup, message, tmp_path):
+    from molting.gate.run import prepare
+
+    opts = setup(tmp_path)
+    before = tree_hash(tmp_path, CLAUDIO, TEST_DATA)
+    with pytest.raises(MoltingError) as err:
+        prepare(opts)
+    text = str(err.value)
+    assert message in text and "\n" not in text.strip(), text
+    assert tree_hash(tmp_path, CLAUDIO, TEST_DATA) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--persona", str(CLAUDIO), "--adapter", "base", "--criteria", "CRIT"], "'agent_rate_max' must be in [0, 1]"),
+    (["--adapter", "base"], "needs --persona"),
+])
+def test_the_gate_turns_every_input_problem_into_one_line_and_exit_code_4(tmp_path, args, message):
+    crit = _criteria(tmp_path, "agent_rate_max: -1\n")
+    argv = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider",
+            *[crit if a == "CRIT" else a for a in args]]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    assert done.returncode == 4 and len(errors) == 1 and message in errors[0], done.stdout[-1000:] + done.stderr[-1000:]
+    assert "Traceback" not in done.stdout + done.stderr
