@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from pathlib import Path
 
-from molting.errors import ConfigError, DatasetError, MoltingError
+from molting.errors import SHORTFALL_EXIT, ConfigError, DatasetError, MoltingError
 
 MAX_PROBLEMS_SHOWN = 20  # a broken 10k-line file should not flood the terminal
 
@@ -263,9 +263,54 @@ def _run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_augment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("augment", help="generate new persona-rich examples with an LLM, each one gated; "
+                                       f"exit {SHORTFALL_EXIT} if fewer than N passed")
+    p.add_argument("--persona", required=True, metavar="DIR", help="persona bundle directory (calibrated)")
+    p.add_argument("-n", type=int, required=True, help="how many accepted examples to produce")
+    p.add_argument("--generator", required=True, choices=("anthropic", "openai", "local"),
+                   help="anthropic (ANTHROPIC_API_KEY), openai or an OpenAI-compatible server (OPENAI_API_KEY, "
+                        "--base-url), or a local causal LM (--model PATH_OR_ID)")
+    p.add_argument("--model", default=None, help="model name (anthropic default: claude-opus-4-5) or local path/hub id")
+    p.add_argument("--base-url", default=None, help="API endpoint, e.g. http://localhost:8000/v1 for vLLM")
+    p.add_argument("--max-requests", type=int, default=None, help="request budget, retries included (default 2 × N)")
+    p.add_argument("--seed", type=int, default=0, help="seed for topics, examples, jitter (and OpenAI's seed)")
+    p.add_argument("--lang-share", default=None, metavar="LANG=W,…", help="language weights, e.g. en=1,pt=3 "
+                                                                           "(default: balanced)")
+    p.add_argument("--min-personality", type=float, default=None,
+                   help="gate threshold, 0–10 (default: the criteria's personality_min)")
+    p.add_argument("--max-tokens", type=int, default=600, help="generation cap per request")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per API request")
+    p.add_argument("--retry-wait", type=float, default=1.0,
+                   help="seconds before the first retry (doubles each retry, jittered, at most 30 s)")
+    p.add_argument("-o", "--output", required=True, help="accepted examples, ShareGPT JSON (or .jsonl)")
+    p.add_argument("--audit", default=None, help="audit JSONL, one row per request (default OUT.audit.jsonl)")
+    p.set_defaults(func=_run_augment)
+
+
+def _run_augment(args: argparse.Namespace) -> int:
+    from molting.augment import AugmentConfig, augment, make_generator, summary
+    from molting.augment.retry import RetryPolicy
+    from molting.persona import load_persona
+
+    config = AugmentConfig(n=args.n, seed=args.seed, max_requests=args.max_requests, lang_share=args.lang_share,
+                           min_personality=args.min_personality, retry=RetryPolicy(first_wait_s=args.retry_wait))
+    config.check()
+    persona = load_persona(args.persona)
+    generator = make_generator(args.generator, args.model, base_url=args.base_url, timeout_s=args.timeout,
+                               max_tokens=args.max_tokens, seed=args.seed)
+    try:
+        result = augment(persona, generator, config, output=args.output, audit=args.audit,
+                         progress=lambda line: print(line, flush=True))
+    finally:
+        generator.close()
+    print(summary(result))
+    return SHORTFALL_EXIT if result.short else 0
+
+
 # Each stage registers its sub-command here; the order is the order in `molting --help`.
 REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = [_add_curate, _add_persona, _add_train, _add_calibrate,
-                                                                _add_generate, _add_report]
+                                                                _add_generate, _add_report, _add_augment]
 
 
 def build_parser() -> argparse.ArgumentParser:

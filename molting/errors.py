@@ -43,3 +43,13 @@ class EvalError(MoltingError):
     """The evaluation cannot run (no adapter, empty prompt set, changed baseline)."""
 
     exit_code = 5
+
+
+# Not an error: `molting augment` wrote what passed, but fewer examples than asked for.
+SHORTFALL_EXIT = 7
+
+
+class GeneratorError(MoltingError):
+    """A text generator cannot be used: SDK missing, API key missing or refused, server unreachable."""
+
+    exit_code = 6

@@ -92,6 +92,10 @@ class NearDuplicates:
         self.items = [(t, char_grams(t)) for t in texts]
         self.threshold = threshold
 
+    def add(self, text: str) -> None:
+        """Also match `text` from now on (a set that grows, e.g. examples already accepted)."""
+        self.items.append((text, char_grams(text)))
+
     def find(self, text: str) -> str | None:
         g = char_grams(text)
         for other, h in self.items:
