@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from molting.curate.patterns import BY_ID, CATEGORIES, PATTERNS, find_agent_talk, is_agent_like, normalize
+from molting.curate.textnorm import SpanMap
 
 CASES = [(p.id, t, True) for p in PATTERNS for t in p.positives] + [(p.id, t, False) for p in PATTERNS for t in p.negatives]
 
@@ -123,6 +125,42 @@ def test_normalize_is_idempotent_and_case_insensitive(text):
     n = normalize(text)
     assert normalize(n) == n
     assert is_agent_like(text) == is_agent_like(text.upper()) or "ß" in text or "ı" in text.lower()
+
+
+# ------------------------------------------------------------------ normalisation
+
+_TABLE = {c: None for c in range(0x110000) if unicodedata.combining(chr(c)) or unicodedata.category(chr(c)) == "Cf"}
+_TABLE.update({0x2019: "'", 0x2018: "'", 0x02BC: "'", 0x00B4: "'"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+@example("Ok…\u200bLet me ﬁx İt")
+def test_normalize_is_nfkd_without_marks_and_format_characters_casefolded(text):
+    assert normalize(text) == unicodedata.normalize("NFKD", text).translate(_TABLE).casefold()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab .,'") + ["é", "…", "\u200b", "ß", "ﬁ", "\u0301", "’", "\ufeff"]), max_size=20),
+       st.data())
+def test_spans_map_back_character_by_character(text, data):
+    norm = normalize(text)
+    mapping = [i for i, ch in enumerate(text) for _ in normalize(ch)] + [len(text)]
+    start = data.draw(st.integers(0, len(norm)))
+    end = data.draw(st.integers(start, len(norm)))
+    assert SpanMap(text, norm)(start, end) == (mapping[start], max(mapping[end], mapping[start]))
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u00ad", "\ufeff", "\u2060"])
+def test_invisible_format_characters_do_not_hide_agent_talk(char):
+    text = f"That is odd. Let me{char} check the logs."
+    hit = find_agent_talk(text)[0]
+    assert hit.pattern.id == "en.let_me_check"
+    assert text[hit.start:hit.end].strip() == hit.match == f"Let me{char} check"
+
+
+def test_let_me_zero_width_space_check_is_caught():
+    assert is_agent_like("Let me\u200b check")
 
 
 ADVERSARIAL = [

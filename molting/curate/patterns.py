@@ -1,8 +1,8 @@
 """The agent-talk patterns: one source of truth for curation and for the agent-phrase metric.
 
 Each pattern has an id, a language, a category, a description and positive/negative examples
-that the tests run. Matching happens on `normalize(text)`: NFKD with accents stripped,
-case-folded, typographic apostrophes made ASCII. Preambles are anchored where agent talk
+that the tests run. Matching happens on `normalize(text)` (molting/curate/textnorm.py): NFKD with
+accents and invisible format characters stripped, case-folded, typographic apostrophes made ASCII. Preambles are anchored where agent talk
 occurs — the reply start or a sentence start, after an optional bullet and filler word — so a
 direct reply that merely contains "let me"/"vou" survives:
 
@@ -15,9 +15,9 @@ direct reply that merely contains "let me"/"vou" survives:
 from __future__ import annotations
 
 import re
-import sys
-import unicodedata
 from dataclasses import dataclass
+
+from molting.curate.textnorm import SpanMap, normalize
 
 PATTERNS_VERSION = "2026.11.2"  # bump when a pattern changes: metrics and baselines key on it
 
@@ -266,18 +266,6 @@ BY_ID = {p.id: p for p in PATTERNS}
 assert set(NEEDLES) == set(BY_ID), "every pattern needs its needles"
 assert len(BY_ID) == len(PATTERNS), "pattern ids must be unique"
 
-# Combining marks (accents) removed after NFKD; typographic apostrophes made ASCII.
-_TRANSLATE: dict[int, str | None] = {
-    c: None for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))
-}
-_TRANSLATE.update({0x2019: "'", 0x2018: "'", 0x02BC: "'", 0x00B4: "'"})
-
-
-def normalize(text: str) -> str:
-    """NFKD, accents stripped, case-folded: `normalize("Vou ANÁLISAR")` → 'vou analisar'."""
-    return unicodedata.normalize("NFKD", text).translate(_TRANSLATE).casefold()
-
-
 def find_agent_talk(text: str, patterns: tuple[Pattern, ...] = PATTERNS) -> list[Hit]:
     """Every pattern that matches `text`, first match each, ordered by position then list order."""
     norm = normalize(text)
@@ -287,7 +275,7 @@ def find_agent_talk(text: str, patterns: tuple[Pattern, ...] = PATTERNS) -> list
             continue
         m = p.compiled.search(norm)
         if m:
-            start, end = _span_in_original(text, norm, m.start(), m.end())
+            start, end = SpanMap(text, norm)(m.start(), m.end())
             hits.append(Hit(p, start, end, text[start:end].strip()))
     return sorted(hits, key=lambda h: h.start)
 
@@ -295,16 +283,3 @@ def find_agent_talk(text: str, patterns: tuple[Pattern, ...] = PATTERNS) -> list
 def is_agent_like(text: str) -> bool:
     norm = normalize(text)
     return any(any(n in norm for n in NEEDLES[p.id]) and p.compiled.search(norm) for p in PATTERNS)
-
-
-def _span_in_original(text: str, norm: str, start: int, end: int) -> tuple[int, int]:
-    """Map a span of `normalize(text)` back to `text` (1:1 in the common case)."""
-    if len(norm) == len(text):
-        return start, end
-    mapping = []  # mapping[i] = index in text of normalized char i
-    for i, ch in enumerate(text):
-        mapping.extend([i] * len(normalize(ch)))
-    mapping.append(len(text))
-    start_o = mapping[min(start, len(mapping) - 1)]
-    end_o = mapping[min(end, len(mapping) - 1)] if end < len(mapping) else len(text)
-    return start_o, max(end_o, start_o)
