@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-import time
+import json
+import signal
 import unicodedata
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from molting.curate.patterns import BY_ID, CATEGORIES, PATTERNS, find_agent_talk, is_agent_like, normalize
+from molting.curate.patterns import (
+    BY_ID,
+    CATEGORIES,
+    NEEDLES,
+    PATTERNS,
+    find_agent_talk,
+    is_agent_like,
+    normalize,
+)
+from molting.curate.redos import backtracking_problems, unbounded
 from molting.curate.textnorm import SpanMap
+
+DEV = Path(__file__).parent / "data" / "agent_openings_dev.jsonl"
 
 CASES = [(p.id, t, True) for p in PATTERNS for t in p.positives] + [(p.id, t, False) for p in PATTERNS for t in p.negatives]
 
@@ -127,6 +141,79 @@ def test_normalize_is_idempotent_and_case_insensitive(text):
     assert is_agent_like(text) == is_agent_like(text.upper()) or "ß" in text or "ı" in text.lower()
 
 
+# ------------------------------------------------------------------ backtracking
+
+ADVERSARIAL = [  # (text, is it agent talk): a repeated preamble is; "now" 25,000 words on is out of reach
+    ("let me " * 15_000, True), ("i'll " * 20_000, True), ("reading " + "a" * 100_000, False), ("`" * 100_000, False),
+    (". " * 50_000, False), ("<thinking" * 12_000, False), ("vou " * 25_000, False), ("lendo o " * 12_000, False),
+    ("reading the " + "x." * 50_000, False), ("step 1: " * 12_000, False), ("ok, " * 25_000, False),
+    ("running `" + "a" * 100_000, False), ("deixa eu " * 11_000, False), ("\n" * 100_000, False), (", " * 50_000, False),
+    ("— " * 50_000, False), ("estou " * 20_000, False), ("going to " * 12_000, False), ("vou te " * 15_000, False),
+    ("opening the " + "x " * 50_000 + "to see", False), ("hm " * 34_000, False), ("sure — " * 15_000, False),
+    ("primeiro eu " * 9_000, True), ("let me just " * 9_000, True), ("i'm " * 25_000, False),
+    ("running " + "the " * 25_000 + "now", False),
+]
+REGEXES = [(p.id, p.compiled) for p in PATTERNS]
+
+
+@pytest.mark.parametrize("name, rx", REGEXES, ids=[r[0] for r in REGEXES])
+def test_patterns_are_safe_from_catastrophic_backtracking(name, rx):
+    """Proved on the parse tree (molting/curate/redos.py), not timed: no nested or competing long
+    repeats, and every repeat bounded, so matching is linear in the length of the text."""
+    assert backtracking_problems(rx) == []
+    assert unbounded(rx) == 0
+
+
+@pytest.mark.parametrize("regex", [
+    r"(a+)+", r"(?:a|a)*", r"(?:a?a)*", r"[ \t]*[ \t]+", r"\s*x?\s*y", r"[^x]*b[^x]*c", r"(?:\w{1,100}\s?){1,100}",
+    r"(?:x{0,100}){0,100}", r"(?:a|ab){0,50}", r"(?:a{0,40}|b)(?:c|a{0,40})",
+    r"(?:(?:now|ok)[ \t]*[,!.]?[ \t]+){0,2}",  # the filler these patterns had before 2026.12.1
+])
+def test_the_backtracking_check_refuses_known_bad_regexes(regex):
+    assert backtracking_problems(regex)
+
+
+@pytest.mark.parametrize("regex", [r"[a-z]{0,200}1[a-z]{0,200}", r"a*b*", r"\d+[.]\d+", r"(?:\w{1,64}+ ){0,30}?x",
+                                   r"(?:[^\n.]|\.(?=[^\s.])){0,200}?(?:\.\.\.|…)"])
+def test_the_backtracking_check_accepts_linear_regexes(regex):
+    assert backtracking_problems(regex) == []
+
+
+@contextmanager
+def hang_guard(seconds: int = 120):
+    """Fail instead of hanging: the regex engine checks for signals while it backtracks."""
+    def alarm(*_):
+        raise TimeoutError(f"no result after {seconds} s: catastrophic backtracking")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def reference_hits(text: str) -> list[tuple[int, str]]:
+    """(start, id) of each pattern's first match, searching pattern by pattern (no fast path)."""
+    norm = normalize(text)
+    found = [(m.start(), i, p.id) for i, p in enumerate(PATTERNS) for m in [p.compiled.search(norm)] if m]
+    spans = SpanMap(text, norm)
+    return [(spans(s, s)[0], pid) for s, _, pid in sorted(found)]
+
+
+def fast_hits(text: str) -> list[tuple[int, str]]:
+    return [(h.start, h.pattern.id) for h in find_agent_talk(text)]
+
+
+@pytest.mark.parametrize("text, agent", ADVERSARIAL, ids=[a[0][:12] for a in ADVERSARIAL])
+def test_adversarial_inputs_give_the_same_answer_as_a_plain_search(text, agent):
+    assert len(text) >= 90_000
+    with hang_guard():
+        assert fast_hits(text) == reference_hits(text)
+        assert is_agent_like(text) == agent
+
+
 # ------------------------------------------------------------------ normalisation
 
 _TABLE = {c: None for c in range(0x110000) if unicodedata.combining(chr(c)) or unicodedata.category(chr(c)) == "Cf"}
@@ -163,27 +250,60 @@ def test_let_me_zero_width_space_check_is_caught():
     assert is_agent_like("Let me\u200b check")
 
 
-ADVERSARIAL = [
-    "let me " * 15_000, "i'll " * 20_000, "reading " + "a" * 100_000, "`" * 100_000, ". " * 50_000,
-    "<thinking" * 12_000, "vou " * 25_000, "lendo o " * 12_000, "reading the " + "x." * 50_000,
-    "step 1: " * 12_000, ("ok, " * 25_000), "running `" + "a" * 100_000, "deixa eu " * 11_000,
+# ------------------------------------------------------------------ generalisation
+
+def _dev_rows() -> list[dict]:
+    return [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("lang", ["en", "pt"])
+def test_dev_set_precision_and_recall(lang):
+    """tests/data/agent_openings_dev.jsonl: labelled openings written outside the fixture."""
+    rows = [r for r in _dev_rows() if r["lang"] == lang]
+    tp = sum(r["label"] == "agent" and is_agent_like(r["text"]) for r in rows)
+    fp = [r["text"] for r in rows if r["label"] == "direct" and is_agent_like(r["text"])]
+    fn = [r["text"] for r in rows if r["label"] == "agent" and not is_agent_like(r["text"])]
+    assert tp / (tp + len(fp)) >= 0.98, fp
+    assert tp / (tp + len(fn)) >= 0.95, fn
+
+
+# Written for these tests, not taken from the dev set: verbs and interjections no pattern lists.
+UNSEEN_AGENT = [
+    "Let me storyboard the onboarding flow before we touch any code.", "Sure thing — I'll whip up a quick prototype.",
+    "Okay, let me untangle these imports one by one.", "Got it. I'll annotate each paragraph with the issues I find.",
+    "Alright, I'm going to bucket these expenses into three groups.", "I will now tokenize the corpus.",
+    "Yep, I'll benchmark the three regexes and report back.", "Hmm, let me mull this over for a second.",
+    "Lemme poke around the config for a sec.", "I'd like to quickly recap what you've told me so far.",
+    "Vou esquematizar o fluxo de autenticação antes de mexer no código.", "Certo, vou catalogar os endpoints.",
+    "Deixa eu destrinchar essa fórmula aos poucos.", "Opa, vou priorizar os bugs por gravidade.",
+    "Deixe-me recapitular o que você disse até agora.", "Tá, deixa eu cronometrar as duas versões.",
+    "Eu vou esmiuçar o contrato cláusula por cláusula.", "Deixa eu matutar sobre isso um pouco.",
+    "Tô baixando os dados do IBGE agora.", "Calculando os juros compostos mês a mês…", "Compiling the project with debug flags…",
+]
+DIRECT_HARD = [
+    "Let me be straight with you: the plan is too ambitious.", "I'll gladly admit I was wrong about Redis.",
+    "Let me tell you, nothing beats a good cast iron pan.", "You'll want to run the migration before deploying.",
+    "First, back up the database; then run the migration.", "Don't let me talk you out of it, but it's risky.",
+    "I'll go with the cheaper option if I were you.", "I'm afraid that won't work on Windows.",
+    "Going to the gym three times a week is plenty.", "Something like `pip install -U pip` should do.",
+    "Vou ser bem direto: não compensa.", "Vou te dizer uma coisa: esse carro não vale o preço.",
+    "A função vai ordenar a lista antes de buscar.", "Lendo o código dá pra ver o bug.", "Quando você chama a função, ela trava.",
+    "Pensando bem, fica com o Postgres.", "Resumindo: use um índice.", "Não vou mentir: é difícil.",
 ]
 
 
-@pytest.mark.parametrize("text", ADVERSARIAL, ids=[a[:12] for a in ADVERSARIAL])
-def test_patterns_are_safe_from_catastrophic_backtracking(text):
-    # A backtracking blow-up on 100 kB takes minutes; a linear scan takes milliseconds.
-    # 5 s is generous enough never to flake on a loaded 2-core CI machine.
-    assert len(text) >= 90_000
-    t0 = time.perf_counter()
-    find_agent_talk(text)
-    assert time.perf_counter() - t0 < 5.0
+@pytest.mark.parametrize("text", UNSEEN_AGENT)
+def test_agent_talk_with_verbs_no_pattern_lists_is_caught(text):
+    assert is_agent_like(text)
+
+
+@pytest.mark.parametrize("text", DIRECT_HARD)
+def test_direct_replies_that_look_like_announcements_are_kept(text):
+    assert find_agent_talk(text) == [], [h.pattern.id for h in find_agent_talk(text)]
 
 
 @pytest.mark.parametrize("p", PATTERNS, ids=[p.id for p in PATTERNS])
 def test_every_match_contains_a_needle(p):
-    from molting.curate.patterns import NEEDLES
-
     for text in p.positives:
         m = p.compiled.search(normalize(text))
         assert m and any(n in normalize(text) for n in NEEDLES[p.id])

@@ -29,7 +29,7 @@ from molting.metrics.fluency import (
 from molting.metrics.splits import FIXTURES, fingerprints, persona_signatures, train_split
 from molting.curate.patterns import normalize
 
-SCORER_VERSION = "2026.11.1"  # bump when a feature, weight or anchor rule changes; recalibrate
+SCORER_VERSION = "2026.12.1"  # bump when a feature, weight or anchor rule changes; recalibrate
 ANCHORS_FILE = Path(__file__).with_name("anchors.json")
 LANG_MATCH_MIN = 0.5  # at least half the prose (by words) in the prompt's language
 GENERIC_ANCHOR_SCORE = 2.0  # the calibration generic median maps here …
