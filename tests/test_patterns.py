@@ -13,6 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from molting.curate.patterns import (
+    _MATCHER,
     BY_ID,
     CATEGORIES,
     NEEDLES,
@@ -153,7 +154,9 @@ ADVERSARIAL = [  # (text, is it agent talk): a repeated preamble is; "now" 25,00
     ("primeiro eu " * 9_000, True), ("let me just " * 9_000, True), ("i'm " * 25_000, False),
     ("running " + "the " * 25_000 + "now", False),
 ]
-REGEXES = [(p.id, p.compiled) for p in PATTERNS]
+REGEXES = [(p.id, p.compiled) for p in PATTERNS] + [
+    ("matcher.at_start", _MATCHER.at_start), ("matcher.at_boundary", _MATCHER.at_boundary),
+    ("matcher.at_reply_start", _MATCHER.at_reply_start)]
 
 
 @pytest.mark.parametrize("name, rx", REGEXES, ids=[r[0] for r in REGEXES])
@@ -212,6 +215,51 @@ def test_adversarial_inputs_give_the_same_answer_as_a_plain_search(text, agent):
     with hang_guard():
         assert fast_hits(text) == reference_hits(text)
         assert is_agent_like(text) == agent
+
+
+# ------------------------------------------------------------------ the fast path is a plain search
+
+def _corpus() -> list[str]:
+    fixture = json.loads((Path(__file__).parents[1] / "fixtures/claudio/dataset_sharegpt.json").read_text(encoding="utf-8"))
+    dev = [json.loads(line)["text"] for line in DEV.read_text(encoding="utf-8").splitlines()]
+    return [t["value"] for r in fixture for t in r["conversations"]] + dev + [x for p in PATTERNS for x in p.positives + p.negatives]
+
+
+def test_all_patterns_at_once_equal_each_pattern_searched_alone():
+    for text in _corpus():
+        assert fast_hits(text) == reference_hits(text), text
+        assert is_agent_like(text) == bool(reference_hits(text)), text
+
+
+def test_the_head_guard_drops_no_match_of_any_pattern():
+    """Anchored patterns carry a head-word guard (it makes the prefilter cheap); on every text we
+    have, each pattern matches exactly where it would without it."""
+    import re
+
+    from molting.curate import grammar as G
+    from molting.curate.matcher import split_filler
+
+    texts = [normalize(t) for t in _corpus()]
+    for p in PATTERNS:
+        if p.anchored:
+            filler, body = split_filler(p.regex)
+            unguarded = re.compile(G.START + filler + body)
+            for norm in texts:
+                a, b = p.compiled.search(norm), unguarded.search(norm)
+                assert (a and a.span()) == (b and b.span()), (p.id, norm)
+
+
+PIECES = st.sampled_from(["Let me ", "I'll ", "Vou ", "Deixa eu ", "Sure — ", "Ok, ", "Running `x`", "…", "...", ". ",
+                          ", ", "\n", "- ", "1. ", "now", "agora", " the ", "check", "reading", "lendo", "te ", "be ",
+                          "é", "ção", "ﬁ", "\u200b", "’", "<thinking>", "then I'll ", "primeiro eu ", "to see "])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(PIECES, st.text(max_size=6)), max_size=25).map("".join))
+@example("Sure — let me sketch a plan…")
+@example("Ok… \u200blet me check")
+def test_fast_path_equals_a_plain_search(text):
+    assert fast_hits(text) == reference_hits(text)
 
 
 # ------------------------------------------------------------------ normalisation

@@ -161,3 +161,27 @@ NARRATED_OBJECT = (
     rf"(?:{_WORDS_THEN}(?:now|agora)\b|{CLAUSE_CHAR}{{0,200}}+(?:\.\.\.|…|(?:(?<=`)|(?<=`[ \t]))(?:$|\n))|"
     rf"(?={_DEFINITE})(?!{_WORDS_THEN}{_COPULA}\b){_WORDS_THEN}(?:to|pra|para){S}(?!{_DETERMINER})[a-z])"
 )
+
+# The words an anchored pattern's body can start with (after its filler): who announces, or a
+# gerund. Every anchored pattern is compiled with this guard in front of its body, so a
+# sentence that opens with any other word is dismissed after one cheap check, and the prefilter
+# (see matcher.py) stays exactly the union of the patterns. A pattern whose body opened with
+# another word would never match: its positive examples would fail, and
+# tests/test_patterns.py compares every pattern with and without the guard.
+_HEAD_WORDS = [
+    rf"i(?:'ll|'m|'d|'ve|{S}(?:will|shall|am|would|want|need|have))\b", r"im\b", r"ive\b", r"lemme\b", r"gonna\b",
+    r"first\b", r"firstly\b", r"vou\b", r"vo\b", r"irei\b", r"deixa\b", r"deixe\b", r"bora\b", r"antes\b",
+    r"primeiro\b", r"preciso\b", r"agora\b", r"meu\b", r"depois\b", r"quero\b", r"tenho\b", r"gostaria\b",
+    r"estou\b", r"tou\b", rf"let(?:'s|{S}(?:me|us)\b)", rf"allow{S}me\b", rf"permit{S}me\b", rf"give{S}me\b",
+    rf"grant{S}me\b", rf"bear{S}with\b", rf"hold{S}on\b", rf"hang{S}on\b", rf"step{S}1", rf"going{S}to\b",
+    rf"my{S}plan", rf"the{S}plan", rf"here'?s{S}my\b", rf"to{S}(?:do|fix|solve|agora|aqui|ja|so)\b",
+    rf"to{S}[a-z]{{1,30}}[aei]ndo\b", rf"eu{S}(?:vou|vo|irei|preciso|quero|tenho|gostaria|estou|to|tou)\b",
+    rf"o{S}plano", rf"em{S}seguida", rf"na{S}sequencia", rf"por{S}fim", rf"logo{S}depois", rf"so{S}um\b",
+    rf"um{S}(?:momento|instante)", rf"me{S}(?:deix|permit|d[ae]\b)", rf"one{S}(?:sec|second|moment|minute)",
+    rf"just{S}a\b", r"permit[ae]-me", r"deix[ae]-me",
+]
+HEADS = (
+    "(?:" + by_first_letter(_HEAD_WORDS)
+    + rf"|(?=[a-z]{{1,40}}+(?<=ing|ndo)\b)(?!{EN_NOT_GERUND}|{PT_NOT_GERUND}))"  # a gerund
+)
+HEAD_GUARD = f"(?={HEADS})"

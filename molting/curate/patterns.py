@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from molting.curate import grammar as G
 from molting.curate.grammar import FILLER, S0, S
+from molting.curate.matcher import Matcher, compile_pattern
 from molting.curate.textnorm import SpanMap, normalize
 
 PATTERNS_VERSION = "2026.12.1"  # bump when a pattern changes: metrics and baselines key on it
@@ -340,11 +341,10 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
 )
 
-_COMPILED: dict[str, re.Pattern[str]] = {
-    p.id: re.compile((G.START + p.regex) if p.anchored else p.regex) for p in PATTERNS
-}
+_COMPILED: dict[str, re.Pattern[str]] = {p.id: compile_pattern(p.regex, p.anchored) for p in PATTERNS}
 # Literal substrings (of the normalized text) at least one of which every match of the pattern
-# contains: a cheap `in` test that skips a pattern's search on most replies.
+# contains: a cheap `in` test that skips a pattern's search on most replies (the unanchored
+# patterns always; the anchored ones when find_agent_talk is given a subset of PATTERNS).
 _WILL, _LET, _VOU = ("i'll", "will"), ("let",), ("vou",)
 NEEDLES: dict[str, tuple[str, ...]] = {
     "en.start_by": _WILL, "en.continue_by": _WILL, "en.ill_action": _WILL, "en.sequence": _WILL,
@@ -364,6 +364,9 @@ BY_ID = {p.id: p for p in PATTERNS}
 assert set(NEEDLES) == set(BY_ID), "every pattern needs its needles"
 assert len(BY_ID) == len(PATTERNS), "pattern ids must be unique"
 
+_MATCHER = Matcher(PATTERNS, NEEDLES)  # all patterns at once; see molting/curate/matcher.py
+
+
 def find_agent_talk(text: str, patterns: tuple[Pattern, ...] = PATTERNS, *, norm: str | None = None) -> list[Hit]:
     """Every pattern that matches `text`, first match each, ordered by position then list order.
 
@@ -371,8 +374,11 @@ def find_agent_talk(text: str, patterns: tuple[Pattern, ...] = PATTERNS, *, norm
     """
     if norm is None:
         norm = normalize(text)
-    found = [(i, m.start(), m.end()) for i, p in enumerate(patterns)
-             if any(n in norm for n in NEEDLES[p.id]) for m in [p.compiled.search(norm)] if m]
+    if patterns is PATTERNS:
+        found = _MATCHER.matches(norm)
+    else:
+        found = [(i, m.start(), m.end()) for i, p in enumerate(patterns)
+                 if any(n in norm for n in NEEDLES[p.id]) for m in [p.compiled.search(norm)] if m]
     if not found:
         return []
     spans = SpanMap(text, norm)
@@ -385,5 +391,4 @@ def find_agent_talk(text: str, patterns: tuple[Pattern, ...] = PATTERNS, *, norm
 
 
 def is_agent_like(text: str) -> bool:
-    norm = normalize(text)
-    return any(any(n in norm for n in NEEDLES[p.id]) and p.compiled.search(norm) for p in PATTERNS)
+    return bool(_MATCHER.matches(normalize(text)))
