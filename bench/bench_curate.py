@@ -1,21 +1,26 @@
-"""Curation throughput and memory on 100,000 synthetic conversations (not a test).
+"""Curation throughput and memory on 100,000 synthetic conversations, before and after (not a test).
 
 Builds a JSONL file by cycling the Cláudio fixture with unique suffixes (so duplicate detection
-does real work), then curates it in a fresh subprocess per size and records conversations/s and
-peak RSS. Flat memory = the peak barely moves from 10k to 100k. Writes the "Curation" section of
-reports/BENCHMARKS.md.
+does real work), then curates it in a fresh subprocess per size, with this checkout and with a
+baseline revision (`--baseline`, extracted with `git archive`), alternating the two so that a
+busy machine slows both alike, and keeps each one's fastest round. Records conversations/s and
+peak RSS; flat memory = the peak barely moves from 10k to 100k. Writes the "Curation" section
+of reports/BENCHMARKS.md.
 
-    python bench/bench_curate.py [--sizes 10000 100000]
+    python bench/bench_curate.py [--sizes 10000 100000] [--rounds 3] [--baseline 4cf725b]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 from datetime import date
+from io import BytesIO
 from pathlib import Path
 
 from tabulate import tabulate
@@ -26,14 +31,16 @@ from benchreport import machine, update_section  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "fixtures/claudio/dataset_sharegpt.json"
 TARGET = 10_000  # conversations/s, the issue's target on this machine
+BASELINE = "4cf725b"  # curation before the construction-built patterns and the one-pass matcher
 
 CHILD = r"""
 import json, resource, sys, time
+import molting
 from molting.curate.filter import curate_file
 t = time.perf_counter()
 r = curate_file(sys.argv[1], sys.argv[2], report=sys.argv[3])
 dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "total": r.stats["total"], "kept": r.stats["kept"],
+print(json.dumps({"seconds": dt, "total": r.stats["total"], "kept": r.stats["kept"], "package": molting.__file__,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -48,31 +55,65 @@ def make_input(path: Path, n: int) -> None:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
-def run(n: int, tmp: Path) -> dict:
+def checkout(rev: str, into: Path) -> Path:
+    """The tree of `rev` under `into` (git archive: the repository itself is not touched)."""
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "molting"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def run(tree: Path, src: Path, tmp: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(tmp / "out.jsonl"), str(tmp / "R.md")],
+                         check=True, capture_output=True, text=True, env=env, cwd=tmp)
+    res = json.loads(out.stdout)
+    assert res["package"].startswith(str(tree)), f"{res['package']} is not from {tree}"
+    return res
+
+
+def measure(n: int, trees: dict[str, Path], rounds: int, tmp: Path) -> dict[str, dict]:
     src = tmp / f"syn{n}.jsonl"
     make_input(src, n)
-    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(tmp / f"out{n}.jsonl"), str(tmp / f"R{n}.md")],
-                         check=True, capture_output=True, text=True)
-    res = json.loads(out.stdout)
-    res["n"], res["mb"] = n, src.stat().st_size / 1e6
-    return res
+    best: dict[str, dict] = {}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            res = run(tree, src, tmp)
+            if name not in best or res["seconds"] < best[name]["seconds"]:
+                best[name] = res | {"n": n, "mb": src.stat().st_size / 1e6}
+    if "before" in best:
+        assert best["before"]["kept"] == best["after"]["kept"], "before and after disagree on what to keep"
+    return best
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--rounds", type=int, default=3, help="runs per size and version; the fastest counts")
+    ap.add_argument("--baseline", default=BASELINE, help="git revision to compare with ('none' to skip)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        results = [run(n, Path(d)) for n in args.sizes]
-    rows = [[f"{r['n']:,}", f"{r['mb']:.0f} MB", f"{r['seconds']:.1f} s", f"{r['n'] / r['seconds']:,.0f}",
-             f"{r['peak_rss_mb']:.0f} MB", f"{r['kept']:,}"] for r in results]
-    table = tabulate(rows, headers=["Conversations", "Input", "Time", "Conversations/s", "Peak RSS", "Kept"], tablefmt="github")
-    best = results[-1]["n"] / results[-1]["seconds"]
+        tmp = Path(d)
+        trees = {"after": ROOT}
+        if args.baseline != "none":
+            trees = {"before": checkout(args.baseline, tmp / "baseline"), **trees}
+        results = [measure(n, trees, args.rounds, tmp) for n in args.sizes]
+    label = {"before": f"before (`{args.baseline}`)", "after": "after (this checkout)"}
+    rows = [[label[v], f"{r[v]['n']:,}", f"{r[v]['mb']:.0f} MB", f"{r[v]['seconds']:.1f} s", f"{r[v]['n'] / r[v]['seconds']:,.0f}",
+             f"{r[v]['peak_rss_mb']:.0f} MB", f"{r[v]['kept']:,}"] for r in results for v in r]
+    table = tabulate(rows, headers=["Version", "Conversations", "Input", "Time", "Conversations/s", "Peak RSS", "Kept"],
+                     tablefmt="github")
+    last = results[-1]
+    rate = {v: last[v]["n"] / last[v]["seconds"] for v in last}
+    speedup = f" ({rate['after'] / rate['before']:.2f}× the baseline's {rate['before']:,.0f}/s)" if "before" in rate else ""
     body = (f"`python bench/bench_curate.py` — {date.today().isoformat()}, {machine()}. Synthetic JSONL built by "
-            f"cycling the fixture (unique suffixes), curated in a fresh process each.\n\n{table}\n\n"
-            f"Target ≥ {TARGET:,} conversations/s: **{'met' if best >= TARGET else 'not met'}** ({best:,.0f}/s at "
-            f"{results[-1]['n']:,}). Memory: peak RSS {results[0]['peak_rss_mb']:.0f} MB at {results[0]['n']:,} vs "
-            f"{results[-1]['peak_rss_mb']:.0f} MB at {results[-1]['n']:,} (streaming; only a 16-byte digest per kept example grows).")
+            f"cycling the fixture (unique suffixes), curated in a fresh process each; before and after alternate on "
+            f"the same input, fastest of {args.rounds} rounds each.\n\n{table}\n\n"
+            f"Target ≥ {TARGET:,} conversations/s: **{'met' if rate['after'] >= TARGET else 'not met'}** "
+            f"({rate['after']:,.0f}/s at {last['after']['n']:,}{speedup}). Memory: peak RSS "
+            f"{results[0]['after']['peak_rss_mb']:.0f} MB at {results[0]['after']['n']:,} vs "
+            f"{last['after']['peak_rss_mb']:.0f} MB at {last['after']['n']:,} (streaming; only a 16-byte digest per "
+            f"kept example grows).")
     update_section("Curation", body)
     print(table)
     print(body.splitlines()[-1])

@@ -247,7 +247,7 @@ def parse_record(path: Path, index: int, record: Any, schema: str | None) -> tup
         return None, found, [f"{where}: empty conversation ('{list_key}' is []). Remove it or add turns."]
     turns, problems = [], []
     for j, t in enumerate(turns_raw):
-        turn, problem = _parse_turn(f"{where}, turn {j}", j, t, role_key, text_key)
+        turn, problem = _parse_turn(where, j, t, role_key, text_key)
         if problem:
             problems.append(problem)
         else:
@@ -261,7 +261,13 @@ def parse_record(path: Path, index: int, record: Any, schema: str | None) -> tup
     return Conversation(index=index, id=cid, turns=tuple(turns), raw=record), found, []
 
 
-def _parse_turn(where: str, j: int, t: Any, role_key: str, text_key: str) -> tuple[Turn | None, str | None]:
+def _parse_turn(example: str, j: int, t: Any, role_key: str, text_key: str) -> tuple[Turn | None, str | None]:
+    if type(t) is dict:  # the common, valid case first: no message is built for it
+        role, text = t.get(role_key), t.get(text_key)
+        mapped = ROLE_MAP.get(role) if type(role) is str else None
+        if mapped and type(text) is str and (mapped != "system" or j == 0) and (mapped != "assistant" or text.strip()):
+            return Turn(mapped, text), None
+    where = f"{example}, turn {j}"
     if not isinstance(t, dict):
         return None, f"{where}: expected an object with '{role_key}' and '{text_key}', got {type(t).__name__}."
     for key in (role_key, text_key):
@@ -322,6 +328,11 @@ def to_record(conv: Conversation, schema: str) -> dict[str, Any]:
     return {"id": conv.id, list_key: turns}
 
 
+# json.dumps(record, ensure_ascii=False[, indent=2]) without building an encoder per record.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_ENCODE_INDENTED = json.JSONEncoder(ensure_ascii=False, indent=2).encode
+
+
 class AtomicWriter:
     """Write records to a temp file beside `path`; `commit()` renames it into place.
 
@@ -345,9 +356,9 @@ class AtomicWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         if self.container == "jsonl":
-            self.f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.f.write(_ENCODE(record) + "\n")
         else:
-            body = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+            body = _ENCODE_INDENTED(record).replace("\n", "\n  ")
             self.f.write(("," if self.count else "") + "\n  " + body)
         self.count += 1
 

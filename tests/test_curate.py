@@ -127,3 +127,29 @@ def test_kept_is_a_subset_counts_add_up_and_curation_is_idempotent(convs):
     assert len(kept) + sum(not d.kept for d in decisions) == len(items)
     assert all(k in items for k in kept)
     assert all(d.kept for d in curate(kept))
+
+
+WORDS = st.sampled_from(["não", "você", "que", "isso", "é", "the", "and", "you", "it's", "x", "a.b", "(", ")", ".",
+                         "!?", "isso.é", "(não)", "((the", "you!!", "é.", "THE", "Você"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(WORDS, st.sampled_from([" ", "\t", "", "\n", " \u00a0"])), max_size=30))
+def test_language_vote_counts_words_stripped_of_edge_punctuation(pieces):
+    from molting.curate.filter import _EN_WORDS, _PT_WORDS, guess_language
+
+    text = "".join(w + sep for w, sep in pieces)
+    words = text.lower().split()
+    pt = sum(w.strip(".,:;!?()") in _PT_WORDS for w in words)
+    en = sum(w.strip(".,:;!?()") in _EN_WORDS for w in words)
+    conv = Conversation(0, "0", (Turn("user", text), Turn("assistant", "ok")))
+    assert guess_language(conv) == ("pt" if pt > en else "en")
+
+
+def test_json_lines_input_keeps_the_same_records_as_the_json_list(curated, tmp_path):
+    rows = json.loads(RAW.read_text(encoding="utf-8"))
+    src = tmp_path / "d.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = curate_file(src, tmp_path / "o.jsonl", report=tmp_path / "R.md").output
+    kept = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert kept == json.loads(curated[0].output.read_text(encoding="utf-8"))
