@@ -82,9 +82,12 @@ EN_ADVERBS = (
 EN_DIRECT = (
     r"(?:(?:be|know|tell|say|ask|admit|confess|bet|guess|stress|emphasi[sz]e|remind|warn|caution|reiterate|"
     r"repeat|mention|clarify|assume|suggest|recommend|answer|promise|disagree|defer|offer|"
+    # social acts toward the user are not work: "Let me congratulate you", "I'll keep my fingers crossed"
+    r"congratulate|reassure|thank|apologi[sz]e|wish|cheer|encourage|comfort|welcome|celebrate|root|"
     r"gladly|happily|honestly|not|never|always|probably|likely|definitely|certainly)\b|"
     rf"(?:point{S}out|note{S}that|level{S}with|play{S}(?:the{S})?devil|put{S}(?:it|this|that)|"
-    rf"keep{S}(?:it|this)|give{S}(?:you|ya|u|it{S}to{S}you)|leave{S}(?:you|ya|u|it|that)|let{S}you|"
+    rf"keep{S}(?:it|this|my{S}fingers)|give{S}(?:you|ya|u|it{S}to{S}you)|leave{S}(?:you|ya|u|it|that)|let{S}you|"
+    rf"leave{S}the{S}(?:(?:final|last|big){S})?(?:call|decision|choice|pick)|"
     rf"take{S}(?:the{S}other|that)|push{S}back|spare{S}you|grant{S}you|cut{S}to|get{S}this{S}straight|"
     rf"get{S}(?:straight|right){S}to|sum{S}(?:it|this|that){S}up{S}in|go{S}with|stop{S}you|"
     rf"share{S}(?:a|one|my|some)|add{S}(?:one|that|this|a{S}(?:quick{S})?(?:note|caveat|thing|word|point)))\b)"
@@ -100,7 +103,7 @@ EN_NOT_A_VERB = (
 EN_OBJECT = r"(?:the|a|an|your|my|our|this|that|these|those|it|them|some|all|up|into|through|out|over|`)\b"
 # "I'm <verb>ing …" narrates work in progress unless the verb is a stance ("I'm guessing").
 EN_STANCE_ING = (
-    rf"(?:going{S}to|gonna|(?:thinking|guessing|assuming|hoping|leaning|wondering|betting|saying|telling|"
+    rf"(?:going{S}to|gonna|thinking(?!{S}(?:through|over))\b|(?:guessing|assuming|hoping|leaning|wondering|betting|saying|telling|"
     rf"kidding|seeing|getting|feeling|rooting|being|having|sensing|loving|hearing|talking|speaking|"
     rf"asking|starting{S}to|beginning{S}to)\b)"
 )
@@ -122,7 +125,11 @@ PT_ADVERBS = rf"(?>(?:(?:agora|primeiro|ja|so|rapidinho|tambem|entao|logo|aqui|a
 PT_DIRECT = (
     rf"(?:(?:(?:te|lhe){S})?(?:ser|estar|falar|dizer|contar|confessar|admitir|adivinhar|perguntar|lembrar|"
     r"avisar|alertar|discordar|insistir|repetir|reforcar|ressaltar|enfatizar|garantir|prometer|apostar|"
-    r"sugerir|recomendar|responder)\b|"
+    r"sugerir|recomendar|responder|"
+    # social acts and feelings toward the user are not work: "Deixa eu te parabenizar", "Vou torcer por você"
+    r"parabenizar|tranquilizar|agradecer|desejar|torcer|adorar|amar|gostar|sentir|lamentar)\b|"
+    rf"ficar{S}(?:na{S}torcida|torcendo|feliz|contente|muito|no{S}aguardo|aguardando|esperando|orgulhos[oa])\b|"
+    rf"deixar{S}(?:a|essa|esta){S}(?:decisao|escolha|palavra)\b|"
     rf"te{S}(?:dar|deixar)\b|dar{S}(?:uma{S})?dica\b|deixar{S}(?:uma|um|claro|registrado)\b|abrir{S}o{S}jogo\b|"
     rf"fazer{S}(?:o|a){S}(?:advogado|papel)\b|resumir{S}(?:numa|em{S}uma|em{S}poucas)\b)"
 )
@@ -130,7 +137,7 @@ PT_DIRECT = (
 PT_VERB = rf"(?:(?:te|lhe|me|se|nos){S})?[a-z]{{1,30}}(?:ar|er|ir|or|[aei]-l[oa]s?)\b"
 PT_GERUND = r"[a-z]{1,30}[aei]ndo\b"
 PT_STANCE_GERUND = (
-    rf"(?:(?:achando|pensando|falando|dizendo|brincando|torcendo|sentindo|gostando|curtindo|precisando|"
+    rf"(?:pensando{S}(?:que|se)\b|(?:achando|falando|dizendo|brincando|torcendo|sentindo|gostando|curtindo|precisando|"
     rf"querendo|entendendo|sabendo|morrendo|indo|vindo|sendo|tendo)\b|vendo{S}que\b)"
 )
 PT_NOT_GERUND = (
@@ -179,6 +186,8 @@ _HEAD_WORDS = [
     rf"o{S}plano", rf"em{S}seguida", rf"na{S}sequencia", rf"por{S}fim", rf"logo{S}depois", rf"so{S}um\b",
     rf"um{S}(?:momento|instante)", rf"me{S}(?:deix|permit|d[ae]\b)", rf"one{S}(?:sec|second|moment|minute)",
     rf"just{S}a\b", r"permit[ae]-me", r"deix[ae]-me",
+    rf"what{S}i\b", rf"o{S}que{S}(?:eu{S})?(?:vou|vo)\b", rf"my{S}(?:approach|strategy|game|first|next)\b",
+    rf"step{S}one{S}for\b", rf"first{S}step{S}for\b", r"minha\b", r"proximo\b",
 ]
 HEADS = (
     "(?:" + by_first_letter(_HEAD_WORDS)

@@ -26,7 +26,7 @@ from molting.curate.grammar import FILLER, S0, S
 from molting.curate.matcher import Matcher, compile_pattern
 from molting.curate.textnorm import SpanMap, normalize
 
-PATTERNS_VERSION = "2026.12.1"  # bump when a pattern changes: metrics and baselines key on it
+PATTERNS_VERSION = "2026.12.2"  # bump when a pattern changes: metrics and baselines key on it
 
 _I_WILL = rf"i(?:'ll|{S}will){S}"
 _EN_VERBS = (
@@ -137,9 +137,14 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         "en.plan", "en", "planning", "my plan / break this into steps",
-        FILLER + rf"(?:my{S}plan\b|here'?s{S}my{S}plan|(?:i'm|i{S}am|i'll|i{S}will){S}(?:going{S}to{S})?break{S}this{S}(?:down|into)|the{S}plan{S}is{S}to{S}first)\b",
-        positives=("My plan: reproduce, bisect, fix.", "I'm going to break this into steps.", "Here's my plan."),
-        negatives=("Plan your week on Monday.", "Break it into smaller functions."),
+        FILLER + rf"(?:my{S}plan\b|here'?s{S}my{S}plan|(?:i'm|i{S}am|i'll|i{S}will){S}(?:going{S}to{S})?break{S}this{S}(?:down|into)|the{S}plan{S}is{S}to{S}first|"
+        rf"what{S}i(?:'ll|{S}will|'m{S}going{S}to|{S}am{S}going{S}to){S}do{S}is|"
+        rf"my{S}(?:approach|strategy|game{S}plan|first{S}step|next{S}step)(?={S0}:|{S}(?:is|will|would|here))|"
+        rf"(?:step{S}one|first{S}step){S}for{S}me)\b",
+        positives=("My plan: reproduce, bisect, fix.", "I'm going to break this into steps.", "Here's my plan.",
+                   "So what I'll do is diff both configs.", "My approach will be: profile, then cache.", "Step one for me is reading the contract."),
+        negatives=("Plan your week on Monday.", "Break it into smaller functions.", "What I'd do is rent first.",
+                   "My approach to salary talks: ask first.", "Step one for you is a backup."),
     ),
     Pattern(
         "en.step_plan", "en", "planning", "Step 1: look/read/check … (an investigation plan, not instructions)",
@@ -177,7 +182,8 @@ PATTERNS: tuple[Pattern, ...] = (
                    "Interesting problem. I need the schema, so let me pull it up.", "Let me just rank these five laptops."),
         negatives=("Let me know if it breaks.", "Let me be honest: it's fine.", "Let me guess: DNS.", "Let me put it this way: use joins.",
                    "Let me just say, great question.", "Let me give you a tip: freeze the butter.", "Don't let me stop you, but test it.",
-                   "The bot says \"let me check\" and hangs.", "Let me add one thing: the ferry stops in winter."),
+                   "The bot says \"let me check\" and hangs.", "Let me add one thing: the ferry stops in winter.",
+                   "Let me congratulate you on the new job!", "Let me reassure you: that rash is common."),
     ),
     Pattern(
         "en.intent_action", "en", "first-person-action", "I'll / I will / I'm going to / gonna / I'd like to / I want to + any action verb",
@@ -190,13 +196,16 @@ PATTERNS: tuple[Pattern, ...] = (
         negatives=("I'll be blunt — cut the chapter.", "I'll keep it short: go with a Roth IRA.", "I'll tell you what I'd do: rent.",
                    "I'll give you the short version: it's a race.", "I'll take the other side: a monolith is fine.", "I'll admit I'm not a fan.",
                    "I'm going to be honest with you.", "gonna be real with you, the first logo wins.", "We'll need a bigger box.",
-                   "I'll say this much: that clause is broad.", "I'll leave you with one rule: never use floats.", "Going to Rome in August? Skip it."),
+                   "I'll say this much: that clause is broad.", "I'll leave you with one rule: never use floats.", "Going to Rome in August? Skip it.",
+                   "I'll leave the final call to you, but I'd pick the blue one.", "I'll keep my fingers crossed for the interview!"),
     ),
     Pattern(
         "en.in_progress", "en", "first-person-action", "I'm (now) reviewing / looking into … (narrating work in progress)",
         FILLER + rf"i(?:'m|m|{S}am){S}(?:now{S}|currently{S}|just{S}|still{S}|already{S})?(?!{G.EN_STANCE_ING})[a-z]{{2,30}}ing"
-        rf"(?:{S}(?:into|through|at|over|on|for|in|up))?{S}(?:the|your|this|that|these|those|it|why|what|how|whether|`)\b",
-        positives=("I'm now reviewing the PR diff for auth changes.", "I'm looking into why the cron job didn't fire.", "Give me a sec — I'm going through your spreadsheet."),
+        rf"(?:{S}(?:into|through|at|over|on|for|in|up))?{S}(?:the|your|this|that|these|those|it|why|what|how|whether|"
+        rf"line|lines|each|both|`)\b",
+        positives=("I'm now reviewing the PR diff for auth changes.", "I'm looking into why the cron job didn't fire.", "Give me a sec — I'm going through your spreadsheet.",
+                   "I'm thinking through the edge cases: empty input and duplicates.", "I'm now looking at line 12, where the index resets."),
         negatives=("I'm guessing you're on Windows.", "I'm going to be honest.", "I'm building a bot that surfs for me.", "I'm thinking the reducer is wrong."),
     ),
     Pattern(
@@ -265,9 +274,14 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         "pt.plano", "pt", "planning", "meu plano / vou dividir em etapas",
-        FILLER + rf"(?:meu{S}plano\b|o{S}plano{S}e{S}(?:primeiro|o{S}seguinte)|vou{S}dividir{S}(?:isso|em|o{S}problema))",
-        positives=("Meu plano: reproduzir, isolar, corrigir.", "Vou dividir isso em etapas."),
-        negatives=("Planeja a semana na segunda.", "Divide em funções menores."),
+        G.filler(without=("primeiro",)) + rf"(?:meu{S}plano\b|o{S}plano{S}e{S}(?:primeiro|o{S}seguinte)|vou{S}dividir{S}(?:isso|em|o{S}problema)|"
+        rf"o{S}que{S}(?:eu{S})?(?:vou|vo){S}fazer{S}e\b|"
+        rf"(?:minha|meu){S}(?:abordagem|estrategia|primeiro{S}passo|proximo{S}passo)(?={S0}:|{S}(?:e|vai|sera)\b)|"
+        rf"(?:primeiro|proximo){S}passo{S}(?:da{S}minha{S}parte|pra{S}mim|para{S}mim)\b)",
+        positives=("Meu plano: reproduzir, isolar, corrigir.", "Vou dividir isso em etapas.", "Então, o que eu vou fazer é comparar as duas.",
+                   "Minha abordagem vai ser: medir, depois otimizar.", "Primeiro passo da minha parte: entender os dados."),
+        negatives=("Planeja a semana na segunda.", "Divide em funções menores.", "O que eu faria é alugar primeiro.",
+                   "Minha abordagem pra negociar salário: pergunte primeiro.", "Primeiro passo pra você: backup."),
     ),
     Pattern(
         "pt.sequencia", "pt", "planning", "Vou … primeiro / Em seguida vou … / Primeiro eu comparo, depois … (a sequence of own actions)",
@@ -294,7 +308,9 @@ PATTERNS: tuple[Pattern, ...] = (
                    "Faz sentido. Vou refazer o cálculo.", "Antes de mais nada, vou checar a versão do Python."),
         negatives=("Vou ser sincero: esse código tá ótimo.", "Vou te falar: usa Postgres.", "Vou te dar a versão curta: é cache.",
                    "Vou te confessar que prefiro Vue.", "Vou admitir: não sou fã de ORM.", "Vou resumir numa frase: use Postgres.",
-                   "Não vou dourar a pílula: não dá.", "A crase é obrigatória em \"vou à escola\".", "Vou te deixar uma regra: nunca use float."),
+                   "Não vou dourar a pílula: não dá.", "A crase é obrigatória em \"vou à escola\".", "Vou te deixar uma regra: nunca use float.",
+                   "Vou torcer por você na prova!", "Vou adorar ver como ficou a festa.", "Vou ficar na torcida!",
+                   "Vou deixar a decisão com você, mas eu iria de trem."),
     ),
     Pattern(
         "pt.deixa_eu_action", "pt", "let-me", "Deixa eu / Deixe-me / Bora eu + any infinitive (not: te dar uma dica, adivinhar, ser …)",
@@ -303,7 +319,8 @@ PATTERNS: tuple[Pattern, ...] = (
                    "Deixe-me revisar a jurisprudência.", "Bora eu ver o que tá rolando.", "Hmm, deixa eu raciocinar: se começou em março…"),
         negatives=("Deixa eu te dar uma dica: congela a manteiga.", "Deixa eu adivinhar: esqueceu o commit?", "Deixe-me ser franco: não dá.",
                    "Deixa eu te perguntar uma coisa.", "Deixa eu fazer o advogado do diabo: e se ninguém usar?", "deixa eu te falar uma parada",
-                   "Permita-me discordar: monolito funciona.", "O bot responde \"deixa eu verificar\" e trava."),
+                   "Permita-me discordar: monolito funciona.", "O bot responde \"deixa eu verificar\" e trava.",
+                   "Deixa eu te parabenizar pela promoção!", "Deixa eu te tranquilizar: isso é comum."),
     ),
     Pattern(
         "pt.intencao", "pt", "first-person-action", "Preciso / Quero / Gostaria de + any infinitive (the assistant's own next step)",
@@ -314,9 +331,12 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern(
         "pt.em_andamento", "pt", "first-person-action", "Tô olhando / Estou revisando … (narrating work in progress)",
         FILLER + rf"(?:eu{S})?(?:estou|to|tou){S}(?:agora{S}|aqui{S}|ja{S}|so{S})?(?!{G.PT_STANCE_GERUND}){G.PT_GERUND}"
-        rf"(?:{S}(?:por|pelo|pela|no|na|nos|nas|em))?{S}(?:o|a|os|as|seu|sua|seus|suas|teu|tua|esse|essa|esses|essas|isso|este|esta|`)\b",
-        positives=("Tô olhando os logs do nginx agora.", "Só um instante, tô passando pela sua planilha.", "Estou rodando o `pytest -x` pra ver."),
-        negatives=("Estou montando um bot que avisa quando tem onda.", "Tô achando esse framework ótimo.", "Estou nessa área há tempo."),
+        rf"(?:{S}(?:pelo|pela|pelos|pelas|no|na|nos|nas|num|numa)\b|(?:{S}(?:por|em))?{S}(?:o|a|os|as|seu|sua|seus|suas|teu|tua|esse|"
+        rf"essa|esses|essas|isso|este|esta|se|cada|linha|`)\b)",
+        positives=("Tô olhando os logs do nginx agora.", "Só um instante, tô passando pela sua planilha.", "Estou rodando o `pytest -x` pra ver.",
+                   "Agora tô conferindo se o certificado tá completo.", "Tô pensando nos casos de borda: lista vazia e duplicados."),
+        negatives=("Estou montando um bot que avisa quando tem onda.", "Tô achando esse framework ótimo.", "Estou nessa área há tempo.",
+                   "Tô pensando que você devia usar Postgres."),
     ),
     Pattern(
         "pt.espera", "pt", "first-person-action", "Só um instante / Me dá um minuto (stalling while working)",
@@ -350,12 +370,12 @@ NEEDLES: dict[str, tuple[str, ...]] = {
     "en.start_by": _WILL, "en.continue_by": _WILL, "en.ill_action": _WILL, "en.sequence": _WILL,
     "en.lets_start": _LET, "en.let_me_read": _LET, "en.let_me_check": _LET, "en.let_me_analyze": _LET,
     "en.let_me_start": _LET, "en.going_to": ("going",), "en.need_to_first": ("need", "have", "want", "should", "must"),
-    "en.plan": ("plan", "break"), "en.step_plan": ("step",), "en.tool_narration": ("ing",), "en.thinking_tags": ("<",),
+    "en.plan": ("plan", "break", "what", "approach", "strategy", "step"), "en.step_plan": ("step",), "en.tool_narration": ("ing",), "en.thinking_tags": ("<",),
     "en.let_me_action": ("let", "lemme", "allow", "permit"), "en.intent_action": ("i", "gonna", "going"),
     "en.in_progress": ("i",), "en.stalling": ("me", "one", "just", "hold", "hang"), "en.thinking_aloud": ("thinking",),
     "pt.vou_implementar": _VOU, "pt.vou_analisar": _VOU, "pt.vou_verificar": _VOU, "pt.vou_rodar": _VOU,
     "pt.vou_comecar": _VOU, "pt.agora_vou": _VOU, "pt.sequencia": ("vou", "eu"), "pt.deixa_eu": ("deix", "permita"),
-    "pt.preciso_primeiro": ("precis", "tenho", "devo"), "pt.plano": ("plano", "dividir"), "pt.narracao": ("ndo",),
+    "pt.preciso_primeiro": ("precis", "tenho", "devo"), "pt.plano": ("plano", "dividir", "fazer", "abordagem", "estrategia", "passo"), "pt.narracao": ("ndo",),
     "pt.vou_action": ("vou", "vo", "irei"), "pt.deixa_eu_action": ("deix", "permit", "bora"),
     "pt.intencao": ("precis", "quero", "tenho", "gostaria"), "pt.em_andamento": ("ndo",), "pt.espera": ("um",),
     "pt.pensando_alto": ("pensando", "raciocinando"), "pt.tags_pensamento": ("<",),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import EvalError, ModelError
-from molting.gate.records import BASE, Generation
+from molting.gate.records import Generation
 from molting.gate.specs import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ModelSpec
 from molting.io import read_json
 from molting.persona import Prompt
