@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import DatasetError, OutputError
-from molting.io import same_path
+from molting.io import DuplicateKey, same_path, sniff_encoding
 
 # ShareGPT speakers and OpenAI roles, mapped explicitly. Anything else is an error, never dropped
 # (TRL's maybe_convert_to_chatml keeps "human"/"gpt" as-is and Phi-3's template drops them).
@@ -71,7 +71,10 @@ def detect_container(path: Path) -> str:
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return "jsonl"
     with _open_text(path) as f:
-        head = f.read(_CHUNK)
+        try:
+            head = f.read(_CHUNK)
+        except UnicodeDecodeError:
+            raise _bad_encoding(path, f.encoding) from None
     stripped = head.lstrip()
     if stripped.startswith("{"):
         first_line = stripped.split("\n", 1)[0]
@@ -98,41 +101,76 @@ def _check_file(path: Path) -> None:
         raise DatasetError([f"{path}: is a directory, expected a .json or .jsonl dataset file."])
 
 
+def _encoding(path: Path) -> str:
+    """UTF-8, or the UTF-16/32 a byte-order mark announces."""
+    with open(path, "rb") as f:
+        return sniff_encoding(f.read(4))
+
+
 def _open_text(path: Path):
     _check_file(path)
-    return open(path, encoding="utf-8-sig", errors="strict", newline="")
+    return open(path, encoding=_encoding(path), errors="strict", newline="")
 
 
 def _decode_error(path: Path, err: UnicodeDecodeError, consumed_bytes: int = 0) -> DatasetError:
-    return DatasetError(
-        [
-            f"{path}: bad encoding at byte {consumed_bytes + err.start}: not valid UTF-8 "
-            f"({err.reason}). Re-save the file as UTF-8."
-        ]
-    )
+    return DatasetError([f"{path}: bad encoding at byte {consumed_bytes + err.start}: not valid UTF-8 ({err.reason}). "
+                         "Re-save the file as UTF-8."])
+
+
+def _bad_encoding(path: Path, encoding: str) -> DatasetError:
+    """The first undecodable byte of the whole file (found only when decoding failed)."""
+    from molting.io import decode_text
+
+    try:
+        decode_text(path.read_bytes(), path, DatasetError)
+    except DatasetError as err:
+        return err
+    return DatasetError([f"{path}: not valid {encoding}; re-save the file as UTF-8."])
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json object_pairs_hook: a key given twice in one object is an error (json.loads would keep
+    the last value silently — a reply could disappear)."""
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return d
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    index = 0
     _check_file(path)
+    encoding = _encoding(path)
+    if encoding != "utf-8":  # UTF-16/32: lines cannot be split as bytes
+        with _open_text(path) as f:
+            try:
+                lines = [line.encode("utf-8") for line in f.read().splitlines(keepends=True)]
+            except UnicodeDecodeError:
+                raise _bad_encoding(path, encoding) from None
+        yield from _parse_lines(path, iter(lines))
+        return
     with open(path, "rb") as f:
-        offset = 0
-        for lineno, raw_line in enumerate(f, start=1):
-            try:
-                line = raw_line.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                raise _decode_error(path, err, offset) from None
-            offset += len(raw_line)
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DatasetError(
-                    [f"{path}: invalid JSON at line {lineno}, column {err.colno}: {err.msg}."]
-                ) from None
-            yield index, record
-            index += 1
+        yield from _parse_lines(path, f)
+
+
+def _parse_lines(path: Path, lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
+    index, offset = 0, 0
+    for lineno, raw_line in enumerate(lines, start=1):
+        try:
+            line = raw_line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            raise _decode_error(path, err, offset) from None
+        offset += len(raw_line)
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, object_pairs_hook=_object)
+        except json.JSONDecodeError as err:
+            raise DatasetError([f"{path}: invalid JSON at line {lineno}, column {err.colno}: {err.msg}."]) from None
+        except DuplicateKey as err:
+            raise DatasetError([f"{path}: line {lineno}: key {err.key!r} appears twice in one object; keep one."]) from None
+        yield index, record
+        index += 1
 
 
 class _ArrayStream:
@@ -148,8 +186,8 @@ class _ArrayStream:
             return False
         try:
             chunk = self.f.read(_CHUNK)
-        except UnicodeDecodeError as err:
-            raise _decode_error(self.path, err) from None
+        except UnicodeDecodeError:
+            raise _bad_encoding(self.path, self.f.encoding) from None
         if not chunk:
             self.eof = True
             return False
@@ -179,7 +217,7 @@ class _ArrayStream:
 
 
 def _iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_object)
     with _open_text(path) as f:
         s = _ArrayStream(path, f)
         first = s.skip_ws()
@@ -209,6 +247,9 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
                 except json.JSONDecodeError as err:
                     if not s.fill():
                         raise s.fail(err.msg, err.pos) from None
+                except DuplicateKey as err:
+                    raise DatasetError([f"{path}: example {index} (at {s.where(s.pos)}): key {err.key!r} appears "
+                                        "twice in one object; keep one."]) from None
             s.pos = end
             yield index, record
             index += 1
@@ -362,12 +403,16 @@ class AtomicWriter:
             self.f.write(("," if self.count else "") + "\n  " + body)
         self.count += 1
 
-    def commit(self) -> Path:
+    def finish(self) -> Path:
+        """Close the temp file, complete, without moving it into place (for an OutputSet)."""
         if self.container == "json":
             self.f.write("\n]\n" if self.count else "]\n")
         self.f.close()
         os.chmod(self.tmp, 0o644)
-        os.replace(self.tmp, self.path)
+        return self.tmp
+
+    def commit(self) -> Path:
+        os.replace(self.finish(), self.path)
         return self.path
 
     def abort(self) -> None:

@@ -108,7 +108,7 @@ def test_cli_curate_refuses_to_overwrite_input(tmp_path, capsys):
     src.write_text(RAW.read_text(encoding="utf-8"), encoding="utf-8")
     before = src.read_bytes()
     assert main(["curate", str(src), "-o", str(src), "--report", str(tmp_path / "R.md")]) == 4
-    assert "output is the input" in capsys.readouterr().err
+    assert "would overwrite the input" in capsys.readouterr().err
     assert src.read_bytes() == before and not (tmp_path / "R.md").exists()
 
 

@@ -346,9 +346,10 @@ GATE: list[tuple[str, Callable[[Path], object], str]] = [
 
 
 @pytest.mark.parametrize("case_id, setup, message", GATE, ids=[g[0] for g in GATE])
-def test_gate_faults(case_id, setup, message, tmp_path):
+def test_gate_faults(case_id, setup, message, tmp_path, monkeypatch):
     from molting.gate.run import prepare
 
+    monkeypatch.chdir(tmp_path)  # the default candidate is relative to the working directory
     opts = setup(tmp_path)
     before = tree_hash(tmp_path, CLAUDIO, TEST_DATA)
     with pytest.raises(MoltingError) as err:

@@ -304,10 +304,19 @@ def _dev_rows() -> list[dict]:
     return [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines()]
 
 
+# Labelled openings by three authors who never read the patterns: the dev set (used to write
+# them), held-out set A (measured once: EN 0.967 / 0.957, PT 0.935 / 0.946; its misses then
+# guided four constructions, so it is no longer held out) and held-out set B (never looked at).
+OPENING_SETS = ("agent_openings_dev.jsonl", "agent_openings_heldout_a.jsonl", "agent_openings_heldout_b.jsonl")
+
+
 @pytest.mark.parametrize("lang", ["en", "pt"])
-def test_dev_set_precision_and_recall(lang):
-    """tests/data/agent_openings_dev.jsonl: labelled openings written outside the fixture."""
-    rows = [r for r in _dev_rows() if r["lang"] == lang]
+@pytest.mark.parametrize("name", OPENING_SETS)
+def test_labelled_openings_precision_and_recall(name, lang):
+    """Curation's targets on openings written outside the fixture: precision ≥ 0.98, recall ≥ 0.95."""
+    rows = [json.loads(x) for x in (DEV.parent / name).read_text(encoding="utf-8").splitlines() if x.strip()]
+    rows = [r for r in rows if r["lang"] == lang]
+    assert len(rows) >= 150
     tp = sum(r["label"] == "agent" and is_agent_like(r["text"]) for r in rows)
     fp = [r["text"] for r in rows if r["label"] == "direct" and is_agent_like(r["text"])]
     fn = [r["text"] for r in rows if r["label"] == "agent" and not is_agent_like(r["text"])]
@@ -355,3 +364,12 @@ def test_every_match_contains_a_needle(p):
     for text in p.positives:
         m = p.compiled.search(normalize(text))
         assert m and any(n in normalize(text) for n in NEEDLES[p.id])
+
+
+def test_the_validity_report_is_current():
+    from molting.curate.validity import NOTES, measure, render
+
+    root = DEV.parent
+    expected = render({name: measure(root / name) for name in OPENING_SETS}, NOTES)
+    committed = (DEV.parents[2] / "reports" / "CURATION_VALIDITY.md").read_text(encoding="utf-8")
+    assert committed == expected, "run: python -m molting.curate.validity tests/data/agent_openings_*.jsonl -o reports/CURATION_VALIDITY.md"

@@ -18,6 +18,7 @@ from typing import Any
 
 from molting.data import SHAREGPT, AtomicWriter, Conversation, detect_container, iter_conversations, to_record
 from molting.errors import DatasetError
+from molting.io import OutputSet
 from molting.curate.patterns import PATTERNS, PATTERNS_VERSION, Hit, find_agent_talk, normalize
 
 DUPLICATE = "dup.exact"  # reason code for an exact duplicate (after normalisation) of a kept example
@@ -162,18 +163,26 @@ class CurationResult:
 
 def curate_file(input_path: str | Path, output: str | Path, report: str | Path = "reports/CURATION_REPORT.md",
                 rejected: str | Path | None = None, stats: str | Path | None = None) -> CurationResult:
-    """Curate a dataset file; write curated set, rejected JSONL, report and stats — all or nothing."""
-    from molting.curate.report import render_report, write_outputs
+    """Curate a dataset file; write curated set, rejected JSONL, report and stats — all or nothing.
+
+    Every output is checked before reading a byte: none may be the input or another output (the
+    default stats path is the report's with .json), a directory, or under a file."""
+    import json
+
+    from molting.curate.report import render_report
 
     input_path, output = Path(input_path), Path(output)
     rejected = Path(rejected) if rejected else output.with_name(output.stem + ".rejected.jsonl")
     report = Path(report)
     stats_path = Path(stats) if stats else report.with_suffix(".json")
+    outs = OutputSet(inputs=[input_path])
+    outs.claim_all({"curated set (-o)": output, "rejected file (--rejected)": rejected, "report (--report)": report,
+                    "stats (--stats)": stats_path})
     problems: list[str] = []
     container = detect_container(input_path) if input_path.is_file() else "json"
     counters = CurationStats()
     schema = SHAREGPT
-    with AtomicWriter(output, container, input_path) as kept_w, AtomicWriter(rejected, "jsonl", input_path) as rej_w:
+    with outs, AtomicWriter(output, container, input_path) as kept_w, AtomicWriter(rejected, "jsonl", input_path) as rej_w:
         for d in curate(iter_conversations(input_path, problems)):
             if problems:
                 continue  # keep validating to report every problem; write nothing
@@ -188,10 +197,10 @@ def curate_file(input_path: str | Path, output: str | Path, report: str | Path =
         if counters.total == 0:
             raise DatasetError([f"{input_path}: no conversations found; the dataset is empty."])
         summary = counters.as_dict() | {"input": str(input_path), "input_sha256": _sha256(input_path)}
-        text = render_report(summary, output=output, rejected=rejected)
-        kept_w.commit()
-        rej_w.commit()
-    write_outputs(report, stats_path, text, summary)
+        outs.add_file(output, kept_w.finish(), "curated set")
+        outs.add_file(rejected, rej_w.finish(), "rejected file")
+        outs.add(report, render_report(summary, output=output, rejected=rejected), "report")
+        outs.add(stats_path, json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "stats")
     return CurationResult(output, rejected, report, stats_path, summary)
 
 

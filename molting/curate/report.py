@@ -5,13 +5,11 @@ No timestamps: the same input gives byte-identical reports, so they can be commi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from molting.io import write_text_atomic
 from molting.curate.patterns import BY_ID, CATEGORIES, PATTERNS, PATTERNS_VERSION
 
 LANG_NAMES = {"en": "English", "pt": "Portuguese (pt-BR)"}
@@ -133,8 +131,3 @@ def render_report(s: dict[str, Any], output: Path, rejected: Path) -> str:
         "",
     ]
     return "\n".join(parts)
-
-
-def write_outputs(report: Path, stats_path: Path, text: str, summary: dict[str, Any]) -> None:
-    write_text_atomic(report, text)
-    write_text_atomic(stats_path, json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
