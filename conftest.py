@@ -88,7 +88,7 @@ def _phi3_tokenizer():
     return fast
 
 
-def _save_tiny(kind: str, tokenizer, folder: Path) -> Path:
+def _save_tiny(kind: str, tokenizer, folder: Path, config: dict | None = None) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Phi3Config, Phi3ForCausalLM
 
@@ -96,9 +96,9 @@ def _save_tiny(kind: str, tokenizer, folder: Path) -> Path:
     ids = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
            "eos_token_id": tokenizer.eos_token_id, "bos_token_id": tokenizer.bos_token_id}
     if kind == "llama":
-        model = LlamaForCausalLM(LlamaConfig(**TINY, tie_word_embeddings=True, **ids))
+        model = LlamaForCausalLM(LlamaConfig(**(config or TINY), tie_word_embeddings=True, **ids))
     else:
-        model = Phi3ForCausalLM(Phi3Config(**TINY, **ids))
+        model = Phi3ForCausalLM(Phi3Config(**(config or TINY), **ids))
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder

@@ -193,8 +193,19 @@ def tokenizer_files_hash(path_or_id: str) -> str | None:
 # ---------------------------------------------------------------- loading
 
 
+CPU_4BIT = "MOLTING_CPU_4BIT"  # =1: bitsandbytes 4-bit on the CPU (~20x slower): exercises the QLoRA path without a GPU
+
+
+def cpu_4bit() -> bool:
+    return os.environ.get(CPU_4BIT, "") == "1"
+
+
 def choose_quantization(requested: str, cuda: bool, for_training: bool = True) -> tuple[str, str | None]:
-    """(used, reason for substitution). 4-bit QLoRA needs CUDA; CPU 4-bit is ~20x slower."""
+    """(used, reason for substitution). 4-bit QLoRA needs CUDA; CPU 4-bit is ~20x slower, so it is
+    used on a CPU only when asked for explicitly (MOLTING_CPU_4BIT=1)."""
+    if requested == "4bit" and not cuda and cpu_4bit():
+        return "4bit", (f"{CPU_4BIT}=1: 4-bit NF4 through bitsandbytes on the CPU (~20x slower than fp32; "
+                        "for testing the QLoRA path without a GPU)")
     if requested == "4bit" and not cuda:
         doing = "training LoRA on" if for_training else "evaluating on"
         return "none", (
@@ -241,7 +252,8 @@ def _model_kwargs(used: str, cuda: bool, trust_remote_code: bool, revision: str 
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,  # fp16 compute diverged in ~20% of QLoRA 7B runs
         )
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}  # one copy per process
+        # one copy per process (GPU LOCAL_RANK), or the CPU when asked for (MOLTING_CPU_4BIT=1)
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0")) if cuda else "cpu"}
         kwargs["dtype"] = torch.bfloat16
     elif cuda and torch.cuda.is_bf16_supported():
         kwargs["dtype"] = torch.bfloat16
