@@ -1,0 +1,217 @@
+"""Curation: drop examples whose assistant turns talk like an agent, and exact duplicates.
+
+A datatrove-style filter: every example gets keep or a reason code; counters per reason; every
+removed example is written to the rejected file with its hits (turn, pattern id, matched span,
+language) and its original record — nothing is just discarded. Streams: memory stays flat
+apart from one 16-byte digest per kept example for duplicate detection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from molting.data import SHAREGPT, AtomicWriter, Conversation, detect_container, iter_conversations, to_record
+from molting.errors import DatasetError
+from molting.io import OutputSet
+from molting.curate.patterns import PATTERNS, PATTERNS_VERSION, Hit, find_agent_talk, normalize
+
+DUPLICATE = "dup.exact"  # reason code for an exact duplicate (after normalisation) of a kept example
+
+
+@dataclass(frozen=True)
+class Decision:
+    conversation: Conversation
+    reason: str | None  # None = keep; a pattern id or DUPLICATE
+    hits: tuple[tuple[int, Hit], ...] = ()  # (turn index, hit), every assistant-turn hit
+
+    @property
+    def kept(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class CurationStats:
+    """Counters filled while streaming; `as_dict()` is the machine-readable stats JSON."""
+
+    total: int = 0
+    kept: int = 0
+    reasons: Counter = field(default_factory=Counter)  # primary reason per removed example
+    hits: Counter = field(default_factory=Counter)  # examples hit per pattern (any turn)
+    categories: Counter = field(default_factory=Counter)  # primary category per removed example
+    languages: Counter = field(default_factory=Counter)  # language of the primary hit
+    overlaps: Counter = field(default_factory=Counter)  # "a + b" for examples hit by several patterns
+    kept_languages: Counter = field(default_factory=Counter)
+    kept_multi_turn: int = 0
+    samples: dict = field(default_factory=dict)  # pattern id → first example it removed
+
+    def add(self, d: Decision) -> None:
+        self.total += 1
+        if d.kept:
+            self.kept += 1
+            self.kept_languages[guess_language(d.conversation)] += 1
+            self.kept_multi_turn += len(d.conversation.assistant_turns()) > 1
+            return
+        self.reasons[d.reason] += 1
+        if d.reason == DUPLICATE:
+            self.categories["duplicate"] += 1
+            self.languages[guess_language(d.conversation)] += 1
+            return
+        ids = sorted({h.pattern.id for _, h in d.hits})
+        self.hits.update(ids)
+        if len(ids) > 1:
+            self.overlaps[" + ".join(ids)] += 1
+        primary = d.hits[0][1]
+        self.categories[primary.pattern.category] += 1
+        self.languages[primary.pattern.lang] += 1
+        for turn, h in d.hits:
+            if h.pattern.id not in self.samples:
+                self.samples[h.pattern.id] = {"id": d.conversation.id, "turn": turn, "match": h.match}
+
+    def as_dict(self) -> dict[str, Any]:
+        removed = self.total - self.kept
+        return {
+            "patterns_version": PATTERNS_VERSION,
+            "total": self.total,
+            "kept": self.kept,
+            "removed": removed,
+            "removed_agent": removed - self.reasons.get(DUPLICATE, 0),
+            "removed_duplicate": self.reasons.get(DUPLICATE, 0),
+            "change_pct": round(-100.0 * removed / self.total, 1) if self.total else 0.0,
+            "removed_by_reason": dict(sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "examples_hit_by_pattern": dict(sorted(self.hits.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "removed_by_category": dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "removed_by_language": dict(sorted(self.languages.items())),
+            "overlaps": dict(sorted(self.overlaps.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "kept_by_language": dict(sorted(self.kept_languages.items())),
+            "kept_multi_turn": self.kept_multi_turn,
+            "samples": dict(sorted(self.samples.items())),
+        }
+
+
+def decide(conv: Conversation, seen: set[bytes]) -> Decision:
+    """Keep, or drop with the reason: the earliest agent-talk hit, else an exact duplicate."""
+    norms = {turn: normalize(text) for turn, text in conv.assistant_turns()}
+    hits = tuple((turn, h) for turn, norm in norms.items() for h in find_agent_talk(conv.turns[turn].content, norm=norm))
+    if hits:
+        return Decision(conv, hits[0][1].pattern.id, hits)
+    digest = _digest(conv, norms)
+    if digest in seen:
+        return Decision(conv, DUPLICATE)
+    seen.add(digest)
+    return Decision(conv, None)
+
+
+def curate(conversations: Iterable[Conversation]) -> Iterator[Decision]:
+    """Decide every conversation in order (a generator: streams)."""
+    seen: set[bytes] = set()
+    for conv in conversations:
+        yield decide(conv, seen)
+
+
+def _digest(conv: Conversation, norms: dict[int, str]) -> bytes:
+    """Hash of the roles and normalized, whitespace-collapsed texts (`norms`: turns already normalized)."""
+    h = hashlib.blake2b(digest_size=16)
+    for i, t in enumerate(conv.turns):
+        norm = norms[i] if i in norms else normalize(t.content)
+        h.update(t.role.encode() + b"\x00" + " ".join(norm.split()).encode() + b"\x01")
+    return h.digest()
+
+
+# A cheap stopword vote, enough to label the report's language columns (the metrics use a real
+# language identifier). Portuguese wins ties only with Portuguese-only function words present.
+_PT_WORDS = frozenset("não você voce que uma pra para com isso está esta mais mas também tambem porque é são".split())
+_EN_WORDS = frozenset("the and you that with this is are it's for not but what your have".split())
+
+
+# Punctuation at the edges of a whitespace-separated word, removed in one pass (the same as
+# stripping ".,:;!?()" from each word, without a Python call per word).
+_EDGE_PUNCT = re.compile(r"(?:(?<!\S)[.,:;!?()]+|[.,:;!?()]+(?!\S))")
+
+
+def guess_language(conv: Conversation) -> str:
+    words = _EDGE_PUNCT.sub("", " ".join(t.content for t in conv.turns).lower()).split()
+    pt = sum(map(_PT_WORDS.__contains__, words))
+    en = sum(map(_EN_WORDS.__contains__, words))
+    return "pt" if pt > en else "en"
+
+
+def rejected_record(d: Decision, schema: str) -> dict[str, Any]:
+    """One line of the rejected file: why, where, and the original record."""
+    hits = [
+        {"turn": turn, "pattern": h.pattern.id, "category": h.pattern.category, "lang": h.pattern.lang,
+         "span": [h.start, h.end], "match": h.match}
+        for turn, h in d.hits
+    ]
+    return {"index": d.conversation.index, "id": d.conversation.id, "reason": d.reason, "hits": hits,
+            "record": to_record(d.conversation, schema)}
+
+
+@dataclass(frozen=True)
+class CurationResult:
+    output: Path
+    rejected: Path
+    report: Path
+    stats_path: Path
+    stats: dict[str, Any]
+
+
+def curate_file(input_path: str | Path, output: str | Path, report: str | Path = "reports/CURATION_REPORT.md",
+                rejected: str | Path | None = None, stats: str | Path | None = None) -> CurationResult:
+    """Curate a dataset file; write curated set, rejected JSONL, report and stats — all or nothing.
+
+    Every output is checked before reading a byte: none may be the input or another output (the
+    default stats path is the report's with .json), a directory, or under a file."""
+    import json
+
+    from molting.curate.report import render_report
+
+    input_path, output = Path(input_path), Path(output)
+    rejected = Path(rejected) if rejected else output.with_name(output.stem + ".rejected.jsonl")
+    report = Path(report)
+    stats_path = Path(stats) if stats else report.with_suffix(".json")
+    outs = OutputSet(inputs=[input_path])
+    outs.claim_all({"curated set (-o)": output, "rejected file (--rejected)": rejected, "report (--report)": report,
+                    "stats (--stats)": stats_path})
+    problems: list[str] = []
+    container = detect_container(input_path) if input_path.is_file() else "json"
+    counters = CurationStats()
+    schema = SHAREGPT
+    with outs, AtomicWriter(output, container, input_path) as kept_w, AtomicWriter(rejected, "jsonl", input_path) as rej_w:
+        for d in curate(iter_conversations(input_path, problems)):
+            if problems:
+                continue  # keep validating to report every problem; write nothing
+            schema = "messages" if "messages" in d.conversation.raw else SHAREGPT
+            counters.add(d)
+            if d.kept:
+                kept_w.write(to_record(d.conversation, schema))
+            else:
+                rej_w.write(rejected_record(d, schema))
+        if problems:
+            raise DatasetError(problems)
+        if counters.total == 0:
+            raise DatasetError([f"{input_path}: no conversations found; the dataset is empty."])
+        summary = counters.as_dict() | {"input": str(input_path), "input_sha256": _sha256(input_path)}
+        outs.add_file(output, kept_w.finish(), "curated set")
+        outs.add_file(rejected, rej_w.finish(), "rejected file")
+        outs.add(report, render_report(summary, output=output, rejected=rejected), "report")
+        outs.add(stats_path, json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "stats")
+    return CurationResult(output, rejected, report, stats_path, summary)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def pattern_table() -> list[dict[str, str]]:
+    """id, language, category, description of every pattern (for the report and docs)."""
+    return [{"id": p.id, "lang": p.lang, "category": p.category, "description": p.description} for p in PATTERNS]

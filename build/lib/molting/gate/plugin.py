@@ -1,0 +1,233 @@
+"""The gate as a pytest plugin (a `pytest11` entry point: installed with molting, active only
+when a collected test uses the `gate` fixture).
+
+    pytest --pyargs molting.gate --persona DIR --adapter output/phase5 --baseline base
+    pytest evals/ --persona DIR …            # in the molting repository: the same tests
+
+Every input is checked once, after collection and before any model loads; a problem stops the
+run with one line and pytest's usage-error exit code (4). Exit code 1 then means only that the
+candidate missed a criterion. Options live in the "molting gate" group; state lives in
+`config.stash`; reports are written in `pytest_sessionfinish`, also when tests fail.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from molting.errors import MoltingError
+
+from molting.gate import BLESSED, DEFAULT_ADAPTER
+
+
+@dataclass
+class GateState:
+    active: bool = False
+    inputs: Any = None  # molting.gate.run.GateInputs
+    scorer: Any = None
+    controls: dict = field(default_factory=dict)
+    blessed: dict | None = None
+    results: Any = None  # molting.gate.records.EvalResults
+    written: list[Path] = field(default_factory=list)
+    env: dict[str, str | None] = field(default_factory=dict)  # environment variables to restore
+
+
+STATE = pytest.StashKey[GateState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("molting gate", "molting persona acceptance gate (used by tests that request `gate`)")
+    g.addoption("--persona", default=None, metavar="DIR", help="persona bundle directory (required by the gate)")
+    g.addoption("--adapter", default=DEFAULT_ADAPTER, metavar="MODEL",
+                help=f"candidate: adapter dir, merged model dir or hub id (default {DEFAULT_ADAPTER})")
+    g.addoption("--baseline", action="append", default=None, metavar="NAME=MODEL",
+                help="baseline, repeatable: NAME=adapter dir / model dir / hub id, or 'base' (the base model "
+                     "without adapter). Default: base")
+    g.addoption("--base-model", default=None, help="base model id/path (default: the one the adapters were trained on)")
+    g.addoption("--prompts", default=None, help="held-out prompts JSONL (default: the persona's eval prompts)")
+    g.addoption("--criteria", default=None, help="criteria YAML overriding the defaults and the persona's criteria.yaml")
+    g.addoption("--report-dir", default="reports", help="where comparison.md, results.json and the chart go")
+    g.addoption("--max-new-tokens", type=int, default=None, help="generation length cap (default 96)")
+    g.addoption("--batch-size", type=int, default=None, help="generation batch, same for every model (default 96)")
+    g.addoption("--repetition-penalty", type=float, default=None,
+                help="same for every model; default 1.0 (none): the metrics see degenerate loops as they are")
+    g.addoption("--device", choices=("auto", "cpu"), default="auto", help="'cpu' hides CUDA GPUs from the run")
+    g.addoption("--replies", default=None, metavar="JSON",
+                help="score these replies ({model: {prompt_id: reply}}, from `molting generate`): no model is loaded")
+    g.addoption("--no-cache", action="store_true", help="regenerate even when cached generations exist")
+    g.addoption("--update-baseline", action="store_true",
+                help=f"store the candidate's per-sample scores as the blessed baseline ({BLESSED})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[STATE] = GateState()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    st = config.stash.get(STATE, None)
+    for key, value in (st.env if st else {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Check every input once, before any model loads — only when a collected test uses the gate."""
+    if not any("gate" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    config = session.config
+    st = config.stash[STATE]
+    st.active = True
+    if config.getoption("--device") == "cpu":
+        st.env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    from molting.gate.run import prepare
+
+    try:
+        p = prepare(_options(config))
+    except MoltingError as err:
+        raise pytest.UsageError(f"molting gate: {err}") from None
+    st.inputs, st.scorer, st.controls, st.blessed = p.inputs, p.scorer, p.controls, p.blessed
+
+
+def _options(config: pytest.Config) -> Any:
+    from molting.gate.run import GateOptions
+
+    get = config.getoption
+    return GateOptions(persona=get("--persona"), adapter=get("--adapter"), baselines=get("--baseline"),
+                       base_model=get("--base-model"), prompts=get("--prompts"), criteria=get("--criteria"),
+                       report_dir=get("--report-dir"), max_new_tokens=get("--max-new-tokens"),
+                       batch_size=get("--batch-size"), repetition_penalty=get("--repetition-penalty"),
+                       replies=get("--replies"), use_cache=not get("--no-cache"),
+                       update_baseline=get("--update-baseline"))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not config.getoption("--persona", default=None):
+        return []
+    from molting.metrics import SCORER_VERSION
+
+    return [f"molting gate: persona={config.getoption('--persona')} candidate={config.getoption('--adapter')} "
+            f"scorer={SCORER_VERSION}"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "baseline_name" in metafunc.fixturenames:
+        from molting.gate.run import parse_baselines
+
+        try:
+            names = list(parse_baselines(metafunc.config.getoption("--baseline")))
+        except MoltingError as err:
+            raise pytest.UsageError(f"molting gate: {err}") from None
+        report_dir = Path(metafunc.config.getoption("--report-dir"))
+        if (report_dir / BLESSED).is_file() and not metafunc.config.getoption("--update-baseline"):
+            names.append("blessed")
+        metafunc.parametrize("baseline_name", names)
+    if "gate_lang" in metafunc.fixturenames:
+        metafunc.parametrize("gate_lang", ["en", "pt"])
+
+
+@pytest.fixture(scope="session")
+def gate(request: pytest.FixtureRequest) -> Any:
+    """Generate, score and compare once per session; yield the EvalResults."""
+    st = request.config.stash[STATE]
+    t0 = time.perf_counter()
+    try:
+        results, gen = _build_results(st)
+    except MoltingError as err:
+        pytest.exit(f"molting gate could not run: {err}", returncode=pytest.ExitCode.USAGE_ERROR)
+    st.results = results
+    results.facts["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    yield results
+    gen.close()
+
+
+def _build_results(st: GateState) -> tuple[Any, Any]:
+    from molting.gate.records import CANDIDATE, EvalResults, prompts_hash
+    from molting.gate.run import canary_identical, generate_all, judge_all, make_generator, run_facts, score_all
+    from molting.metrics import SCORER_VERSION
+
+    inputs = st.inputs
+    gen = make_generator(inputs)
+    dead = [n for n, d in gen.canary(inputs.persona.canary_prompt()).items() if d == 0.0]
+    if dead:
+        raise MoltingError(f"adapter(s) {', '.join(dead)} do not change the model's logits: not applied "
+                           "(or zero-initialised).")
+    generations, gfacts = generate_all(gen, inputs)
+    facts = {"persona": inputs.persona.name, "persona_dir": str(inputs.persona.root),
+             "prompts": inputs.prompts_source, "prompts_hash": prompts_hash(inputs.prompts),
+             "generation": inputs.generation.key(), "scorer_version": SCORER_VERSION, **gen.facts(), **gfacts}
+    if inputs.notes:
+        facts["notes"] = inputs.notes
+    results = EvalResults(prompts=inputs.prompts, models=inputs.models, generations=generations,
+                          criteria=inputs.criteria, languages=inputs.persona.languages, facts=run_facts(facts),
+                          controls=st.controls)
+    score_all(results, st.scorer)
+    same = canary_identical(results)
+    if same:
+        results.facts["identical_to_base"] = same
+    if inputs.criteria.judge != "none":
+        from molting.metrics.judge import LLMJudge
+
+        judge_all(results, LLMJudge.from_pretrained(inputs.criteria.judge, inputs.persona.card))
+        results.facts["judge"] = inputs.criteria.judge
+    _compare_blessed(st, results)
+    assert CANDIDATE in results.scores
+    return results, gen
+
+
+# ---------------------------------------------------------------- blessed baseline
+
+
+def _compare_blessed(st: GateState, results: Any) -> None:
+    from molting.gate.records import CANDIDATE, Comparison
+    from molting.metrics.stats import mcnemar_regression, paired_bootstrap
+
+    if st.blessed is None:
+        return
+    cand = results.scores[CANDIDATE]
+    results.comparisons.append(Comparison(
+        baseline="blessed",
+        personality=paired_bootstrap([s.personality for s in cand], st.blessed["personality"],
+                                     confidence=results.criteria.comparison_confidence),
+        agent=mcnemar_regression([s.agent_like for s in cand], st.blessed["agent_like"]),
+    ))
+
+
+def _write_blessed(st: GateState, results: Any) -> Path:
+    from molting.gate.records import CANDIDATE, prompts_hash
+    from molting.io import write_json_atomic
+    from molting.metrics import SCORER_VERSION
+
+    cand = results.scores[CANDIDATE]
+    data = {"prompts_hash": prompts_hash(results.prompts), "scorer_version": SCORER_VERSION,
+            "persona": results.facts.get("persona"), "prompt_ids": [p.id for p in results.prompts],
+            "personality": [s.personality for s in cand], "agent_like": [s.agent_like for s in cand]}
+    return write_json_atomic(st.inputs.report_dir / BLESSED, data, indent=1)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from molting.gate.report import write_reports
+
+    st = session.config.stash.get(STATE, None)
+    if st is None or st.results is None or not st.results.scores:
+        return
+    try:
+        st.written = write_reports(st.results, st.inputs.report_dir)
+        if session.config.getoption("--update-baseline"):
+            st.written.append(_write_blessed(st, st.results))
+    except MoltingError as err:
+        session.config.get_terminal_writer().line(f"molting gate: reports not written: {err}", red=True)
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    st = config.stash.get(STATE, None)
+    if st and st.written:
+        terminalreporter.write_line(f"molting gate: reports written to {', '.join(str(p) for p in st.written)}")

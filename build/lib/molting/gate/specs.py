@@ -1,0 +1,128 @@
+"""What the gate compares: each candidate or baseline named on the command line, checked from
+its files before any model loads.
+
+A model is one of:
+- `base`: the base model with no adapter;
+- a PEFT adapter directory (adapter_config.json + adapter_model.safetensors); a molting run also
+  has run.json, written last, so a run that did not finish is refused; `.bin` weights are refused
+  (pickle);
+- a full model: a merged model directory (config.json + *.safetensors), a hub id ("org/name") or
+  the offline default's name — loaded as its own model.
+
+    >>> parse_model("phase3", "output/phase3").kind
+    'adapter'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from molting.errors import ModelError
+from molting.io import read_json
+from molting.models import HUB_ID, OFFLINE_DEFAULT, check_safetensors
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+RUN_MANIFEST = "run.json"
+RUN_MARKERS = ("checkpoints", "loss.csv")  # files only a molting run has
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str  # "base" | "adapter" | "model"
+    source: str | None = None  # directory or hub id
+    base_id: str | None = None  # adapters: the base model it was trained on, as recorded
+    base_fingerprint: str | None = None  # adapters trained by molting: the base's fingerprint
+    note: str | None = None  # shown in the report (e.g. "external adapter: base not verified")
+
+
+def parse_model(name: str, value: str) -> ModelSpec:
+    """Check one model from its files (no weights are loaded). Raises ModelError naming the file."""
+    if value == "base":
+        return ModelSpec(name, "base")
+    path = Path(value).expanduser()
+    if path.is_dir():
+        if (path / ADAPTER_CONFIG).exists() or (path / "adapter_model.bin").exists():
+            return _adapter(name, path)
+        return _full_model(name, path)
+    if path.exists():
+        raise ModelError(f"{name}: {path} is a file; expected an adapter or model directory, a hub id or 'base'.")
+    if value == OFFLINE_DEFAULT or HUB_ID.fullmatch(value):
+        return ModelSpec(name, "model", value, note="hub model: downloaded unless already cached" if value != OFFLINE_DEFAULT else None)
+    raise ModelError(f"{name}: {value} not found: not a directory, not a hub id ('org/name'), not 'base'. "
+                     f"Train one with: molting train --config … --output {value}")
+
+
+def _adapter(name: str, path: Path) -> ModelSpec:
+    cfg_path, weights = path / ADAPTER_CONFIG, path / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        if (path / "adapter_model.bin").is_file():
+            raise ModelError(f"{path}: adapter weights are a pickle (.bin); molting loads safetensors only. "
+                             "Re-save with model.save_pretrained(dir, safe_serialization=True).")
+        raise ModelError(f"{path}: no {ADAPTER_WEIGHTS}; not a complete adapter.")
+    cfg = _json_object(cfg_path, "adapter config")
+    if "peft_type" not in cfg:
+        raise ModelError(f"{cfg_path}: not a PEFT adapter config (no 'peft_type').")
+    check_safetensors(weights)
+    run_path = path / RUN_MANIFEST
+    if run_path.is_file():
+        run = _json_object(run_path, "run manifest")
+        if run.get("complete") is not True:
+            raise ModelError(f"{path}: this training run did not finish ({RUN_MANIFEST} is not marked complete); "
+                             "resume it with `molting train … --resume` or train again.")
+        base = run.get("base_model") if isinstance(run.get("base_model"), dict) else {}
+        return ModelSpec(name, "adapter", str(path), base_id=base.get("id") or cfg.get("base_model_name_or_path"),
+                         base_fingerprint=base.get("fingerprint"))
+    if any((path / m).exists() for m in RUN_MARKERS):
+        raise ModelError(f"{path}: a molting run without {RUN_MANIFEST}: it was interrupted before it finished; "
+                         "resume it with `molting train … --resume` or train again.")
+    return ModelSpec(name, "adapter", str(path), base_id=cfg.get("base_model_name_or_path"),
+                     note="external adapter (no run.json): its base model cannot be verified")
+
+
+def _full_model(name: str, path: Path) -> ModelSpec:
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{name}: {path} is neither an adapter (no {ADAPTER_CONFIG}) nor a model (no config.json).")
+    _json_object(path / "config.json", "model config")
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        what = "pickle weights (.bin); molting loads safetensors only" if list(path.glob("*.bin")) else "no weights"
+        raise ModelError(f"{path}: {what}.")
+    for w in weights:
+        check_safetensors(w)
+    return ModelSpec(name, "model", str(path))
+
+
+def _json_object(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise ModelError(f"{path}: missing {what}.")
+    try:
+        data = read_json(path, what, ModelError)
+    except ModelError as err:
+        raise ModelError(f"{err} The {what} is corrupt; re-save or re-train.") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: the {what} is not a JSON object; re-save or re-train.")
+    return data
+
+
+def check_same_base(specs: list[ModelSpec], base_model: str | None) -> str | None:
+    """The base every adapter shares (the base of `base` too), refusing adapters trained on
+    different bases, naming both. `base_model` (--base-model) wins when given."""
+    adapters = [s for s in specs if s.kind == "adapter"]
+    if base_model is None and adapters:
+        base_model = adapters[0].base_id
+    for s in adapters:
+        first = adapters[0]
+        if s.base_fingerprint and first.base_fingerprint and s.base_fingerprint != first.base_fingerprint:
+            raise ModelError(f"adapters '{first.name}' and '{s.name}' were trained on different bases "
+                             f"({first.base_id} {first.base_fingerprint} vs {s.base_id} {s.base_fingerprint}); "
+                             "compare adapters of one base, or pass the other one as a merged model.")
+        if not (s.base_fingerprint and first.base_fingerprint) and s.base_id and first.base_id and s.base_id != first.base_id:
+            raise ModelError(f"adapters '{first.name}' and '{s.name}' name different bases ({first.base_id} vs "
+                             f"{s.base_id}); compare adapters of one base.")
+    needs_base = any(s.kind in ("base", "adapter") for s in specs)
+    if needs_base and not base_model:
+        raise ModelError("cannot tell which base model to load: no adapter records one; pass --base-model.")
+    return base_model if needs_base else None

@@ -1,0 +1,329 @@
+"""Fit the anchors on the calibration split, then prove the metric on the eval split and on any
+validation replies the bundle holds.
+
+`calibrate(persona)` (CLI: `molting calibrate --persona DIR`) fits every anchor from calibration
+replies only, writes them to the bundle's anchors.json, scores the eval split's references and
+built negatives (molting.metrics.negatives) and the bundle's validation/*.jsonl replies (written
+by people who never saw the training data), and returns what the report shows. The eval split
+and the validation sets are never used to fit anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from molting.errors import ConfigError
+from molting.io import read_jsonl, write_json_atomic
+from molting.metrics import negatives as N
+from molting.metrics import personality as P
+from molting.metrics.agent import directness
+from molting.metrics.fluency import Anchor
+from molting.metrics.scorer import (
+    GENERIC_ANCHOR_SCORE,
+    REFERENCE_QUANTILE,
+    SCORER_VERSION,
+    Anchors,
+    Scorer,
+    bundle_fingerprints,
+)
+from molting.metrics.topicality import SAME_PROMPT, TopicalAnchor
+from molting.metrics.training import packaged
+from molting.persona import Persona, Prompt, normalize_lang
+
+FLUENT_QUANTILE = 0.10  # reference PT at or above this quantile of each part gets full credit
+PERSONALITY_SETS = ("reference", "reference_no_signature", "generic", "agent", "stuffed", "near_miss", "far",
+                    "wrong_language", "fragment", "echo", "loop")
+FLUENCY_SETS = ("reference", "european_pt", "loop", "shuffled", "garbled", "repeat_tail", "wrong_language")
+VALIDATION_DIR = "validation"
+# Validity targets on replies the scorer never saw (per language): category → (statistic, op, value)
+VALIDATION_TARGETS = {
+    "in_voice_one": ("pass_rate", ">=", 0.95),
+    "in_voice_none": ("pass_rate", ">=", 0.90),
+    "european_pt": ("mean", "<=", 6.0),
+    "off_topic": ("mean", "<=", 4.0),
+    "degenerate": ("mean", "<=", 2.0),
+    "generic": ("mean", "<=", 2.0),
+    "agent": ("mean", "<=", 1.0),
+    "code_heavy": ("fluency_mean", ">=", 8.0),
+}
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def _near_miss(scorer: Scorer, prompts: list[Prompt]) -> list[tuple[str, str] | None]:
+    """For each prompt, the persona's reply to the nearest other training question (and that question)."""
+    pairs = scorer.train.pairs
+    if not pairs:
+        return [None] * len(prompts)
+    pv = scorer.encoder.encode([p.prompt for p in prompts])
+    qv = scorer.encoder.encode([x.prompt for x in pairs])
+    langs = [x.lang for x in pairs]
+    return [N.near_miss(pv, qv, pairs, langs, i, p.lang, SAME_PROMPT) for i, p in enumerate(prompts)]
+
+
+def _base_scores(scorer: Scorer, replies: list[str]) -> list[float]:
+    style = scorer.style.proba(replies)
+    return [P.base_score(float(s), directness(t).direct) for s, t in zip(style, replies)]
+
+
+def fit_anchors(scorer: Scorer) -> Anchors:
+    """Every anchor from the calibration split and the held-out part of the generic sets."""
+    cal = scorer.persona.calibration_prompts()
+    refs = [p.reference for p in cal]
+    generic = [(p.lang, p.negatives["generic"]) for p in cal if p.negatives.get("generic")]
+    generic += [(r["lang"], r["reply"]) for r in scorer.train.calibration_generic]
+    on = scorer.raw(cal, refs)
+    base_ref = [(p.lang, P.base_score(r["style"], r["direct"])) for p, r in zip(cal, on)]
+    base_gen = list(zip([lg for lg, _ in generic], _base_scores(scorer, [t for _, t in generic])))
+    langs = scorer.persona.languages
+    return Anchors(
+        version=SCORER_VERSION, fingerprints=bundle_fingerprints(scorer.persona),
+        base_generic=_per_language(base_gen, langs, 0.5, "generic replies"),
+        base_reference=_per_language(base_ref, langs, REFERENCE_QUANTILE, "calibration references"),
+        topical=_fit_topical(scorer, cal), degenerate=P.DegenerateRule.fit(refs),
+        **_fit_fluency(scorer, [p for p in cal if p.lang == "pt"]),
+    )
+
+
+def _fit_topical(scorer: Scorer, cal: list[Prompt]) -> dict[str, TopicalAnchor]:
+    """Per language: hand-written replies to this and to neighbouring questions when the
+    calibration file has them, and always the persona's replies to other questions."""
+    near = _near_miss(scorer, cal)
+    out = {}
+    for lang in scorer.persona.languages:
+        ps = [p for p in cal if p.lang == lang]
+        if not ps:
+            ps = cal  # no calibration prompt in this language: the other languages' anchors
+        idx = [cal.index(p) for p in ps]
+        sim = lambda items: list(scorer.topicality.score([r for _, r in items], [p.reference for p, _ in items]))
+        on = sim([(p, p.negatives["in_voice"]) for p in ps if p.negatives.get("in_voice")])
+        off = sim([(p, p.negatives["off_topic"]) for p in ps if p.negatives.get("off_topic")])
+        negatives = sim([(cal[i], near[i][0]) for i in idx if near[i]] + [(cal[i], N.far(cal, i)) for i in idx])
+        out[lang] = TopicalAnchor.fit(on, off, negatives)
+    return out
+
+
+def _per_language(rows: list[tuple[str, float]], langs: tuple[str, ...], q: float, what: str) -> dict[str, float]:
+    """The q-quantile of each language's values (all languages pooled where one has none)."""
+    if not rows:
+        raise ConfigError(f"no {what} to anchor on; the bundle's calibration split and the packaged sets are needed.")
+    pooled = float(np.quantile([v for _, v in rows], q))
+    out = {}
+    for lang in langs:
+        vals = [v for lg, v in rows if lg == lang]
+        out[lang] = float(np.quantile(vals, q)) if len(vals) >= PER_LANGUAGE_MIN else pooled
+    return out
+
+
+PER_LANGUAGE_MIN = 8  # fewer calibration values in a language: anchor on all languages pooled
+
+
+def _fit_fluency(scorer: Scorer, pt: list[Prompt]) -> dict[str, Anchor | None]:
+    if not pt or scorer.lm is None:
+        return {"lexical": None, "repetition": None, "syntax": None}
+    flu = {k: [r["fluency"] for r in scorer.raw(pt, [_reply(p, k) for p in pt])]
+           for k in ("reference", "garbled", "repeat_tail", "shuffled")}
+    q = lambda xs, p: float(np.quantile(xs, p))
+    ref = flu["reference"]
+    return {
+        "lexical": Anchor(q([f.known_rate for f in flu["garbled"]], 0.5), q([f.known_rate for f in ref], FLUENT_QUANTILE)),
+        # the mildest built degeneration (the last sentence said three more times) marks 0
+        "repetition": Anchor(q([f.repetition for f in flu["repeat_tail"]], 0.5), q([f.repetition for f in ref], FLUENT_QUANTILE)),
+        "syntax": Anchor(q([f.slor for f in flu["shuffled"]], 0.5), q([f.slor for f in ref], FLUENT_QUANTILE)),
+    }
+
+
+def _reply(p: Prompt, kind: str) -> str:
+    return p.reference if kind == "reference" else getattr(N, kind)(p)
+
+
+# ---------------------------------------------------------------- proving
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    """Mann–Whitney AUC: P(random positive > random negative), ties count half."""
+    if not pos or not neg:
+        return float("nan")
+    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def eval_reply_sets(scorer: Scorer, prompts: list[Prompt]) -> dict[str, tuple[list[Prompt], list[str]]]:
+    """Every personality reply set on `prompts`: the references and the built negatives."""
+    card, pool = scorer.persona.card, list(packaged("generic"))
+    near = _near_miss(scorer, prompts)
+    no_sig = [(p, P.strip_signatures(scorer.signatures, p.reference)) for p in prompts
+              if P.count_signatures(scorer.signatures, p.reference)]
+    sets = {
+        "reference": (prompts, [p.reference for p in prompts]),
+        "reference_no_signature": ([p for p, _ in no_sig], [t for _, t in no_sig]),
+        "generic": (prompts, [N.generic(p, pool) for p in prompts]),
+        "agent": (prompts, [N.agent(p) for p in prompts]),
+        "stuffed": (prompts, [N.stuffed(p, card, N.generic(p, pool)) for p in prompts]),
+        "near_miss": ([p for p, x in zip(prompts, near) if x], [x[0] for x in near if x]),
+        "far": (prompts, [N.far(prompts, i) for i in range(len(prompts))]),
+        "fragment": (prompts, [N.fragment(p) for p in prompts]),
+        "echo": (prompts, [N.echo(p) for p in prompts]),
+        "loop": (prompts, [N.loop(p) for p in prompts]),
+    }
+    wrong = [(p, N.wrong_language(prompts, i)) for i, p in enumerate(prompts)]
+    sets["wrong_language"] = ([p for p, w in wrong if w], [w for _, w in wrong if w])
+    return sets
+
+
+@dataclass
+class CalibrationResult:
+    persona: str
+    anchors: Anchors
+    personality: dict[str, dict[str, float]]  # set → lang|"all" → mean
+    pass_rate: dict[str, dict[str, float]]  # set → lang|"all" → share ≥ threshold
+    auc: dict[str, dict[str, float]]  # "generic"|"agent" → lang → AUC of references vs that set
+    catchphrase_effect: dict[str, float]  # lang → mean (reference − reference without signature)
+    fluency: dict[str, float]  # PT set → mean
+    fluency_parts: dict[str, dict[str, float]]
+    validation: dict[str, dict[str, dict[str, float]]]  # category → lang → {n, mean, pass_rate, fluency_mean}
+    validation_files: list[str]
+    threshold: float
+    train_sizes: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def validation_checks(self) -> list[tuple[str, str, str, float, bool]]:
+        """(category, lang, target text, measured, met) for every target with data."""
+        out = []
+        for cat, (stat, op, value) in VALIDATION_TARGETS.items():
+            for lang, row in sorted(self.validation.get(cat, {}).items()):
+                measured = row.get(stat)
+                if measured is None or np.isnan(measured):
+                    continue
+                met = measured >= value if op == ">=" else measured <= value
+                out.append((cat, lang, f"{stat.replace('_', ' ')} {op} {value:g}", measured, met))
+        return out
+
+
+def _by_lang(scores, key=lambda s: s.personality) -> dict[str, float]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for s in scores:
+        groups[s.lang].append(key(s))
+        groups["all"].append(key(s))
+    return {k: float(np.mean(v)) for k, v in sorted(groups.items())}
+
+
+def evaluate(scorer: Scorer, threshold: float) -> dict:
+    prompts = scorer.persona.eval_prompts()
+    pers, passed, scored = {}, {}, {}
+    for kind, (ps, replies) in eval_reply_sets(scorer, prompts).items():
+        if not ps:
+            continue
+        scores = scorer.score(ps, replies)
+        scored[kind] = scores
+        pers[kind] = _by_lang(scores)
+        passed[kind] = _by_lang(scores, key=lambda s: float(s.personality >= threshold))
+    aucs = {neg: {lang: auc([s.personality for s in scored["reference"] if s.lang == lang],
+                            [s.personality for s in scored[neg] if s.lang == lang]) for lang in scorer.persona.languages}
+            for neg in ("generic", "agent")}
+    effect = {}
+    if "reference_no_signature" in scored:
+        ref = {s.id: s.personality for s in scored["reference"]}
+        diffs = defaultdict(list)
+        for s in scored["reference_no_signature"]:
+            diffs[s.lang].append(ref[s.id] - s.personality)
+        effect = {lang: float(np.mean(v)) for lang, v in sorted(diffs.items())}
+    flu, parts = _fluency_sets(scorer, prompts)
+    return dict(personality=pers, pass_rate=passed, auc=aucs, catchphrase_effect=effect, fluency=flu, fluency_parts=parts)
+
+
+def _fluency_sets(scorer: Scorer, prompts: list[Prompt]) -> tuple[dict, dict]:
+    pt = [p for p in prompts if p.lang == "pt"]
+    if not pt or scorer.anchors.lexical is None:
+        return {}, {}
+    flu, parts = {}, {}
+    for kind in FLUENCY_SETS:
+        if kind == "european_pt":
+            items = [(p, p.negatives["european_pt"]) for p in pt if p.negatives.get("european_pt")]
+        elif kind == "wrong_language":
+            items = [(p, w) for i, p in enumerate(prompts) if p.lang == "pt" and (w := N.wrong_language(prompts, i))]
+        else:
+            items = [(p, _reply(p, kind)) for p in pt]
+        if not items:
+            continue
+        scores = scorer.score([p for p, _ in items], [r for _, r in items])
+        flu[kind] = float(np.mean([s.fluency for s in scores]))
+        keys = ("in_language", "lexical", "repetition", "syntax", "variety")
+        parts[kind] = {k: float(np.mean([(s.parts["fluency"] or {}).get(k, 0.0) for s in scores])) for k in keys}
+    return flu, parts
+
+
+def load_validation(persona: Persona) -> tuple[list[dict], list[str]]:
+    """Rows of DIR/validation/*.jsonl: {"prompt_id", "lang", "category", "reply"} (+ optional "kind")."""
+    folder = persona.root / VALIDATION_DIR
+    if not folder.is_dir():
+        return [], []
+    by_id = {p.id: p for p in persona.eval_prompts() + persona.calibration_prompts()}
+    rows, files = [], []
+    for path in sorted(folder.glob("*.jsonl")):
+        files.append(str(path.relative_to(persona.root)))
+        for n, row in enumerate(read_jsonl(path, "validation file"), start=1):
+            where = f"{path}: line {n}"
+            if row.get("prompt_id") not in by_id:
+                raise ConfigError(f"{where}: prompt_id {row.get('prompt_id')!r} is not an eval or calibration prompt.")
+            if not isinstance(row.get("reply"), str) or not isinstance(row.get("category"), str):
+                raise ConfigError(f"{where}: needs 'category' and 'reply' text.")
+            prompt = by_id[row["prompt_id"]]
+            if "lang" in row and normalize_lang(row["lang"], where) != prompt.lang:
+                raise ConfigError(f"{where}: lang {row['lang']!r} differs from its prompt's ({prompt.lang}).")
+            rows.append({"prompt": prompt, "category": row["category"], "reply": row["reply"]})
+    return rows, files
+
+
+def validate(scorer: Scorer, rows: list[dict], threshold: float) -> dict[str, dict[str, dict[str, float]]]:
+    if not rows:
+        return {}
+    scores = scorer.score([r["prompt"] for r in rows], [r["reply"] for r in rows])
+    groups: dict[tuple[str, str], list] = defaultdict(list)
+    for r, s in zip(rows, scores):
+        groups[(r["category"], s.lang)].append(s)
+    out: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+    for (cat, lang), ss in sorted(groups.items()):
+        flu = [s.fluency for s in ss if s.fluency is not None]
+        out[cat][lang] = {"n": len(ss), "mean": float(np.mean([s.personality for s in ss])),
+                          "pass_rate": float(np.mean([s.personality >= threshold for s in ss])),
+                          "fluency_mean": float(np.mean(flu)) if flu else float("nan")}
+    return dict(out)
+
+
+def calibrate(persona: Persona, threshold: float, *, write_anchors: bool = True,
+              scorer: Scorer | None = None) -> CalibrationResult:
+    t0 = time.perf_counter()
+    scorer = scorer or Scorer(persona, anchors=None)
+    t_fit = time.perf_counter() - t0
+    anchors = fit_anchors(scorer)
+    scorer.anchors = anchors
+    if write_anchors:
+        write_json_atomic(persona.anchors_path, anchors.to_json())
+    t1 = time.perf_counter()
+    ev = evaluate(scorer, threshold)
+    rows, files = load_validation(persona)
+    validation = validate(scorer, rows, threshold)
+    train = scorer.train
+    return CalibrationResult(
+        persona=persona.name, anchors=anchors, validation=validation, validation_files=files, threshold=threshold,
+        train_sizes=dict(persona=len(train.of("persona")), agent=len(train.agent), generic=len(train.of("generic")),
+                         pairs=len(train.pairs), dropped_contaminated=train.dropped_contaminated,
+                         calibration=len(persona.calibration_prompts()), eval=len(persona.eval_prompts()),
+                         **{f"conversations_{k}": v for k, v in sorted(train.conversation_langs.items())}),
+        timings=dict(fit_s=round(t_fit, 1), eval_s=round(time.perf_counter() - t1, 1)),
+        **ev,
+    )
+
+
+__all__ = ["CalibrationResult", "auc", "calibrate", "evaluate", "fit_anchors", "GENERIC_ANCHOR_SCORE"]
+
+
+def report_path_default(persona: Persona) -> Path:
+    return persona.root / "METRICS_CALIBRATION.md"

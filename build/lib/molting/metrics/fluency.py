@@ -1,0 +1,304 @@
+"""PT-BR fluency: in the right language, Brazilian (not European) Portuguese, and not word salad.
+
+Parts, each in [0, 1], multiplied (a reply is fluent only if every part holds, as in Krishna et
+al. 2020's J metric):
+- in_language: molting.metrics.language — the whole prose (code removed) decides; long
+  sentences in another of the persona's languages are taken out;
+- lexical: known-word rate against pyspellchecker's offline Portuguese list (European-leaning,
+  so Brazilian ê/ô spellings are also tried as é/ó), English words (tech loanwords) and a
+  short Brazilian supplement;
+- repetition: distinct-2, the share of words inside repeated 3-grams (the Gopher filters,
+  Rae et al. 2021: duplicate n-gram fractions catch looping generations) and the share of
+  content words that reuse a stem a third time (circular salad: "a API de REST com a API…");
+- syntax: SLOR (Kann et al. 2018; Lau et al. 2017) of a class-bigram model fitted on the
+  persona's and the packaged generic Portuguese — word order a Portuguese writer would use;
+  shuffled words score low. Short prose is shrunk toward the fitted mean (a six-word sentence
+  around a code block says little about syntax);
+- variety: Brazilian vs European markers (você/tu, estou fazendo/estou a fazer, ônibus/autocarro,
+  econômico/económico, pra, a gente/toda a gente, enclitic and mesoclitic pronouns …);
+  European markers weigh double: a pt-BR persona never writes them.
+The raw part values are mapped to [0, 1] with anchors fixed on the calibration split.
+
+    >>> variety_markers("Tu estás a fazer bem.").found
+    ('eu:tu_forms', 'eu:a_infinitive')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import pairwise
+
+from molting.curate.patterns import normalize
+from molting.metrics.language import LanguageIdentifier
+from molting.metrics.text import ngrams, sentences, strip_code, tokens, words
+
+# ---------------------------------------------------------------- Brazilian vs European markers
+# Each marker: (regex on normalize(prose), weight). Weights < 1 for forms Brazilian formal
+# writing also uses ("para salvá-la").
+
+_BR_MARKERS = {
+    "voce": (r"\bvoces?\b", 1.0),
+    "a_gente": (r"(?<!toda )(?<!todo )\ba gente\b", 1.0),
+    "pra": (r"\b(?:pra|pro|pras|pros)\b", 1.0),
+    "ta_to_ne": (r"\b(?:ta|to|ne|tamo)\b(?=[\s,.!?]|$)", 1.0),
+    "gerund": (r"\b(?:estou|esta|estamos|estao|estava|estavam|estar|esteja|ta|to|fica|ficou|vai|vou|seguem?)\s+\w+(?:ando|endo|indo)\b", 1.0),
+    "lexicon": (r"\b(?:onibus|celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|registro|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|tenis|goleiro|xicara|geladeira|baixar|baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b", 1.0),
+    "tem_que": (r"\btem que\b", 1.0),
+}
+_BR_ACCENTS = re.compile(r"\b\w*[êô](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b")  # econômico, sênior, ônibus
+_TU_VERBS = ("estas|tens|podes|queres|sabes|fazes|dizes|vais|precisas|consegues|percebes|achas|usas|ves|ficas|"
+             "preferes|deves|tentas|corres|metes|poes|gostas|viste|fizeste|disseste|puseste|tiveste|quiseste")
+_EU_MARKERS = {
+    "tu_forms": (rf"\b(?:tu|teu|tua|teus|tuas|contigo|{_TU_VERBS})\b", 1.0),
+    "tu_preterite": (r"\b(?!(?:arr|g|af|contr|desg|b|h|tr|c|v|eng)aste\b)\w{2,}aste\b", 1.0),  # instalaste, acabaste
+    "tu_future_subjunctive": (r"\bse\s+(?:\w+ares|\w+eres|\w+ires|quiseres|puderes|tiveres|fizeres|vires|fores|souberes)\b", 1.0),
+    "a_infinitive": (r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|passa|comecou|comeca|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b", 1.0),
+    "lexicon": (r"\b(?:autocarro|telemovel|ecra|ecras|ficheiros?|utilizador(?:es|a)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|rapariga|miudos?|equipa|equipas|registo|registos|facto|factos|comboio|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|descarreg\w+|vamos a isso|toda a gente|vai abaixo|frigorifico|montra|talho|estou farto|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes)\b", 1.0),
+    "enclitic_te_lhe": (r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b", 1.0),  # dá-te, mostra-lhe, põe-na
+    "enclitic_o_a": (r"\b\w+[aeiu]-(?:o|a|os|as|lo|la|los|las)\b", 0.5),  # BR formal also: "para salvá-la"
+    "mesoclisis": (r"\b\w+-(?:me|te|se|lhe|lo|la|nos|vos)-(?:ei|as|a|emos|eis|ao|ia|ias|iamos|iam)\b", 1.0),
+}
+_EU_ACCENTS = re.compile(r"\b\w*[éó](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b"  # económico, sénior
+                         r"|\bà (?:espera|procura)\b|\bparar à\b")  # the grave accent decides
+_BR_RE = {k: (re.compile(v), w) for k, (v, w) in _BR_MARKERS.items()}
+_EU_RE = {k: (re.compile(v), w) for k, (v, w) in _EU_MARKERS.items()}
+EU_WEIGHT = 2.0  # in the variety factor a European marker counts double a Brazilian one
+
+
+@dataclass(frozen=True)
+class VarietyMarkers:
+    br: float
+    eu: float
+    found: tuple[str, ...]  # "br:voce", "eu:tu_forms", … in a fixed order
+
+    @property
+    def factor(self) -> float:
+        """(br + 1) / (br + 2·eu + 1): 1.0 with no European marker, falls fast as they appear."""
+        return (self.br + 1) / (self.br + EU_WEIGHT * self.eu + 1)
+
+
+def variety_markers(text: str) -> VarietyMarkers:
+    prose = strip_code(text)
+    norm = normalize(prose)  # accents stripped for the lexicon
+    lower = prose.lower()  # accents kept for ê/é spellings
+    found: list[str] = []
+    br = eu_strong = eu_weak = 0.0
+    for side, table in (("br", _BR_RE), ("eu", _EU_RE)):
+        for key, (rx, weight) in table.items():
+            n = len(rx.findall(norm))
+            if side == "br":
+                br += n * weight
+            elif weight >= 1:
+                eu_strong += n * weight
+            else:
+                eu_weak += n * weight
+            found += [f"{side}:{key}"] * bool(n)
+    nb, ne = len(_BR_ACCENTS.findall(lower)), len(_EU_ACCENTS.findall(lower))
+    found += ["br:accents"] * bool(nb) + ["eu:accents"] * bool(ne)
+    eu_strong += ne
+    # weak forms (Brazilian formal writing uses them too) only count beside a clearly European one
+    return VarietyMarkers(br + nb, eu_strong + (eu_weak if eu_strong else 0.0), tuple(found))
+
+
+# ---------------------------------------------------------------- lexicon (unknown words)
+
+# Everyday Brazilian forms the European-leaning pyspellchecker list lacks.
+BR_SUPPLEMENT = frozenset(
+    ["pra", "pro", "pras", "pros", "tá", "tô", "né", "tamo", "cadê", "beleza", "bora", "valeu", "show", "oi", "blz", "vc", "ônibus", "celular", "registro", "deletar", "planilha", "bacana", "legal", "galera", "curtinho", "rapidinho", "certinho", "pertinho", "hasheáveis", "hasheável", "commitar", "commita", "comitar", "debugar", "debuga", "printar", "logar", "deployar"]
+)
+_BR_TO_EU_ACCENT = str.maketrans({"ê": "é", "ô": "ó"})
+
+
+class Lexicon:
+    """Known Portuguese words: pyspellchecker's pt and en lists plus BR_SUPPLEMENT."""
+
+    @cached_property
+    def _known(self) -> tuple[dict, dict]:
+        from spellchecker import SpellChecker
+
+        return (SpellChecker(language="pt").word_frequency.dictionary,
+                SpellChecker(language="en").word_frequency.dictionary)
+
+    def is_known(self, word: str) -> bool:
+        pt, en = self._known
+        w = word.lower()
+        return (w in pt or w in BR_SUPPLEMENT or w in en or w.translate(_BR_TO_EU_ACCENT) in pt
+                or all(part in pt or part in en for part in w.split("-")))
+
+    def known_rate(self, text: str, also_known: frozenset[str] = frozenset()) -> tuple[float, tuple[str, ...]]:
+        """(share of checked words that are known, the unknown ones). Names are skipped:
+        capitalised words that do not start a sentence. `also_known`: lower-cased words of the
+        user's prompt — jargon the user wrote ("rebase", "tupla") is fair to reuse."""
+        checked = []
+        for sent in sentences(strip_code(text)):
+            for i, w in enumerate(re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*", sent)):
+                if i > 0 and w[0].isupper():
+                    continue
+                checked.append(w)
+        if not checked:
+            return 0.0, ()
+        unknown = tuple(w.lower() for w in checked if w.lower() not in also_known and not self.is_known(w))
+        return 1 - len(unknown) / len(checked), unknown
+
+
+# ---------------------------------------------------------------- repetition
+
+STEM_CHARS = 6  # "configura", "configurado", "configuração" are one word repeated
+STEM_FREE_REPEATS = 2  # a content word may appear twice before it counts as repetition
+
+
+@dataclass(frozen=True)
+class Repetition:
+    distinct2: float  # unique word bigrams / all bigrams (1.0 = no repeats)
+    dup3: float  # share of words covered by a 3-gram that occurs more than once
+    stem_excess: float  # share of content words that are a 3rd+ use of the same stem
+
+    @property
+    def value(self) -> float:
+        """The worst of the three views of looping, in [0, 1] (1 = no repetition)."""
+        return min(self.distinct2, 1 - self.dup3, 1 - self.stem_excess)
+
+
+def repetition(text: str, stopwords: frozenset[str] = frozenset()) -> Repetition:
+    """`stopwords` (normalized) are not content words; the scorer passes the LM's function words."""
+    ws = words(text)
+    bigrams = ngrams(ws, 2)
+    distinct2 = len(set(bigrams)) / len(bigrams) if bigrams else 1.0
+    tri = ngrams(ws, 3)
+    counts = Counter(tri)
+    covered = set()
+    for i, g in enumerate(tri):
+        if counts[g] > 1:
+            covered.update(range(i, i + 3))
+    content = [w[:STEM_CHARS] for w in map(normalize, ws) if len(w) >= 3 and w not in stopwords]
+    excess = sum(max(0, k - STEM_FREE_REPEATS) for k in Counter(content).values())
+    return Repetition(distinct2, len(covered) / len(ws) if ws else 0.0,
+                      excess / len(content) if content else 0.0)
+
+
+# ---------------------------------------------------------------- syntax: class-bigram SLOR
+
+FUNCTION_WORDS = 150  # most frequent training words kept verbatim; the rest become suffix classes
+SMOOTH = 0.7  # interpolation weight of the bigram estimate (the rest is the unigram)
+SLOR_PRIOR_TOKENS = 12  # short prose is shrunk toward fluent: n tokens weigh against this many prior ones
+
+
+class ClassBigramLM:
+    """Class-bigram language model: frequent words stay words, others become `~` + last two
+    letters (`~ar`, `~ao`), so 20k training words give dense bigram counts. `slor(text)` is the
+    mean per-token log P(c_i | c_{i-1}) − log P(c_i): how much word order helps (Kann et al. 2018)."""
+
+    def __init__(self, texts: list[str]):
+        if not texts:
+            raise ValueError("ClassBigramLM needs training text")
+        freq = Counter(w for t in texts for w in (normalize(x) for x in tokens(t)) if w.isalpha())
+        # ties broken by the word: the same texts give the same vocabulary whatever their order
+        self.vocab = frozenset(w for w, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[:FUNCTION_WORDS])
+        seqs = [self._classes(t) for t in texts]
+        self._set_counts(Counter(c for s in seqs for c in s), Counter(g for s in seqs for g in pairwise(s)),
+                         Counter(a for s in seqs for a in s[:-1]))
+
+    def _set_counts(self, uni: Counter, bi: Counter, prev: Counter) -> None:
+        self.uni, self.bi, self.prev = uni, bi, prev
+        self.total, self.types = sum(self.uni.values()), len(self.uni) + 1
+
+    @classmethod
+    def from_counts(cls, vocab: frozenset[str], uni: Counter, bi: Counter, prev: Counter) -> ClassBigramLM:
+        self = cls.__new__(cls)
+        self.vocab = vocab
+        self._set_counts(uni, bi, prev)
+        return self
+
+    def _cls(self, tok: str) -> str:
+        if tok.isdigit():
+            return "<n>"
+        if not tok.isalpha():
+            return tok if tok in ",.:;!?" else "<p>"
+        w = normalize(tok)
+        return w if w in self.vocab else "~" + w[-2:]
+
+    def _classes(self, text: str) -> list[str]:
+        seq = ["<s>"]
+        for sent in sentences(strip_code(text)):
+            seq += [self._cls(t) for t in tokens(sent)] + ["</s>"]
+        return seq
+
+    def _p_uni(self, c: str) -> float:
+        return (self.uni[c] + 1) / (self.total + self.types)
+
+    def n_tokens(self, text: str) -> int:
+        return len(self._classes(text)) - 1
+
+    def slor(self, text: str) -> float:
+        seq = self._classes(text)
+        if len(seq) < 3:
+            return 0.0
+        total = 0.0
+        for a, b in pairwise(seq):
+            p_bi = self.bi[(a, b)] / self.prev[a] if self.prev[a] else 0.0
+            p = SMOOTH * p_bi + (1 - SMOOTH) * self._p_uni(b)
+            total += math.log(p) - math.log(self._p_uni(b))
+        return total / (len(seq) - 1)
+
+
+# ---------------------------------------------------------------- combined score
+
+@dataclass(frozen=True)
+class Anchor:
+    """Linear map raw → [0, 1]: `low` ↦ 0, `high` ↦ 1, clipped."""
+
+    low: float
+    high: float
+
+    def __call__(self, x: float) -> float:
+        if self.high == self.low:
+            return float(x >= self.high)
+        return min(1.0, max(0.0, (x - self.low) / (self.high - self.low)))
+
+
+@dataclass(frozen=True)
+class FluencyRaw:
+    in_language: float
+    known_rate: float
+    unknown: tuple[str, ...]
+    repetition: float
+    slor: float
+    variety: VarietyMarkers
+    n_tokens: int = 0  # class tokens the SLOR was measured on
+
+
+@dataclass(frozen=True)
+class Fluency:
+    score: float  # 0–10
+    in_language: float  # parts in [0, 1]
+    lexical: float
+    repetition: float
+    syntax: float
+    variety: float
+    raw: FluencyRaw
+
+
+def fluency_raw(text: str, lang_id: LanguageIdentifier, lexicon: Lexicon, lm: ClassBigramLM,
+                lang: str = "pt", prompt: str = "", in_language: float | None = None) -> FluencyRaw:
+    """Anchor-free fluency measurements; `in_language` may be passed when already computed."""
+    if not text.strip():
+        raise ValueError("fluency of an empty reply is undefined; score it as degenerate instead")
+    known, unknown = lexicon.known_rate(text, frozenset(words(prompt)))
+    share = lang_id.share(text, lang) if in_language is None else in_language
+    return FluencyRaw(share, known, unknown, repetition(text, lm.vocab).value, lm.slor(text), variety_markers(text),
+                      lm.n_tokens(text))
+
+
+def combine_fluency(raw: FluencyRaw, anchors: dict[str, Anchor]) -> Fluency:
+    lexical = anchors["lexical"](raw.known_rate)
+    rep = anchors["repetition"](raw.repetition)
+    prior = anchors["syntax"].high  # the fluent end: too little prose to say otherwise
+    slor = (raw.n_tokens * raw.slor + SLOR_PRIOR_TOKENS * prior) / (raw.n_tokens + SLOR_PRIOR_TOKENS)
+    syntax = anchors["syntax"](slor)
+    variety = raw.variety.factor
+    score = 10 * raw.in_language * lexical * rep * syntax * variety
+    return Fluency(round(score, 4), raw.in_language, lexical, rep, syntax, variety, raw)

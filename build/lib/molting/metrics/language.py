@@ -1,0 +1,105 @@
+"""Language of a reply or a conversation: lingua restricted to a few candidate languages.
+
+The language is judged on the whole prose with code spans removed — never on fragments
+("Quer testar antes?" alone reads as Spanish; inside its reply it is Portuguese). A reply
+counts as wrong-language only on evidence: the whole prose is in another language, or long
+sentences are confidently in another of the persona's languages.
+
+    >>> LanguageIdentifier().share("Roda isso aqui: `make test`. Quer testar antes?", "pt")
+    1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cached_property
+
+from molting.errors import ConfigError
+from molting.metrics.text import sentences, strip_code, words
+
+CANDIDATES = ("en", "pt", "es", "it", "fr")  # languages a small model drifts into
+DETECTORS = ("lingua", "langdetect")
+SHORT_PROSE_WORDS = 8  # below this, lingua's pt/es call is a coin toss: only a confident other call counts
+SHORT_PROSE_CONFIDENCE = 0.7  # … "confident" for short prose
+LONG_SENTENCE_WORDS = 8  # a sentence this long in another persona language is real code-switching
+
+
+class LanguageIdentifier:
+    """Language ID restricted to `candidates`; `backend` is "lingua" (default) or "langdetect"."""
+
+    def __init__(self, backend: str = "lingua", candidates: tuple[str, ...] = CANDIDATES):
+        if backend not in DETECTORS:
+            raise ConfigError(f"unknown language detector {backend!r}; choose one of {', '.join(DETECTORS)}")
+        self.backend, self.candidates = backend, tuple(candidates)
+
+    @cached_property
+    def _lingua(self):
+        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+        langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in self.candidates]
+        return LanguageDetectorBuilder.from_languages(*langs).with_preloaded_language_models().build()
+
+    def detect(self, text: str) -> str:
+        """ISO 639-1 code of the most likely candidate for the prose of `text`, or "unknown"."""
+        prose = " ".join(strip_code(text).split())
+        if not prose:
+            return "unknown"
+        if self.backend == "lingua":
+            lang = self._lingua.detect_language_of(prose)
+            return lang.iso_code_639_1.name.lower() if lang is not None else "unknown"
+        return self._langdetect(prose)
+
+    def confidence(self, text: str) -> dict[str, float]:
+        """Candidate → confidence (sums to 1) on the prose of `text` (lingua only)."""
+        prose = " ".join(strip_code(text).split())
+        if not prose or self.backend != "lingua":
+            return {}
+        return {c.language.iso_code_639_1.name.lower(): c.value for c in self._lingua.compute_language_confidence_values(prose)}
+
+    def _langdetect(self, prose: str) -> str:
+        from langdetect import DetectorFactory, detect_langs
+        from langdetect.lang_detect_exception import LangDetectException
+
+        DetectorFactory.seed = 0  # langdetect samples; without a seed the same text can flip
+        try:
+            ranked = detect_langs(prose)
+        except LangDetectException:
+            return "unknown"
+        inside = [r.lang for r in ranked if r.lang in self.candidates]
+        return inside[0] if inside else "unknown"
+
+    def share(self, text: str, lang: str, others: Iterable[str] = ("en", "pt")) -> float:
+        """How much of the prose is in `lang`, in [0, 1] (0.0 when there is no prose).
+
+        The whole prose decides first. If it is in `lang`, long sentences confidently in one of
+        `others` (the persona's other languages) are taken out of the share. If it is not, the
+        share is the word share of sentences that are in `lang`. Short prose is only called
+        wrong on a confident detection."""
+        prose = strip_code(text)
+        n_words = len(words(prose))
+        if n_words == 0:
+            return 0.0
+        whole = self.detect(prose)
+        if n_words < SHORT_PROSE_WORDS and whole != lang and self.backend == "lingua":
+            conf = self.confidence(prose)
+            return 0.0 if conf.get(whole, 0.0) >= SHORT_PROSE_CONFIDENCE else 1.0
+        sents = [(s, len(words(s))) for s in sentences(prose)]
+        if whole == lang:
+            foreign = sum(n for s, n in sents if n >= LONG_SENTENCE_WORDS and (d := self.detect(s)) != lang
+                          and d in set(others))
+            return 1.0 - foreign / max(1, sum(n for _, n in sents))
+        total = sum(n for _, n in sents) or 1
+        return sum(n for s, n in sents if n >= 3 and self.detect(s) == lang) / total
+
+
+def text_language(texts: Iterable[str], lang_id: LanguageIdentifier, languages: tuple[str, ...]) -> str:
+    """The language of a conversation: its user and assistant turns together, among `languages`.
+
+    Measured on the turns people wrote, never on a system prompt (an English system prompt
+    must not outvote a short Portuguese chat). Ties go to the first language."""
+    prose = " ".join(strip_code(t) for t in texts)
+    detected = lang_id.detect(prose)
+    if detected in languages:
+        return detected
+    conf = lang_id.confidence(prose)
+    return max(languages, key=lambda lg: (conf.get(lg, 0.0), -languages.index(lg)))

@@ -1,0 +1,211 @@
+"""Personality score (0–10): does this reply sound like the persona, answer this prompt, in
+the right language — as the persona card describes?
+
+Design (sources):
+- Style-transfer evaluation credits a reply only if it is in style AND fluent AND on content,
+  because averaged metrics are easy to game (Krishna, Wieting & Iyyer 2020, EMNLP — the J
+  metric); here: style × topical × language/variety gates.
+- PersonaGym (arXiv 2407.18416) scores adherence against a rubric; here the rubric is the card:
+  answer first (no preamble, no agent talk — gates), the user's language, Brazilian not
+  European Portuguese for pt-BR, at most one signature expression.
+- Surface cues are easy to game (Krishna et al.), so: signature expressions are masked before
+  the style classifier and add at most SIGNATURE_BONUS, only in proportion to how much the rest
+  of the reply already sounds like the persona; agent talk is a gate, not a style feature, so
+  ordinary words ("I'll", "first", "primeiro") cost nothing outside agent constructions; and
+  topicality is measured against the prompt's nearest neighbouring questions, so a good reply
+  to another question on the same subject does not pass.
+
+Per reply:
+    style     = P(persona | reply) — TF-IDF character 2–5-grams + logistic regression, fitted on
+                the persona's own replies vs generic-assistant replies, signature expressions masked
+    base      = W_STYLE·style + W_DIRECT·[no generic preamble]
+    anchored  = base mapped so the calibration generic median ↦ 2 and the calibration
+                references' REFERENCE_QUANTILE ↦ ANCHORED_MAX (clipped to [0, ANCHORED_MAX])
+    score     = (anchored + bonus) · topical · variety · stuffing, or 0 for degenerate /
+                wrong-language replies and × AGENT_FACTOR for agent talk
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from molting.curate.patterns import normalize
+from molting.metrics.text import content_words, words
+
+# Weights of the base score (fixed from the card's rules, checked on calibration only).
+W_STYLE = 0.7  # the learned voice
+W_DIRECT = 0.3  # "the first sentence is the answer": no assistant preamble
+ANCHORED_MAX = 9.6  # the voice alone reaches 9.6; a signature expression can add the last 0.4
+SIGNATURE_BONUS = 0.4  # the card's "at most one" signature expression: under half a point on the same reply
+STUFFED_AT = 3  # this many signature expressions in one reply is stuffing, not voice
+STUFFED_FACTOR = 0.5  # a stuffed reply keeps half its score and no bonus
+AGENT_FACTOR = 0.1  # the card's never-list: agent talk keeps a tenth (order among bad replies stays)
+CHAR_NGRAMS = (2, 5)
+STYLE_C = 4.0  # inverse regularisation of the style classifier (sklearn's C)
+# Degenerate outputs (gate "degenerate"): fragments, echoes of the prompt, loops.
+FRAGMENT_FLOOR = 3  # never fewer words than this, whatever the persona's replies look like
+FRAGMENT_SHARE = 0.4  # … else a reply shorter than 40% of the persona's short (q0.05) replies is a fragment
+ECHO_NEW_SHARE = 0.34  # an echo brings fewer than a third of new content words to the prompt's
+LOOP_MIN_CHARS = 80  # compression needs some text to say anything
+LOOP_RATIO_MARGIN = 0.7  # a loop compresses to < 70% of the persona's most compressible reply
+
+
+def signature_regex(expressions: list[str]) -> re.Pattern[str] | None:
+    """One regex for the persona's signature expressions, matched on normalize(text), taking the
+    punctuation that follows each expression with it (a masked ':' must not become a feature)."""
+    alts = sorted({re.escape(normalize(e).strip().rstrip(":,.!;—–-")) for e in expressions if e.strip()},
+                  key=len, reverse=True)
+    alts = [a for a in alts if a]
+    if not alts:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)[ \t]*[:,.!;—–-]*")
+
+
+def count_signatures(regex: re.Pattern[str] | None, text: str) -> int:
+    return len(regex.findall(normalize(text))) if regex else 0
+
+
+class StyleClassifier:
+    """TF-IDF character n-grams + logistic regression; signature expressions masked out."""
+
+    def __init__(self, signatures: re.Pattern[str] | None):
+        self.signatures = signatures
+
+    def prep(self, text: str) -> str:
+        norm = normalize(text)
+        return self.signatures.sub(" ", norm) if self.signatures else norm
+
+    def fit(self, texts: list[str], labels: list[int]) -> StyleClassifier:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self.vec = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, min_df=2, sublinear_tf=True,
+                                   preprocessor=self.prep, dtype=np.float64)
+        x = self.vec.fit_transform(texts)
+        # lbfgs on a fixed matrix is deterministic; balanced: classes differ in size
+        self.clf = LogisticRegression(C=STYLE_C, class_weight="balanced", max_iter=5000).fit(x, labels)
+        return self
+
+    def proba(self, texts: list[str]) -> np.ndarray:
+        return self.clf.predict_proba(self.vec.transform(texts))[:, 1]
+
+    # -------------------------------------------------------------- stored form (no pickle)
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        vocab = {k: int(v) for k, v in self.vec.vocabulary_.items()}
+        return {"vocabulary": vocab}, {"idf": self.vec.idf_, "coef": self.clf.coef_, "intercept": self.clf.intercept_}
+
+    @classmethod
+    def from_state(cls, signatures: re.Pattern[str] | None, meta: dict, arrays: dict[str, np.ndarray]) -> StyleClassifier:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self = cls(signatures)
+        self.vec = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, min_df=2, sublinear_tf=True,
+                                   preprocessor=self.prep, dtype=np.float64, vocabulary=meta["vocabulary"])
+        self.vec.idf_ = arrays["idf"]
+        self.clf = LogisticRegression(C=STYLE_C, class_weight="balanced")
+        self.clf.coef_, self.clf.intercept_ = arrays["coef"], arrays["intercept"]
+        self.clf.classes_ = np.array([0, 1])
+        self.clf.n_features_in_ = arrays["coef"].shape[1]
+        return self
+
+
+# ---------------------------------------------------------------- degenerate replies
+
+
+@dataclass(frozen=True)
+class DegenerateRule:
+    """Thresholds fitted on the persona's own references (calibration)."""
+
+    min_words: int  # fewer words: a fragment
+    loop_ratio: float  # compressing to below this share of its size: a loop
+
+    @classmethod
+    def fit(cls, references: list[str]) -> DegenerateRule:
+        lengths = [len(words(r)) for r in references]
+        ratios = [compression_ratio(r) for r in references if len(r) >= LOOP_MIN_CHARS]
+        min_words = max(FRAGMENT_FLOOR, int(FRAGMENT_SHARE * float(np.quantile(lengths, 0.05))))
+        loop_ratio = LOOP_RATIO_MARGIN * (min(ratios) if ratios else 0.5)
+        return cls(min_words, round(loop_ratio, 4))
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(zlib.compress(data, 9)) / max(1, len(data))
+
+
+def degenerate_kind(reply: str, prompt: str, rule: DegenerateRule, repetition_value: float) -> str | None:
+    """'fragment', 'echo', 'loop' or None. `repetition_value` is fluency.repetition(reply).value."""
+    ws = words(reply)
+    if len(ws) < rule.min_words:
+        return "fragment"
+    if _is_echo(reply, prompt):
+        return "echo"
+    if repetition_value < 0.5 or (len(reply) >= LOOP_MIN_CHARS and compression_ratio(reply) < rule.loop_ratio):
+        return "loop"
+    return None
+
+
+def _stem(word: str) -> str:
+    return normalize(word)[:5]
+
+
+def _is_echo(reply: str, prompt: str) -> bool:
+    """The reply says back what the prompt said: few content words the prompt did not have."""
+    said = {_stem(w) for w in content_words(prompt)}
+    mine = [_stem(w) for w in content_words(reply)]
+    if len(mine) < 2 or not said:
+        return False
+    new = sum(w not in said for w in mine)
+    return new / len(mine) < ECHO_NEW_SHARE
+
+
+# ---------------------------------------------------------------- combination
+
+
+def base_score(style: float, direct: bool) -> float:
+    return W_STYLE * style + W_DIRECT * float(direct)
+
+
+def combine(anchored: float, signatures: int, topical: float, variety: float, *, lang_ok: bool,
+            degenerate: bool, agent: bool) -> float:
+    """Krishna et al.'s conjunction: hard zero for degenerate or wrong-language replies, soft
+    gates where the evidence is graded (topicality, Brazilian vs European variety)."""
+    if degenerate or not lang_ok:
+        return 0.0
+    stuffed = signatures >= STUFFED_AT
+    bonus = SIGNATURE_BONUS * anchored / ANCHORED_MAX if signatures >= 1 and not stuffed else 0.0
+    score = (anchored + bonus) * topical * variety * (STUFFED_FACTOR if stuffed else 1.0)
+    return float(min(10.0, max(0.0, score * (AGENT_FACTOR if agent else 1.0))))
+
+
+def strip_signatures(regex: re.Pattern[str] | None, text: str) -> str:
+    """The reply with its signature expressions taken out (catchphrase-effect checks):
+    `strip_signatures(rx, "Short answer: tuple.")` → 'Tuple.'"""
+    if regex is None:
+        return text
+    norm = normalize(text)
+    index = _norm_index(text)
+    keep, last = [], 0
+    for m in regex.finditer(norm):
+        keep.append(text[last:index[m.start()]])
+        last = index[m.end()] if m.end() < len(index) else len(text)
+    keep.append(text[last:])
+    out = " ".join("".join(keep).split())
+    for i, ch in enumerate(out):
+        if ch.isalpha():
+            return out[:i] + ch.upper() + out[i + 1:]
+    return out
+
+
+def _norm_index(text: str) -> list[int]:
+    """index[i] = position in `text` of normalized character i (one extra entry for the end)."""
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        index.extend([i] * len(normalize(ch)))
+    return index + [len(text)]

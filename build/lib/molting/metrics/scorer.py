@@ -1,0 +1,231 @@
+"""The Scorer: fitted once per persona bundle (style classifier, language ID, lexicon, class-bigram
+LM, topicality pool), then scores replies in batches. Anchors come from the bundle's
+anchors.json, written by `molting calibrate --persona DIR`; loading refuses anchors fitted on
+other bundle files, other packaged sets or another scorer version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from molting.curate.patterns import normalize
+from molting.errors import EvalError, ModelError
+from molting.io import read_json
+from molting.metrics import personality as P
+from molting.metrics.agent import directness
+from molting.metrics.embeddings import Encoder
+from molting.metrics.fluency import (
+    Anchor,
+    ClassBigramLM,
+    Fluency,
+    Lexicon,
+    combine_fluency,
+    fluency_raw,
+    repetition,
+    variety_markers,
+)
+from molting.metrics.language import LanguageIdentifier
+from molting.metrics.text import STOPWORDS, words
+from molting.metrics.topicality import TopicalAnchor, Topicality
+from molting.metrics import state
+from molting.metrics.training import TrainSplit, packaged_fingerprint, train_split
+from molting.persona import Persona, Prompt
+
+SCORER_VERSION = "2026.12.1"  # bump when a feature, weight or anchor rule changes; recalibrate
+LANG_MATCH_MIN = 0.5  # at least half the prose (by words) in the prompt's language
+GENERIC_ANCHOR_SCORE = 2.0  # the calibration generic median maps here …
+REFERENCE_QUANTILE = 0.25  # … and this quantile of calibration references maps to ANCHORED_MAX
+
+
+@dataclass(frozen=True)
+class Anchors:
+    version: str
+    fingerprints: dict[str, str]
+    base_generic: dict[str, float]  # per language: calibration generic median of the base score
+    base_reference: dict[str, float]  # per language: calibration reference REFERENCE_QUANTILE of the base score
+    topical: dict[str, TopicalAnchor]  # per language: similarity to the reference ↦ topical gate
+    degenerate: P.DegenerateRule
+    lexical: Anchor | None = None  # fluency anchors: None for a persona without Portuguese
+    repetition: Anchor | None = None
+    syntax: Anchor | None = None
+
+    def anchored(self, base: float, lang: str) -> float:
+        low, high = self.base_generic[lang], self.base_reference[lang]
+        slope = (P.ANCHORED_MAX - GENERIC_ANCHOR_SCORE) / max(high - low, 1e-6)
+        return float(min(P.ANCHORED_MAX, max(0.0, GENERIC_ANCHOR_SCORE + slope * (base - low))))
+
+    def fluency_anchors(self) -> dict[str, Anchor]:
+        return {"lexical": self.lexical, "repetition": self.repetition, "syntax": self.syntax}
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> Anchors:
+        d = dict(d)
+        d["topical"] = {lang: TopicalAnchor(**t) for lang, t in d["topical"].items()}
+        d["degenerate"] = P.DegenerateRule(**d["degenerate"])
+        for k in ("lexical", "repetition", "syntax"):
+            d[k] = Anchor(**d[k]) if d.get(k) else None
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class ReplyScores:
+    id: str
+    lang: str  # the prompt's language
+    personality: float  # 0–10
+    agent_like: bool  # curation's flag
+    direct: bool
+    language: str  # detected language of the reply
+    lang_match: bool
+    fluency: float | None  # 0–10, Portuguese prompts only
+    br_markers: tuple[str, ...]  # "br:voce", "eu:tu_forms", …
+    gates: tuple[str, ...]  # why the personality score was cut: off_topic, wrong_language, …
+    parts: dict = field(repr=False, compare=False, default_factory=dict)
+    version: str = SCORER_VERSION
+
+
+def bundle_fingerprints(persona: Persona) -> dict[str, str]:
+    return persona.fingerprints() | {"packaged_sets": packaged_fingerprint()}
+
+
+class Scorer:
+    """Fit once, score many: `Scorer.load(persona).score(prompts, replies)`."""
+
+    def __init__(self, persona: Persona, anchors: Anchors | None = None, language_detector: str = "lingua",
+                 encoder: Encoder | None = None, use_stored: bool = False):
+        self.persona = persona
+        self.lang_id = LanguageIdentifier(language_detector)
+        self.signatures = P.signature_regex(persona.card.all_signatures())
+        self.lexicon = Lexicon()
+        self._encoder = encoder
+        self._train = None
+        self.anchors = anchors
+        key = state.state_key(bundle_fingerprints(persona), SCORER_VERSION)
+        stored = state.load(key) if use_stored else None
+        if stored is not None:
+            self.style, self.topicality, self.lm = state.restore(*stored, self.signatures)
+            self.fitted = "loaded"
+            return
+        split = self.train
+        self.style = P.StyleClassifier(self.signatures).fit(split.texts, split.labels)
+        pt_text = [t for t, lg in zip(split.texts, split.langs) if lg == "pt"]
+        self.lm = ClassBigramLM(pt_text) if "pt" in persona.languages and pt_text else None
+        cal = persona.calibration_prompts()
+        self.topicality = Topicality(split.texts + [x.prompt for x in split.pairs] + [p.prompt for p in cal]
+                                     + [p.reference for p in cal])
+        self.fitted = "fitted"
+        state.save(key, self.style, self.topicality, self.lm)
+
+    @property
+    def train(self) -> TrainSplit:
+        """What the scorer is fitted on (computed on first use: a stored scorer does not need it)."""
+        if self._train is None:
+            self._train = train_split(self.persona, self.lang_id)
+        return self._train
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder()
+        return self._encoder
+
+    @classmethod
+    def load(cls, persona: Persona, **kw) -> Scorer:
+        """The scorer with the bundle's anchors (refusing anchors that no longer fit the bundle),
+        loaded from the stored fit when one matches the bundle, else fitted and stored."""
+        return cls(persona, load_anchors(persona), use_stored=True, **kw)
+
+    # ------------------------------------------------------------ scoring
+
+    def _check(self, prompts: list[Prompt], replies: list[str]) -> None:
+        if len(prompts) != len(replies):
+            raise ValueError(f"{len(prompts)} prompts but {len(replies)} replies")
+        if not replies:
+            raise EvalError("nothing to score: an empty eval set never passes")
+        for r in replies:
+            if not isinstance(r, str):
+                raise TypeError(f"replies must be str, got {type(r).__name__}")
+        for p in prompts:
+            if p.lang not in self.persona.languages:
+                raise EvalError(f"prompt {p.id!r} is in '{p.lang}', not one of the persona's languages "
+                                f"({', '.join(self.persona.languages)})")
+
+    def raw(self, prompts: list[Prompt], replies: list[str]) -> list[dict]:
+        """Anchor-free measurements per reply (what calibration fits anchors on)."""
+        self._check(prompts, replies)
+        style = self.style.proba(replies)
+        topical = self.topicality.score(replies, [p.reference for p in prompts])
+        out = []
+        for p, text, s, t in zip(prompts, replies, style, topical):
+            d = directness(text)
+            share = self.lang_id.share(text, p.lang, self.persona.languages) if text.strip() else 0.0
+            stop = self.lm.vocab if (p.lang == "pt" and self.lm) else frozenset(normalize(w) for w in STOPWORDS)
+            out.append(dict(
+                style=float(s), direct=d.direct, agent_like=d.agent_like, agent_hits=d.agent_hits, preamble=d.preamble,
+                signatures=P.count_signatures(self.signatures, text), topical=float(t),
+                in_language=share, words=len(words(text)), repetition=repetition(text, stop).value,
+                variety=variety_markers(text) if p.lang == "pt" else None,
+                fluency=(fluency_raw(text, self.lang_id, self.lexicon, self.lm, prompt=p.prompt, in_language=share)
+                         if p.lang == "pt" and self.lm and text.strip() else None),
+            ))
+        return out
+
+    def score(self, prompts: list[Prompt], replies: list[str]) -> list[ReplyScores]:
+        if self.anchors is None:
+            raise ModelError("this scorer has no anchors yet; run `molting calibrate --persona DIR` first")
+        a = self.anchors
+        raws = self.raw(prompts, replies)
+        topical = [a.topical[p.lang].gate(r["topical"]) for p, r in zip(prompts, raws)]
+        return [self._one(p, text, r, t) for p, text, r, t in zip(prompts, replies, raws, topical)]
+
+    def _one(self, p: Prompt, text: str, r: dict, topical: float) -> ReplyScores:
+        a = self.anchors
+        base = P.base_score(r["style"], r["direct"])
+        anchored = a.anchored(base, p.lang)
+        lang_ok = r["in_language"] >= LANG_MATCH_MIN
+        kind = P.degenerate_kind(text, p.prompt, a.degenerate, r["repetition"]) if text.strip() else "empty"
+        variety = r["variety"].factor if r["variety"] is not None else 1.0
+        gates = tuple(g for g, on in (
+            ("off_topic", topical < 0.5), ("wrong_language", not lang_ok), ("degenerate", kind is not None),
+            ("agent_talk", r["agent_like"]), ("stuffed", r["signatures"] >= P.STUFFED_AT),
+            ("european_pt", variety < 0.75)) if on)
+        flu: Fluency | None = None
+        if r["fluency"] is not None and a.lexical is not None:
+            flu = combine_fluency(r["fluency"], a.fluency_anchors())
+        personality = P.combine(anchored, r["signatures"], topical, variety, lang_ok=lang_ok,
+                                degenerate=kind is not None, agent=r["agent_like"])
+        return ReplyScores(
+            id=p.id, lang=p.lang, personality=round(personality, 4), agent_like=r["agent_like"], direct=r["direct"],
+            language=self.lang_id.detect(text) if text.strip() else "unknown", lang_match=lang_ok,
+            fluency=(round(flu.score, 4) if flu else (0.0 if p.lang == "pt" else None)),
+            br_markers=r["variety"].found if r["variety"] is not None else (), gates=gates,
+            parts=dict(style=r["style"], base=base, anchored=anchored, topical=topical, topical_similarity=r["topical"],
+                       signatures=r["signatures"], agent_hits=r["agent_hits"], preamble=r["preamble"],
+                       degenerate=kind, in_language=r["in_language"], variety=variety,
+                       fluency=None if not flu else dict(in_language=flu.in_language, lexical=flu.lexical,
+                                                         repetition=flu.repetition, syntax=flu.syntax,
+                                                         variety=flu.variety, unknown=flu.raw.unknown)),
+        )
+
+    def score_reply(self, prompt: Prompt, reply: str) -> ReplyScores:
+        return self.score([prompt], [reply])[0]
+
+
+def load_anchors(persona: Persona) -> Anchors:
+    path = persona.anchors_path
+    hint = f"Run: molting calibrate --persona {persona.root}"
+    if not path.is_file():
+        raise ModelError(f"{path}: this persona has no fitted anchors yet. {hint}")
+    try:
+        anchors = Anchors.from_json(read_json(path, "anchors file"))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelError(f"{path}: not a molting anchors file ({type(err).__name__}: {err}). {hint}") from None
+    if anchors.version != SCORER_VERSION:
+        raise ModelError(f"{path}: anchors are for scorer {anchors.version}, this molting has {SCORER_VERSION}. {hint}")
+    now = bundle_fingerprints(persona)
+    changed = sorted(k for k in set(now) | set(anchors.fingerprints) if anchors.fingerprints.get(k) != now.get(k))
+    if changed:
+        raise ModelError(f"{path}: the bundle changed since calibration ({', '.join(changed)}). {hint}")
+    return anchors

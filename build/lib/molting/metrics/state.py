@@ -1,0 +1,98 @@
+"""The fitted scorer, stored so a gate re-run loads it instead of refitting it.
+
+Stored under $MOLTING_CACHE/scorers/<key>.{json.gz,npz}, keyed on everything the fit depends
+on: the scorer version, the bundle's file fingerprints, the packaged sets, and the versions of
+scikit-learn and numpy. No pickle: vocabularies and counts are JSON, arrays are .npz loaded with
+allow_pickle=False. A damaged or missing entry is simply refitted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from molting.io import sha256_json
+
+
+def state_key(fingerprints: dict[str, str], version: str) -> str:
+    """Everything the fit depends on: bundle, packaged sets, scorer version, the metric code itself
+    (a change that forgot to bump the version still refits) and the libraries that fit."""
+    from importlib import metadata
+
+    libs = {name: metadata.version(name) for name in ("scikit-learn", "numpy", "lingua-language-detector")}
+    code = sha256_json({p.name: p.read_text(encoding="utf-8") for p in sorted(Path(__file__).parent.glob("*.py"))})
+    return sha256_json({"fingerprints": fingerprints, "version": version, "libs": libs, "code": code})[:24]
+
+
+def state_dir() -> Path:
+    from molting.models import cache_root
+
+    return cache_root() / "scorers"
+
+
+def save(key: str, style, topicality, lm) -> None:
+    meta_style, arrays = style.state()
+    vocab = meta_style["vocabulary"]
+    tf_vocab = {k: int(v) for k, v in topicality.tfidf.vocabulary_.items()}
+    meta = {
+        "style_vocabulary": _ordered(vocab), "topical_vocabulary": _ordered(tf_vocab),
+        "topical_df": dict(topicality.df), "topical_docs": topicality.n_docs,
+        "lm": None if lm is None else {"vocab": sorted(lm.vocab), "uni": dict(lm.uni), "prev": dict(lm.prev),
+                                        "bi": [[a, b, n] for (a, b), n in lm.bi.items()]},
+    }
+    folder = state_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp_json, tmp_npz = folder / f".{key}.{os.getpid()}.json.gz", folder / f".{key}.{os.getpid()}.npz"
+        with gzip.open(tmp_json, "wt", encoding="utf-8") as f:
+            json.dump(meta, f, ensure_ascii=False)
+        with open(tmp_npz, "wb") as f:
+            np.savez(f, style_idf=arrays["idf"], style_coef=arrays["coef"], style_intercept=arrays["intercept"],
+                     topical_idf=topicality.tfidf.idf_)
+        os.replace(tmp_npz, folder / f"{key}.npz")
+        os.replace(tmp_json, folder / f"{key}.json.gz")
+    except OSError:
+        pass  # an unwritable cache costs a refit next time, never correctness
+
+
+def load(key: str) -> tuple[dict, dict[str, np.ndarray]] | None:
+    folder = state_dir()
+    try:
+        with gzip.open(folder / f"{key}.json.gz", "rt", encoding="utf-8") as f:
+            meta = json.load(f)
+        with np.load(folder / f"{key}.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, KeyError):
+        return None
+    return meta, arrays
+
+
+def _ordered(vocab: dict[str, int]) -> list[str]:
+    out = [""] * len(vocab)
+    for term, i in vocab.items():
+        out[i] = term
+    return out
+
+
+def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any, Any, Any]:
+    """(style classifier, topicality, class-bigram LM or None) from a stored state."""
+    from molting.metrics.fluency import ClassBigramLM
+    from molting.metrics.personality import StyleClassifier
+    from molting.metrics.topicality import Topicality
+
+    style = StyleClassifier.from_state(signatures, {"vocabulary": {t: i for i, t in enumerate(meta["style_vocabulary"])}},
+                                       {"idf": arrays["style_idf"], "coef": arrays["style_coef"],
+                                        "intercept": arrays["style_intercept"]})
+    topicality = Topicality.from_state({t: i for i, t in enumerate(meta["topical_vocabulary"])}, arrays["topical_idf"],
+                                       Counter(meta["topical_df"]), meta["topical_docs"])
+    lm = None
+    if meta["lm"] is not None:
+        lm = ClassBigramLM.from_counts(frozenset(meta["lm"]["vocab"]), Counter(meta["lm"]["uni"]),
+                                       Counter({(a, b): n for a, b, n in meta["lm"]["bi"]}), Counter(meta["lm"]["prev"]))
+    return style, topicality, lm
