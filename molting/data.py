@@ -4,7 +4,7 @@ Records flow one way: file → `Conversation` (roles mapped to system/user/assis
 record kept for a faithful round trip) → stage → `save_records` (same format as the input,
 atomic). Every problem names the file, the example index, the turn index and the fix.
 
-    >>> convs = load_dataset("fixtures/claudio/dataset_sharegpt.json").conversations
+    >>> convs = load_dataset("my-persona/dataset.json").conversations
     >>> convs[0].turns[1].role
     'assistant'
 """

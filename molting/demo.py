@@ -1,7 +1,7 @@
 """`make demo`: the seed's Phase 3 vs Phase 5 experiment, end to end, offline, on a persona
-bundle given on the command line (the Makefile passes the shipped example, fixtures/claudio):
+bundle given on the command line (the Makefile passes the shipped example):
 
-    python -m molting.demo --persona fixtures/claudio
+    python -m molting.demo --persona path/to/bundle     # the Makefile passes its PERSONA
 
 0. calibrate the persona's metric if its anchors are missing or stale
 1. curate the persona's raw dataset → curated set + reports/CURATION_REPORT.md

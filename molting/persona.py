@@ -181,7 +181,7 @@ def _signatures(raw: Any, languages: tuple[str, ...], where: str) -> dict[str, t
     if raw is None:
         return {lang: () for lang in languages}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: 'signature_expressions' must map a language to a list, e.g. {{en: [\"Short answer:\"]}}.")
+        raise ConfigError(f"{where}: 'signature_expressions' must map a language to a list, e.g. {{en: [\"In short:\"], pt-BR: [\"Resumindo:\"]}}.")
     out: dict[str, tuple[str, ...]] = {lang: () for lang in languages}
     for key, exprs in raw.items():
         lang = normalize_lang(key, f"{where}: signature_expressions")

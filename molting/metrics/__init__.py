@@ -6,7 +6,7 @@ Load once, score many (fitting the style classifier takes seconds; embeddings ar
 
     from molting.persona import load_persona
     from molting.metrics import Scorer, aggregate
-    persona = load_persona("fixtures/claudio")
+    persona = load_persona("my-persona")
     scorer = Scorer.load(persona)               # the bundle's anchors; refuses stale ones
     scores = scorer.score(persona.eval_prompts(), replies)   # list[ReplyScores], same order
     s = scores[0]; s.personality, s.agent_like, s.direct, s.lang_match, s.fluency, s.gates
