@@ -51,6 +51,8 @@ VALIDATION_TARGETS = {
     "agent": ("mean", "<=", 1.0),
     "code_heavy": ("fluency_mean", ">=", 8.0),
 }
+EXTRA_TARGETS = {("european_pt", "fluency_auc_br_vs_eu"): (">=", 0.95)}  # PT-BR fluency AUC, Brazilian vs European
+BRAZILIAN_CATEGORIES = ("in_voice_one", "in_voice_none")  # the persona's own variety, vs its European rewrites
 
 
 # ---------------------------------------------------------------- fitting
@@ -203,6 +205,11 @@ class CalibrationResult:
                     continue
                 met = measured >= value if op == ">=" else measured <= value
                 out.append((cat, lang, f"{stat.replace('_', ' ')} {op} {value:g}", measured, met))
+        for (cat, stat), (op, value) in EXTRA_TARGETS.items():
+            for lang, row in sorted(self.validation.get(cat, {}).items()):
+                if stat in row:
+                    met = row[stat] >= value if op == ">=" else row[stat] <= value
+                    out.append((cat, lang, f"{stat.replace('_', ' ')} {op} {value:g}", row[stat], met))
         return out
 
 
@@ -294,6 +301,11 @@ def validate(scorer: Scorer, rows: list[dict], threshold: float) -> dict[str, di
         out[cat][lang] = {"n": len(ss), "mean": float(np.mean([s.personality for s in ss])),
                           "pass_rate": float(np.mean([s.personality >= threshold for s in ss])),
                           "fluency_mean": float(np.mean(flu)) if flu else float("nan")}
+    brazilian = [s.fluency for (cat, lang), ss in groups.items() if lang == "pt" and cat in BRAZILIAN_CATEGORIES
+                 for s in ss]
+    european = [s.fluency for s in groups.get(("european_pt", "pt"), [])]
+    if brazilian and european:  # PT-BR fluency must tell the two varieties apart, reply by reply
+        out["european_pt"]["pt"]["fluency_auc_br_vs_eu"] = auc(brazilian, european)
     return dict(out)
 
 

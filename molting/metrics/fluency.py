@@ -57,13 +57,22 @@ _EU_MARKERS = {
     "tu_preterite": (r"\b(?!(?:arr|g|af|contr|desg|b|h|tr|c|v|eng)aste\b)\w{2,}aste\b", 1.0),  # instalaste, acabaste
     "tu_future_subjunctive": (r"\bse\s+(?:\w+ares|\w+eres|\w+ires|quiseres|puderes|tiveres|fizeres|vires|fores|souberes)\b", 1.0),
     "a_infinitive": (r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|passa|comecou|comeca|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b", 1.0),
-    "lexicon": (r"\b(?:autocarro|telemovel|ecra|ecras|ficheiros?|utilizador(?:es|a)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|rapariga|miudos?|equipa|equipas|registo|registos|facto|factos|comboio|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|descarreg\w+|vamos a isso|toda a gente|vai abaixo|frigorifico|montra|talho|estou farto|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes)\b", 1.0),
+    "lexicon": (r"\b(?:autocarro|telemovel|ecra|ecras|ficheiros?|utilizador(?:es|a)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|rapariga|miudos?|equipa|equipas|registo|registos|facto|factos|comboio|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|descarreg\w+|vamos a isso|toda a gente|vai abaixo|frigorifico|montra|talho|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes)\b", 1.0),
     "enclitic_te_lhe": (r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b", 1.0),  # dá-te, mostra-lhe, põe-na
+    # the personal infinitive of "tu": "para não decorares", "sem te preocupares", "o que aprenderes"
+    "tu_infinitive": (r"\b(?:para|sem|ao|quando|que|de)(?:[ \t]+(?:nao|te|o|a|os|as|se))*[ \t]+(?!(?:milh|lug|p|b|m|milit|famili|"
+                      r"escol|popul|simil|regul|particul|col|titul|celul|auxili|modul|angul|singul|sol|l|ex)ares\b)"
+                      r"[a-z]{2,}(?:ares|eres|ires)\b", 1.0),
+    # European spellings without the Brazilian "c"/"p": detetar, contacto, aspeto, perspetiva, receção
+    "spelling": (r"\b(?:detet\w*|contactos?|contactar|aspetos?|perspetivas?|rece[cç]ao|conce[cç]ao|espetador\w*|"
+                 r"optimo|optima|projecto\w*|direc[cç]ao|accao|exacto|exacta)\b", 1.0),
     "enclitic_o_a": (r"\b\w+[aeiu]-(?:o|a|os|as|lo|la|los|las)\b", 0.5),  # BR formal also: "para salvá-la"
     "mesoclisis": (r"\b\w+-(?:me|te|se|lhe|lo|la|nos|vos)-(?:ei|as|a|emos|eis|ao|ia|ias|iamos|iam)\b", 1.0),
 }
 _EU_ACCENTS = re.compile(r"\b\w*[éó](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b"  # económico, sénior
+
                          r"|\bà (?:espera|procura)\b|\bparar à\b")  # the grave accent decides
+_EU_BEFORE_CODE = re.compile(r"\bcorr(?:e|es|am)[ \t]+`")  # "Corre `pytest`": Brazilians "rodam" a command
 _BR_RE = {k: (re.compile(v), w) for k, (v, w) in _BR_MARKERS.items()}
 _EU_RE = {k: (re.compile(v), w) for k, (v, w) in _EU_MARKERS.items()}
 EU_WEIGHT = 2.0  # in the variety factor a European marker counts double a Brazilian one
@@ -97,7 +106,7 @@ def variety_markers(text: str) -> VarietyMarkers:
             else:
                 eu_weak += n * weight
             found += [f"{side}:{key}"] * bool(n)
-    nb, ne = len(_BR_ACCENTS.findall(lower)), len(_EU_ACCENTS.findall(lower))
+    nb, ne = len(_BR_ACCENTS.findall(lower)), len(_EU_ACCENTS.findall(lower)) + len(_EU_BEFORE_CODE.findall(text.lower()))
     found += ["br:accents"] * bool(nb) + ["eu:accents"] * bool(ne)
     eu_strong += ne
     # weak forms (Brazilian formal writing uses them too) only count beside a clearly European one
