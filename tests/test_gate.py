@@ -91,9 +91,17 @@ def test_molting_report_refuses_edited_generations(passing, tmp_path):
     assert not (tmp_path / "comparison.md").exists()
 
 
-def test_agent_like_replies_fail_the_right_tests_and_still_write_the_report(tmp_path):
-    done = gate(tmp_path, "--persona", str(CLAUDIO), "--replies", str(_replies(tmp_path, "agent_like")),
-                "--report-dir", str(tmp_path / "reports"))
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory):
+    """One gate run with agent-like replies as the candidate."""
+    tmp = tmp_path_factory.mktemp("fail")
+    done = gate(tmp, "--persona", str(CLAUDIO), "--replies", str(_replies(tmp, "agent_like")),
+                "--report-dir", str(tmp / "reports"))
+    return tmp, done
+
+
+def test_agent_like_replies_fail_the_right_tests_and_still_write_the_report(failing):
+    tmp_path, done = failing
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     for name in ("test_personality", "test_agent_phrase_rate[en]", "test_agent_phrase_rate[pt]", "test_directness",
                  "test_candidate_beats_baseline_on_personality[base]", "test_no_agent_phrase_regression[base]"):
@@ -202,13 +210,9 @@ def test_real_model_gate_generates_scores_reports_and_replays_from_the_cache(tmp
         [s["models"]["candidate"]["reply"] for s in first["samples"]]
 
 
-def test_several_candidates_compare_in_one_table(passing, tmp_path):
+def test_several_candidates_compare_in_one_table(passing, failing, tmp_path):
     tmp, _ = passing
-    other = tmp_path / "other"
-    other.mkdir()
-    done = gate(other, "--persona", str(CLAUDIO), "--replies", str(_replies(other, "agent_like")),
-                "--report-dir", str(other / "reports"))
-    assert done.returncode == 1
+    other, _ = failing
     done = molting("report", "--persona", str(CLAUDIO), "--results", f"refs={tmp / 'reports/results.json'}",
                    "--results", f"agent={other / 'reports/results.json'}", "--report-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]

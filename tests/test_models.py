@@ -87,14 +87,14 @@ def test_a_tokenizer_without_chat_template_is_a_model_error(tmp_path, tiny_llama
 
 
 @pytest.mark.realmodel
-def test_offline_default_converts_once_into_a_plain_safetensors_model(tmp_path, monkeypatch):
-    """The real path: GGUF → safetensors cache (no quantization_config left), converted once."""
-    monkeypatch.setenv("MOLTING_CACHE", str(tmp_path / "cache"))
+def test_offline_default_converts_once_into_a_plain_safetensors_model(smollm2_adapter, monkeypatch):
+    """The real path: GGUF → safetensors cache (no quantization_config left), converted once —
+    by the session's first use of the offline default (the shared adapter), never again."""
+    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted twice: the cache was ignored"))
     folder = models.ensure_offline_default()
     config = json.loads((folder / "config.json").read_text())
     assert "quantization_config" not in config and (folder / "model.safetensors").is_file()
-    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted twice: the cache was ignored"))
-    assert models.ensure_offline_default() == folder  # cached: no second conversion
+    assert (folder / models.SOURCE_FILE).is_file()
 
 
 @pytest.mark.realmodel
