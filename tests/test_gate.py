@@ -48,13 +48,17 @@ def molting(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-@pytest.fixture(scope="module")
-def passing(tmp_path_factory):
-    """One gate run with the persona's own references as the candidate."""
-    tmp = tmp_path_factory.mktemp("pass")
-    done = gate(tmp, "--persona", str(CLAUDIO), "--replies", str(_replies(tmp, "reference")),
+def _canned_run(tmp: Path, candidate_field: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """One gate run on canned replies: the candidate says each prompt's `candidate_field`."""
+    done = gate(tmp, "--persona", str(CLAUDIO), "--replies", str(_replies(tmp, candidate_field)),
                 "--report-dir", str(tmp / "reports"))
     return tmp, done
+
+
+@pytest.fixture(scope="module")
+def passing(tmp_path_factory):
+    """The persona's own references as the candidate."""
+    return _canned_run(tmp_path_factory.mktemp("pass"), "reference")
 
 
 def test_reference_replies_pass_every_criterion(passing):
@@ -93,11 +97,8 @@ def test_molting_report_refuses_edited_generations(passing, tmp_path):
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory):
-    """One gate run with agent-like replies as the candidate."""
-    tmp = tmp_path_factory.mktemp("fail")
-    done = gate(tmp, "--persona", str(CLAUDIO), "--replies", str(_replies(tmp, "agent_like")),
-                "--report-dir", str(tmp / "reports"))
-    return tmp, done
+    """Agent-like replies as the candidate."""
+    return _canned_run(tmp_path_factory.mktemp("fail"), "agent_like")
 
 
 def test_agent_like_replies_fail_the_right_tests_and_still_write_the_report(failing):

@@ -27,8 +27,11 @@ def run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_the_installed_wheel_calibrates_gates_and_reports_outside_the_checkout(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    dist = tmp_path / "dist"
-    run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(dist)],
+    dist, src = tmp_path / "dist", tmp_path / "src"
+    # built from a copy: setuptools writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "output", "data", "build", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache", ".hypothesis"))
+    run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w", str(dist)],
         tmp_path, env)
     wheel = next(dist.glob("molting-*.whl"))
     venv = tmp_path / "env"
