@@ -103,6 +103,7 @@ class Scorer:
         self._train = None
         self.anchors = anchors
         key = state.state_key(bundle_fingerprints(persona), SCORER_VERSION)
+        self.measured = state.RawCache(key) if use_stored else None
         stored = state.load(key) if use_stored else None
         if stored is not None:
             self.style, self.topicality, self.lm = state.restore(*stored, self.signatures)
@@ -172,11 +173,25 @@ class Scorer:
             ))
         return out
 
+    def raw_cached(self, prompts: list[Prompt], replies: list[str]) -> list[dict]:
+        """raw(), reusing stored measurements of the same reply to the same prompt."""
+        if self.measured is None:
+            return self.raw(prompts, replies)
+        self._check(prompts, replies)
+        keys = [self.measured.item_key(p.lang, p.prompt, p.reference, r) for p, r in zip(prompts, replies)]
+        found = {k: _raw_from_json(v) for k, v in self.measured.get_many(keys).items()}
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        if todo:
+            fresh = self.raw([prompts[i] for i in todo], [replies[i] for i in todo])
+            found.update({keys[i]: r for i, r in zip(todo, fresh)})
+            self.measured.put_many({keys[i]: _raw_to_json(r) for i, r in zip(todo, fresh)})
+        return [found[k] for k in keys]
+
     def score(self, prompts: list[Prompt], replies: list[str]) -> list[ReplyScores]:
         if self.anchors is None:
             raise ModelError("this scorer has no anchors yet; run `molting calibrate --persona DIR` first")
         a = self.anchors
-        raws = self.raw(prompts, replies)
+        raws = self.raw_cached(prompts, replies)
         topical = [a.topical[p.lang].gate(r["topical"]) for p, r in zip(prompts, raws)]
         return [self._one(p, text, r, t) for p, text, r, t in zip(prompts, replies, raws, topical)]
 
@@ -211,6 +226,28 @@ class Scorer:
 
     def score_reply(self, prompt: Prompt, reply: str) -> ReplyScores:
         return self.score([prompt], [reply])[0]
+
+
+def _raw_to_json(r: dict) -> dict:
+    out = dict(r)
+    out["variety"] = asdict(r["variety"]) if r["variety"] is not None else None
+    out["fluency"] = asdict(r["fluency"]) if r["fluency"] is not None else None
+    return out
+
+
+def _raw_from_json(d: dict) -> dict:
+    from molting.metrics.fluency import FluencyRaw, VarietyMarkers
+
+    out = dict(d)
+    out["agent_hits"] = tuple(d["agent_hits"])
+    if d["variety"] is not None:
+        out["variety"] = VarietyMarkers(d["variety"]["br"], d["variety"]["eu"], tuple(d["variety"]["found"]))
+    if d["fluency"] is not None:
+        f = dict(d["fluency"])
+        f["unknown"] = tuple(f["unknown"])
+        f["variety"] = VarietyMarkers(f["variety"]["br"], f["variety"]["eu"], tuple(f["variety"]["found"]))
+        out["fluency"] = FluencyRaw(**f)
+    return out
 
 
 def load_anchors(persona: Persona) -> Anchors:

@@ -25,7 +25,7 @@ def state_key(fingerprints: dict[str, str], version: str) -> str:
     (a change that forgot to bump the version still refits) and the libraries that fit."""
     from importlib import metadata
 
-    libs = {name: metadata.version(name) for name in ("scikit-learn", "numpy", "lingua-language-detector")}
+    libs = {name: metadata.version(name) for name in ("scikit-learn", "numpy", "lingua-language-detector", "pyspellchecker")}
     code = sha256_json({p.name: p.read_text(encoding="utf-8") for p in sorted(Path(__file__).parent.glob("*.py"))})
     return sha256_json({"fingerprints": fingerprints, "version": version, "libs": libs, "code": code})[:24]
 
@@ -96,3 +96,55 @@ def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any,
         lm = ClassBigramLM.from_counts(frozenset(meta["lm"]["vocab"]), Counter(meta["lm"]["uni"]),
                                        Counter({(a, b): n for a, b, n in meta["lm"]["bi"]}), Counter(meta["lm"]["prev"]))
     return style, topicality, lm
+
+
+# ---------------------------------------------------------------- measured replies
+
+
+class RawCache:
+    """A reply's anchor-free measurements (Scorer.raw), stored in SQLite under the fitted state's
+    key: a gate re-run (or its controls, the same every run) measures nothing twice."""
+
+    def __init__(self, key: str):
+        import sqlite3
+
+        from molting.models import cache_root
+
+        self.key, self.db = key, None
+        try:
+            path = cache_root() / "measured.sqlite"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), timeout=30)
+            self.db.execute("CREATE TABLE IF NOT EXISTS raw (key TEXT PRIMARY KEY, value TEXT)")
+        except (OSError, sqlite3.Error):
+            self.db = None  # no cache: measured again next time
+
+    def item_key(self, lang: str, prompt: str, reference: str, reply: str) -> str:
+        return sha256_json([self.key, lang, prompt, reference, reply])
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        import sqlite3
+
+        if self.db is None or not keys:
+            return {}
+        out = {}
+        try:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                for k, v in self.db.execute(f"SELECT key, value FROM raw WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+                    out[k] = json.loads(v)
+        except (sqlite3.Error, ValueError):
+            return {}
+        return out
+
+    def put_many(self, items: dict[str, dict]) -> None:
+        import sqlite3
+
+        if self.db is None or not items:
+            return
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO raw VALUES (?, ?)",
+                                [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()])
+            self.db.commit()
+        except sqlite3.Error:
+            pass
