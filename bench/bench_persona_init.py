@@ -40,8 +40,11 @@ def agreement(hand, built, prompts, replies) -> tuple[int, float, str]:
 
     a = [s.personality for s in hand.score(prompts, replies)]
     b = [s.personality for s in built.score(prompts, replies)]
-    if len(set(a)) == 1 and a == b:
-        return len(replies), float("nan"), f"{a[0]:g}"
+    if len(set(a)) == 1 or len(set(b)) == 1:  # a rank correlation is undefined: say how often they agree
+        agree = sum(abs(x - y) < 0.5 for x, y in zip(a, b))
+        return len(replies), float("nan"), (f"the hand-built scorer gives every reply {a[0]:g}" if len(set(a)) == 1
+                                            else f"the init-built scorer gives every reply {b[0]:g}") + \
+            f"; the two agree within 0.5 on {agree} of {len(a)}"
     rho = float(spearmanr(a, b).statistic)
     print(f"Spearman {rho:.3f} over {len(replies)} replies", flush=True)
     return len(replies), rho, ""
@@ -92,8 +95,7 @@ def main() -> None:
             items += [(r["prompt"], r["reply"]) for r in val if r["prompt"].lang == lang]
             wider.append((lang, *agreement(hand, built, [p for p, _ in items], [r for _, r in items])))
     auc = result.validity["auc_vs_generic"]
-    fmt = lambda n, rho, same: (f"**{rho:.3f}** ({n} replies)" if rho == rho else
-                                f"undefined ({n} replies, every one scored {same} by both: identical)")
+    fmt = lambda n, rho, same: f"**{rho:.3f}** ({n} replies)" if rho == rho else f"undefined ({n} replies: {same})"
     lines = [
         f"`python bench/bench_persona_init.py` — {time.strftime('%Y-%m-%d')}, {machine()}. "
         f"`molting persona init` on the raw Cláudio dataset ({result.counts['curated'] + result.counts['rejected']} "

@@ -18,6 +18,7 @@ minus a closed list of direct uses), so verbs nobody listed are caught too:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ class Pattern:
 
     @property
     def compiled(self) -> re.Pattern[str]:
-        return _COMPILED[self.id]
+        return _compiled(self.id)
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,12 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
 )
 
-_COMPILED: dict[str, re.Pattern[str]] = {p.id: compile_pattern(p.regex, p.anchored) for p in PATTERNS}
+@functools.lru_cache(maxsize=None)
+def _compiled(pid: str) -> re.Pattern[str]:
+    """One pattern's own regex, compiled on first use: matching all of them goes through the
+    combined matcher below, so most processes never need these (compiling all costs ~0.5 s)."""
+    p = BY_ID[pid]
+    return compile_pattern(p.regex, p.anchored)
 # Literal substrings (of the normalized text) at least one of which every match of the pattern
 # contains: a cheap `in` test that skips a pattern's search on most replies (the unanchored
 # patterns always; the anchored ones when find_agent_talk is given a subset of PATTERNS).

@@ -85,7 +85,7 @@ def render(r: CalibrationResult) -> str:
         _personality_table(r), "",
         f"- AUC of the personality score, held-out references vs built negatives: {aucs}.",
         f"- Catchphrase effect (reference − the same reply without its signature expression): {effect} "
-        f"(by construction at most {P.SIGNATURE_BONUS}).",
+        f"(the bonus itself is at most {P.SIGNATURE_BONUS}; the metric-validity target is ≤ 0.5).",
         f"- Fitted on {t.get('persona')} persona replies ({', '.join(f'{k[14:]} {v}' for k, v in t.items() if k.startswith('conversations_'))} "
         f"conversations) vs {t.get('generic')} generic replies; {t.get('agent')} agent-talk replies in the dataset "
         f"(a gate, not a style feature); {t.get('dropped_contaminated')} training conversation(s) dropped because "

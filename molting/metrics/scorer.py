@@ -102,22 +102,46 @@ class Scorer:
         self._encoder = encoder
         self._train = None
         self.anchors = anchors
-        key = state.state_key(bundle_fingerprints(persona), SCORER_VERSION)
-        self.measured = state.RawCache(key) if use_stored else None
-        stored = state.load(key) if use_stored else None
-        if stored is not None:
-            self.style, self.topicality, self.lm = state.restore(*stored, self.signatures)
-            self.fitted = "loaded"
-            return
-        split = self.train
-        self.style = P.StyleClassifier(self.signatures).fit(split.texts, split.labels)
-        pt_text = [t for t, lg in zip(split.texts, split.langs) if lg == "pt"]
-        self.lm = ClassBigramLM(pt_text) if "pt" in persona.languages and pt_text else None
-        cal = persona.calibration_prompts()
-        self.topicality = Topicality(split.texts + [x.prompt for x in split.pairs] + [p.prompt for p in cal]
-                                     + [p.reference for p in cal])
-        self.fitted = "fitted"
-        state.save(key, self.style, self.topicality, self.lm)
+        self.fitted = "not yet"
+        self._key = state.state_key(bundle_fingerprints(persona), SCORER_VERSION)
+        self._use_stored = use_stored
+        self.measured = state.RawCache(self._key) if use_stored else None
+        self._models: tuple | None = None  # (style, topicality, lm): loaded or fitted on first use
+        if not use_stored:
+            self._fit()
+
+    def _fit(self) -> tuple:
+        """The fitted parts: loaded from the store when it holds this bundle's fit, else fitted
+        (and stored). A re-run whose replies were all measured before needs none of them."""
+        if self._models is None:
+            stored = state.load(self._key) if self._use_stored else None
+            if stored is not None:
+                self._models = state.restore(*stored, self.signatures)
+                self.fitted = "loaded"
+            else:
+                split = self.train
+                style = P.StyleClassifier(self.signatures).fit(split.texts, split.labels)
+                pt_text = [t for t, lg in zip(split.texts, split.langs) if lg == "pt"]
+                lm = ClassBigramLM(pt_text) if "pt" in self.persona.languages and pt_text else None
+                cal = self.persona.calibration_prompts()
+                topicality = Topicality(split.texts + [x.prompt for x in split.pairs] + [p.prompt for p in cal]
+                                        + [p.reference for p in cal])
+                self._models = (style, topicality, lm)
+                self.fitted = "fitted"
+                state.save(self._key, style, topicality, lm)
+        return self._models
+
+    @property
+    def style(self) -> P.StyleClassifier:
+        return self._fit()[0]
+
+    @property
+    def topicality(self) -> Topicality:
+        return self._fit()[1]
+
+    @property
+    def lm(self) -> ClassBigramLM | None:
+        return self._fit()[2]
 
     @property
     def train(self) -> TrainSplit:
@@ -166,6 +190,7 @@ class Scorer:
             out.append(dict(
                 style=float(s), direct=d.direct, agent_like=d.agent_like, agent_hits=d.agent_hits, preamble=d.preamble,
                 signatures=P.count_signatures(self.signatures, text), topical=float(t),
+                language=self.lang_id.detect(text) if text.strip() else "unknown",
                 in_language=share, words=len(words(text)), repetition=repetition(text, stop).value,
                 variety=variety_markers(text) if p.lang == "pt" else None,
                 fluency=(fluency_raw(text, self.lang_id, self.lexicon, self.lm, prompt=p.prompt, in_language=share)
@@ -213,7 +238,7 @@ class Scorer:
                                 degenerate=kind is not None, agent=r["agent_like"])
         return ReplyScores(
             id=p.id, lang=p.lang, personality=round(personality, 4), agent_like=r["agent_like"], direct=r["direct"],
-            language=self.lang_id.detect(text) if text.strip() else "unknown", lang_match=lang_ok,
+            language=r["language"], lang_match=lang_ok,
             fluency=(round(flu.score, 4) if flu else (0.0 if p.lang == "pt" else None)),
             br_markers=r["variety"].found if r["variety"] is not None else (), gates=gates,
             parts=dict(style=r["style"], base=base, anchored=anchored, topical=topical, topical_similarity=r["topical"],
