@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_curate.py
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_generate.py
+	$(BIN)/python bench/bench_persona_init.py
 
 fixture: $(STAMP)
 	$(BIN)/python fixtures/claudio/build_fixture.py

@@ -72,8 +72,8 @@ def run_trl(dataset: Path, steps: int) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from molting.data import load_dataset
-    from molting.train.masking import to_messages
     from molting.models import ensure_offline_default, load_tokenizer
+    from molting.train.masking import to_messages
 
     path = str(ensure_offline_default())
     rows = [{"messages": to_messages(c)} for c in load_dataset(dataset).conversations]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-
 from pathlib import Path
 
 from molting.errors import SHORTFALL_EXIT, ConfigError, DatasetError, MoltingError

@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from molting.train.config import load_config, to_dict, with_overrides
 from molting.curate.filter import curate_file
 from molting.io import sha256_file
+from molting.train.config import load_config, to_dict, with_overrides
 
 REPORTS = Path("reports")
 OUTPUTS = {"phase3": (Path("output/phase3"), "configs/phase3.yaml"),

@@ -33,7 +33,15 @@ from typing import Any, Callable
 from molting import __version__ as MOLTING_VERSION
 from molting.data import Conversation, load_dataset, save_records, to_record
 from molting.errors import ConfigError, OutputError
-from molting.io import OutputSet, json_text, read_json, read_yaml_mapping, same_path, sha256_file, sha256_json
+from molting.io import (
+    OutputSet,
+    json_text,
+    read_json,
+    read_yaml_mapping,
+    same_path,
+    sha256_file,
+    sha256_json,
+)
 from molting.persona import CARD_FILE, Persona, Prompt, card_from_dict, load_persona, load_prompts
 
 # Minimum curated conversations per language: enough to learn the voice, fit anchors, evaluate.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from molting.errors import ConfigError
 from molting.train.config import (
     TrainConfig,
     build_config,
@@ -14,7 +15,6 @@ from molting.train.config import (
     planned_steps,
     split_sizes,
 )
-from molting.errors import ConfigError
 
 SEED_PHASE5 = """
 base_model: microsoft/Phi-3-mini-4k-instruct

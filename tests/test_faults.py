@@ -256,8 +256,8 @@ def test_train_faults(case_id, tiny_llama_dir, tmp_path, capsys):
 
 
 def _adapter(d: Path, name: str = "ad", run: dict | None = None, weights: bytes | None = None) -> Path:
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     a = d / name
     a.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from molting.data import Conversation, Turn
-from molting.train.masking import IGNORE, describe, encode, labelled_segments, render, to_messages
 from molting.train.loop import PaddedCollator, PaddingFreeCollator, disable_kv_cache
+from molting.train.masking import IGNORE, describe, encode, labelled_segments, render, to_messages
 
 ROLE_MARKERS = ("<|im_start|>", "<|user|>", "<|system|>", "<|assistant|>")
 

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from conftest import TEST_DATA
 from molting.errors import EvalError
+from molting.io import read_jsonl
 from molting.metrics.agent import (
     PREAMBLE_EXAMPLES,
     agent_rate,
@@ -15,8 +17,6 @@ from molting.metrics.agent import (
     preamble_id,
     wilson_interval,
 )
-from conftest import TEST_DATA
-from molting.io import read_jsonl
 
 
 @pytest.mark.parametrize("k, n, low, high", [

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from molting.cli import main
-from molting.train.config import build_config
 from molting.errors import ConfigError, DatasetError, OutputError
+from molting.train.config import build_config
 from molting.train.rundir import plan_run, stage_dir
 from molting.train.trainer import _run, train
 

@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from molting.data import SHAREGPT, AtomicWriter, Conversation, detect_container, iter_conversations, to_record
+from molting.curate.patterns import PATTERNS_VERSION, Hit, find_agent_talk, normalize
+from molting.data import (
+    SHAREGPT,
+    AtomicWriter,
+    Conversation,
+    detect_container,
+    iter_conversations,
+    to_record,
+)
 from molting.errors import DatasetError
 from molting.io import OutputSet
-from molting.curate.patterns import PATTERNS, PATTERNS_VERSION, Hit, find_agent_talk, normalize
 
 DUPLICATE = "dup.exact"  # reason code for an exact duplicate (after normalisation) of a kept example
 
@@ -210,8 +217,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def pattern_table() -> list[dict[str, str]]:
-    """id, language, category, description of every pattern (for the report and docs)."""
-    return [{"id": p.id, "lang": p.lang, "category": p.category, "description": p.description} for p in PATTERNS]

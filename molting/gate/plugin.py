@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from molting.errors import MoltingError
-
 from molting.gate import BLESSED, DEFAULT_ADAPTER
 
 
@@ -150,7 +149,14 @@ def gate(request: pytest.FixtureRequest) -> Any:
 
 def _build_results(st: GateState) -> tuple[Any, Any]:
     from molting.gate.records import CANDIDATE, EvalResults, prompts_hash
-    from molting.gate.run import canary_identical, generate_all, judge_all, make_generator, run_facts, score_all
+    from molting.gate.run import (
+        canary_identical,
+        generate_all,
+        judge_all,
+        make_generator,
+        run_facts,
+        score_all,
+    )
     from molting.metrics import SCORER_VERSION
 
     inputs = st.inputs

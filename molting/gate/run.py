@@ -18,7 +18,14 @@ from molting.errors import ConfigError, EvalError, ModelError
 from molting.gate import BLESSED, DEFAULT_ADAPTER
 from molting.gate.criteria import Criteria, load_criteria, model_checks
 from molting.gate.generate import CannedGenerator, GenerationCache, GenerationConfig, Generator
-from molting.gate.records import BASE, CANDIDATE, Comparison, EvalResults, load_results, prompts_hash
+from molting.gate.records import (
+    BASE,
+    CANDIDATE,
+    Comparison,
+    EvalResults,
+    load_results,
+    prompts_hash,
+)
 from molting.gate.specs import ModelSpec, check_same_base, parse_model
 from molting.metrics.stats import mcnemar_regression, paired_bootstrap
 from molting.persona import Persona, Prompt, load_persona, load_prompts

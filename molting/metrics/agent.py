@@ -19,8 +19,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from molting.errors import EvalError
 from molting.curate.patterns import PATTERNS_VERSION, find_agent_talk, normalize
+from molting.errors import EvalError
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 

@@ -12,6 +12,7 @@ from molting.curate.patterns import normalize
 from molting.errors import EvalError, ModelError
 from molting.io import read_json
 from molting.metrics import personality as P
+from molting.metrics import state
 from molting.metrics.agent import directness
 from molting.metrics.embeddings import Encoder
 from molting.metrics.fluency import (
@@ -27,7 +28,6 @@ from molting.metrics.fluency import (
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import STOPWORDS, words
 from molting.metrics.topicality import TopicalAnchor, Topicality
-from molting.metrics import state
 from molting.metrics.training import TrainSplit, packaged_fingerprint, train_split
 from molting.persona import Persona, Prompt
 

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from molting.train.config import TrainConfig, to_dict
-from molting.io import write_text_atomic
-from molting.io import sha256_file
+from molting.io import sha256_file, write_text_atomic
 from molting.models import library_versions
+from molting.train.config import TrainConfig, to_dict
 from molting.train.loop import loss_rows
 
 log = logging.getLogger("molting.train")

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from molting.train import outputs
-from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes
 from molting.data import Dataset, load_dataset
 from molting.errors import ConfigError, DatasetError
-from molting.train.masking import Example, describe, encode
 from molting.models import choose_quantization, load_base, load_tokenizer, resolve
+from molting.train import outputs
+from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes
+from molting.train.masking import Example, describe, encode
 from molting.train.rundir import CHECKPOINTS, finish, plan_run, start_stage
 
 log = logging.getLogger("molting.train")
