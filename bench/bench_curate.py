@@ -1,9 +1,10 @@
 """Curation throughput and memory on 100,000 synthetic conversations, before and after (not a test).
 
 Builds a JSONL file by cycling the Cláudio fixture with unique suffixes (so duplicate detection
-does real work), then curates it in a fresh subprocess per size, with this checkout and with a
-baseline revision (`--baseline`, extracted with `git archive`), alternating the two so that a
-busy machine slows both alike, and keeps each one's fastest round. Records conversations/s and
+does real work), then curates it in a fresh subprocess per size, with a baseline revision
+(`--baseline`, extracted with `git archive`, one process), this checkout in one process
+(`jobs=1`) and this checkout as users run it (worker processes), alternating them so that a
+busy machine slows all alike, and keeps each one's fastest round. Records conversations/s and
 peak RSS; flat memory = the peak barely moves from 10k to 100k. Writes the "Curation" section
 of reports/BENCHMARKS.md.
 
@@ -26,7 +27,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchreport import machine, update_section  # noqa: E402
+from benchreport import machine, update_section
+
+from molting.curate.parallel import default_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "fixtures/claudio/dataset_sharegpt.json"
@@ -37,11 +40,13 @@ CHILD = r"""
 import json, resource, sys, time
 import molting
 from molting.curate.filter import curate_file
+kw = {} if sys.argv[4] == "-" else {"jobs": int(sys.argv[4])}
 t = time.perf_counter()
-r = curate_file(sys.argv[1], sys.argv[2], report=sys.argv[3])
+r = curate_file(sys.argv[1], sys.argv[2], report=sys.argv[3], **kw)
 dt = time.perf_counter() - t
 print(json.dumps({"seconds": dt, "total": r.stats["total"], "kept": r.stats["kept"], "package": molting.__file__,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 
@@ -63,26 +68,25 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def run(tree: Path, src: Path, tmp: Path) -> dict:
+def run(tree: Path, src: Path, tmp: Path, jobs: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(tmp / "out.jsonl"), str(tmp / "R.md")],
+    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(tmp / "out.jsonl"), str(tmp / "R.md"), jobs],
                          check=True, capture_output=True, text=True, env=env, cwd=tmp)
     res = json.loads(out.stdout)
     assert res["package"].startswith(str(tree)), f"{res['package']} is not from {tree}"
     return res
 
 
-def measure(n: int, trees: dict[str, Path], rounds: int, tmp: Path) -> dict[str, dict]:
+def measure(n: int, trees: dict[str, tuple[Path, str]], rounds: int, tmp: Path) -> dict[str, dict]:
     src = tmp / f"syn{n}.jsonl"
     make_input(src, n)
     best: dict[str, dict] = {}
     for _ in range(rounds):
-        for name, tree in trees.items():
-            res = run(tree, src, tmp)
+        for name, (tree, jobs) in trees.items():
+            res = run(tree, src, tmp, jobs)
             if name not in best or res["seconds"] < best[name]["seconds"]:
                 best[name] = res | {"n": n, "mb": src.stat().st_size / 1e6}
-    if "before" in best:
-        assert best["before"]["kept"] == best["after"]["kept"], "before and after disagree on what to keep"
+    assert len({r["kept"] for r in best.values()}) == 1, f"the versions disagree on what to keep: {best}"
     return best
 
 
@@ -94,26 +98,33 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        trees = {"after": ROOT}
+        jobs = default_jobs()
+        trees = {"one": (ROOT, "1"), "after": (ROOT, "-")}
         if args.baseline != "none":
-            trees = {"before": checkout(args.baseline, tmp / "baseline"), **trees}
+            trees = {"before": (checkout(args.baseline, tmp / "baseline"), "-"), **trees}
         results = [measure(n, trees, args.rounds, tmp) for n in args.sizes]
-    label = {"before": f"before (`{args.baseline}`)", "after": "after (this checkout)"}
+    label = {"before": f"before (`{args.baseline}`), 1 process", "one": "this checkout, 1 process (`jobs=1`)",
+             "after": f"this checkout, default ({jobs} worker processes)"}
     rows = [[label[v], f"{r[v]['n']:,}", f"{r[v]['mb']:.0f} MB", f"{r[v]['seconds']:.1f} s", f"{r[v]['n'] / r[v]['seconds']:,.0f}",
-             f"{r[v]['peak_rss_mb']:.0f} MB", f"{r[v]['kept']:,}"] for r in results for v in r]
+             f"{r[v]['peak_rss_mb']:.0f} MB" + (f" + {r[v]['worker_rss_mb']:.0f} MB per worker" if r[v]["worker_rss_mb"] else ""),
+             f"{r[v]['kept']:,}"] for r in results for v in r]
     table = tabulate(rows, headers=["Version", "Conversations", "Input", "Time", "Conversations/s", "Peak RSS", "Kept"],
                      tablefmt="github")
     last = results[-1]
     rate = {v: last[v]["n"] / last[v]["seconds"] for v in last}
-    speedup = f" ({rate['after'] / rate['before']:.2f}× the baseline's {rate['before']:,.0f}/s)" if "before" in rate else ""
+    speedup = f"; {rate['after'] / rate['before']:.2f}× the baseline's {rate['before']:,.0f}/s" if "before" in rate else ""
     body = (f"`python bench/bench_curate.py` — {date.today().isoformat()}, {machine()}. Synthetic JSONL built by "
-            f"cycling the fixture (unique suffixes), curated in a fresh process each; before and after alternate on "
-            f"the same input, fastest of {args.rounds} rounds each.\n\n{table}\n\n"
+            f"cycling the fixture (unique suffixes), curated in a fresh process each; the versions alternate on "
+            f"the same input, fastest of {args.rounds} rounds each. The default splits a JSON Lines file over worker "
+            f"processes (one per core this process may use; `molting.curate.parallel`); every version writes the same "
+            f"kept set, and the worker processes the same bytes as one process (tests/test_curate.py).\n\n{table}\n\n"
             f"Target ≥ {TARGET:,} conversations/s: **{'met' if rate['after'] >= TARGET else 'not met'}** "
-            f"({rate['after']:,.0f}/s at {last['after']['n']:,}{speedup}). Memory: peak RSS "
+            f"({rate['after']:,.0f}/s at {last['after']['n']:,} with {jobs} worker processes; one process "
+            f"{rate['one']:,.0f}/s{speedup}). Memory: peak RSS "
             f"{results[0]['after']['peak_rss_mb']:.0f} MB at {results[0]['after']['n']:,} vs "
-            f"{last['after']['peak_rss_mb']:.0f} MB at {last['after']['n']:,} (streaming; only a 16-byte digest per "
-            f"kept example grows).")
+            f"{last['after']['peak_rss_mb']:.0f} MB at {last['after']['n']:,} in the main process, "
+            f"{last['after']['worker_rss_mb']:.0f} MB per worker (streaming: at most two chunks per worker in flight; "
+            f"only a 16-byte digest per kept example grows).")
     update_section("Curation", body)
     print(table)
     print(body.splitlines()[-1])

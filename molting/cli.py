@@ -22,6 +22,9 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", default="reports/CURATION_REPORT.md", help="Markdown report path")
     p.add_argument("--rejected", default=None, help="rejected-examples JSONL (default: beside OUTPUT)")
     p.add_argument("--stats", default=None, help="stats JSON (default: beside the report)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for a large JSON Lines input (default: the cores available; 1 = one "
+                   "process); the output is the same byte for byte")
     g = p.add_argument_group("rank and hand-pick (the seed plan's manual curation)")
     g.add_argument("--rank", action="store_true", help="score every kept example with the persona's scorer and "
                    "write a review sheet (OUTPUT.review.csv / .md)")
@@ -50,7 +53,10 @@ def _run_curate(args: argparse.Namespace) -> int:
               f"review sheet {s['sheet']}")
         return 0
 
-    result = curate_file(args.input, args.output, report=args.report, rejected=args.rejected, stats=args.stats)
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give a number of processes ≥ 1 (1 = curate in this process).")
+    result = curate_file(args.input, args.output, report=args.report, rejected=args.rejected, stats=args.stats,
+                         jobs=args.jobs)
     s = result.stats
     print(
         f"curated {s['total']} → {s['kept']} kept, {s['removed']} removed "

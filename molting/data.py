@@ -403,6 +403,12 @@ class AtomicWriter:
             self.f.write(("," if self.count else "") + "\n  " + body)
         self.count += 1
 
+    def write_lines(self, lines: str) -> None:
+        """Records already encoded as JSON Lines (each line with its newline), as `write` would."""
+        assert self.container == "jsonl", "encoded lines are JSON Lines"
+        self.f.write(lines)
+        self.count += lines.count("\n")
+
     def finish(self) -> Path:
         """Close the temp file, complete, without moving it into place (for an OutputSet)."""
         if self.container == "json":

@@ -153,3 +153,81 @@ def test_json_lines_input_keeps_the_same_records_as_the_json_list(curated, tmp_p
     out = curate_file(src, tmp_path / "o.jsonl", report=tmp_path / "R.md").output
     kept = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert kept == json.loads(curated[0].output.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- several processes, the same bytes
+
+
+@pytest.fixture
+def parallel_always(monkeypatch):
+    """Workers for any file size, small chunks so that duplicates cross chunk boundaries."""
+    from molting.curate import parallel
+
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "CHUNK_LINES", 7)
+    runs = []
+    real = parallel.curate_parallel
+    monkeypatch.setattr(parallel, "curate_parallel", lambda *a, **k: runs.append(a[-1]) or real(*a, **k))
+    return runs  # the jobs of every parallel run
+
+
+def _outputs(src: Path, d: Path, jobs: int) -> dict[str, bytes]:
+    d.mkdir()
+    r = curate_file(src, d / "o.jsonl", report=d / "R.md", jobs=jobs)
+    stats = json.loads(r.stats_path.read_text(encoding="utf-8"))
+    assert stats.pop("input") == str(src)
+    return {"curated": r.output.read_bytes(), "rejected": r.rejected.read_bytes(), "stats": json.dumps(stats).encode(),
+            "report": r.report.read_bytes().replace(str(d).encode(), b"D")}
+
+
+def _jsonl(path: Path, rows: list, head: bytes = b"", blank_every: int = 0) -> Path:
+    with open(path, "wb") as f:
+        f.write(head)
+        for i, r in enumerate(rows):
+            f.write(json.dumps(r, ensure_ascii=False).encode() + b"\n")
+            if blank_every and i % blank_every == 0:
+                f.write(b"   \n" if i % 2 else "\u00a0\u2028\n".encode())
+    return path
+
+
+def test_worker_processes_write_the_same_bytes_as_one_process(parallel_always, tmp_path):
+    rows = json.loads(RAW.read_text(encoding="utf-8"))
+    # every record twice (duplicates land in other chunks), a BOM, blank and Unicode-blank lines
+    src = _jsonl(tmp_path / "d.jsonl", rows + rows[::-1], head=b"\xef\xbb\xbf", blank_every=5)
+    one, two = _outputs(src, tmp_path / "one", 1), _outputs(src, tmp_path / "two", 2)
+    assert parallel_always == [2]  # one process for jobs=1, workers for jobs=2
+    assert one == two
+    stats = json.loads(one["stats"])
+    assert stats["removed_duplicate"] == 153 and stats["kept"] == 153
+
+
+def test_worker_processes_keep_the_messages_format(parallel_always, tmp_path):
+    rows = [{"messages": [{"role": {"human": "user", "gpt": "assistant"}.get(t["from"], t["from"]), "content": t["value"]}
+                          for t in r["conversations"]]} for r in json.loads(RAW.read_text(encoding="utf-8"))]
+    src = _jsonl(tmp_path / "m.jsonl", rows + rows[:40])
+    assert _outputs(src, tmp_path / "one", 1) == _outputs(src, tmp_path / "two", 2)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (b'{"conversations": [}\n', "invalid JSON at line 60"),
+    (b'{"conversations": [{"from": "human", "value": "q"}]}\n', "example 59: no assistant turn"),
+    (b'{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n', "use one format per file"),
+    (b'{"conversations": [], "conversations": []}\n', "appears twice"),
+    (b'\xff\xfe\n', "bad encoding"),
+])
+def test_worker_processes_report_a_bad_line_exactly_as_one_process(parallel_always, tmp_path, bad, message):
+    from molting.errors import DatasetError
+
+    rows = json.loads(RAW.read_text(encoding="utf-8"))[:100]
+    src = tmp_path / "bad.jsonl"
+    _jsonl(src, rows)
+    lines = src.read_bytes().splitlines(keepends=True)
+    src.write_bytes(b"".join(lines[:59] + [bad] + lines[59:]))
+    errors = []
+    for jobs in (1, 2):
+        with pytest.raises(DatasetError) as err:
+            curate_file(src, tmp_path / f"o{jobs}.jsonl", report=tmp_path / f"R{jobs}.md", jobs=jobs)
+        errors.append(str(err.value))
+        assert not list(tmp_path.glob(f"*o{jobs}*")) and not list(tmp_path.glob(f"R{jobs}*"))  # nothing written
+    assert parallel_always == [2]  # the workers met the bad line; one process then reported it
+    assert errors[0] == errors[1] and message in errors[0]

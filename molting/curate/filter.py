@@ -57,17 +57,18 @@ class CurationStats:
     kept_multi_turn: int = 0
     samples: dict = field(default_factory=dict)  # pattern id → first example it removed
 
-    def add(self, d: Decision) -> None:
+    def add(self, d: Decision, lang: str | None = None) -> None:
+        """Count one decision (`lang`: its `guess_language`, when the caller has it)."""
         self.total += 1
         if d.kept:
             self.kept += 1
-            self.kept_languages[guess_language(d.conversation)] += 1
+            self.kept_languages[lang or guess_language(d.conversation)] += 1
             self.kept_multi_turn += len(d.conversation.assistant_turns()) > 1
             return
         self.reasons[d.reason] += 1
         if d.reason == DUPLICATE:
             self.categories["duplicate"] += 1
-            self.languages[guess_language(d.conversation)] += 1
+            self.languages[lang or guess_language(d.conversation)] += 1
             return
         ids = sorted({h.pattern.id for _, h in d.hits})
         self.hits.update(ids)
@@ -79,6 +80,27 @@ class CurationStats:
         for turn, h in d.hits:
             if h.pattern.id not in self.samples:
                 self.samples[h.pattern.id] = {"id": d.conversation.id, "turn": turn, "match": h.match}
+
+    def merge(self, later: CurationStats) -> None:
+        """Add the counts of the conversations that came after these (samples: the first one wins)."""
+        self.total += later.total
+        self.kept += later.kept
+        self.kept_multi_turn += later.kept_multi_turn
+        for name in ("reasons", "hits", "categories", "languages", "overlaps", "kept_languages"):
+            getattr(self, name).update(getattr(later, name))
+        for pid, sample in later.samples.items():
+            self.samples.setdefault(pid, sample)
+
+    def kept_to_duplicate(self, lang: str, multi_turn: bool) -> None:
+        """A conversation counted as kept turned out to duplicate an earlier kept one."""
+        self.kept -= 1
+        self.kept_multi_turn -= multi_turn
+        self.kept_languages[lang] -= 1
+        if not self.kept_languages[lang]:
+            del self.kept_languages[lang]
+        self.reasons[DUPLICATE] += 1
+        self.categories["duplicate"] += 1
+        self.languages[lang] += 1
 
     def as_dict(self) -> dict[str, Any]:
         removed = self.total - self.kept
@@ -101,13 +123,18 @@ class CurationStats:
         }
 
 
-def decide(conv: Conversation, seen: set[bytes]) -> Decision:
-    """Keep, or drop with the reason: the earliest agent-talk hit, else an exact duplicate."""
+def assess(conv: Conversation) -> tuple[tuple[tuple[int, Hit], ...], bytes | None]:
+    """(every assistant-turn hit, and when there is none the duplicate-detection digest)."""
     norms = {turn: normalize(text) for turn, text in conv.assistant_turns()}
     hits = tuple((turn, h) for turn, norm in norms.items() for h in find_agent_talk(conv.turns[turn].content, norm=norm))
+    return hits, None if hits else _digest(conv, norms)
+
+
+def decide(conv: Conversation, seen: set[bytes]) -> Decision:
+    """Keep, or drop with the reason: the earliest agent-talk hit, else an exact duplicate."""
+    hits, digest = assess(conv)
     if hits:
         return Decision(conv, hits[0][1].pattern.id, hits)
-    digest = _digest(conv, norms)
     if digest in seen:
         return Decision(conv, DUPLICATE)
     seen.add(digest)
@@ -136,16 +163,21 @@ _PT_WORDS = frozenset("não você voce que uma pra para com isso está esta mais
 _EN_WORDS = frozenset("the and you that with this is are it's for not but what your have".split())
 
 
-# Punctuation at the edges of a whitespace-separated word, removed in one pass (the same as
-# stripping ".,:;!?()" from each word, without a Python call per word).
-_EDGE_PUNCT = re.compile(r"(?:(?<!\S)[.,:;!?()]+|[.,:;!?()]+(?!\S))")
+
+
+def _whole_words(words: frozenset[str]) -> re.Pattern[str]:
+    """Whitespace-separated tokens equal to one of `words` once ".,:;!?()" is stripped from their
+    edges — counted by the regex engine instead of a Python loop over every token."""
+    alternatives = "|".join(sorted(map(re.escape, words), key=lambda w: (-len(w), w)))
+    return re.compile(rf"(?<!\S)[.,:;!?()]*(?:{alternatives})[.,:;!?()]*(?!\S)")
+
+
+_PT_RX, _EN_RX = _whole_words(_PT_WORDS), _whole_words(_EN_WORDS)
 
 
 def guess_language(conv: Conversation) -> str:
-    words = _EDGE_PUNCT.sub("", " ".join(t.content for t in conv.turns).lower()).split()
-    pt = sum(map(_PT_WORDS.__contains__, words))
-    en = sum(map(_EN_WORDS.__contains__, words))
-    return "pt" if pt > en else "en"
+    text = " ".join(t.content for t in conv.turns).lower()
+    return "pt" if len(_PT_RX.findall(text)) > len(_EN_RX.findall(text)) else "en"
 
 
 def rejected_record(d: Decision, schema: str) -> dict[str, Any]:
@@ -169,13 +201,17 @@ class CurationResult:
 
 
 def curate_file(input_path: str | Path, output: str | Path, report: str | Path = "reports/CURATION_REPORT.md",
-                rejected: str | Path | None = None, stats: str | Path | None = None) -> CurationResult:
+                rejected: str | Path | None = None, stats: str | Path | None = None,
+                jobs: int | None = None) -> CurationResult:
     """Curate a dataset file; write curated set, rejected JSONL, report and stats — all or nothing.
 
     Every output is checked before reading a byte: none may be the input or another output (the
-    default stats path is the report's with .json), a directory, or under a file."""
+    default stats path is the report's with .json), a directory, or under a file. `jobs`: worker
+    processes for a large JSON Lines input (default: the cores this process may use); the
+    output is the same byte for byte whatever it is (see `molting.curate.parallel`)."""
     import json
 
+    from molting.curate import parallel
     from molting.curate.report import render_report
 
     input_path, output = Path(input_path), Path(output)
@@ -185,11 +221,34 @@ def curate_file(input_path: str | Path, output: str | Path, report: str | Path =
     outs = OutputSet(inputs=[input_path])
     outs.claim_all({"curated set (-o)": output, "rejected file (--rejected)": rejected, "report (--report)": report,
                     "stats (--stats)": stats_path})
-    problems: list[str] = []
     container = detect_container(input_path) if input_path.is_file() else "json"
+    jobs = parallel.default_jobs() if jobs is None else jobs
+    with outs:
+        counters = None
+        if parallel.worth_it(input_path, container, jobs):
+            try:
+                with AtomicWriter(output, container, input_path) as kept_w, AtomicWriter(rejected, "jsonl", input_path) as rej_w:
+                    counters = parallel.curate_parallel(input_path, kept_w, rej_w, jobs)
+                    if counters.total == 0:
+                        raise parallel.Fallback()
+                    outs.add_file(output, kept_w.finish(), "curated set")
+                    outs.add_file(rejected, rej_w.finish(), "rejected file")
+            except parallel.Fallback:
+                counters = None  # a problem in the data: one process reports it exactly
+        if counters is None:
+            counters = _curate_serial(input_path, output, rejected, container, outs)
+        summary = counters.as_dict() | {"input": str(input_path), "input_sha256": _sha256(input_path)}
+        outs.add(report, render_report(summary, output=output, rejected=rejected), "report")
+        outs.add(stats_path, json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "stats")
+    return CurationResult(output, rejected, report, stats_path, summary)
+
+
+def _curate_serial(input_path: Path, output: Path, rejected: Path, container: str, outs: OutputSet) -> CurationStats:
+    """Curate in this process; the curated and rejected files are staged in `outs`."""
+    problems: list[str] = []
     counters = CurationStats()
     schema = SHAREGPT
-    with outs, AtomicWriter(output, container, input_path) as kept_w, AtomicWriter(rejected, "jsonl", input_path) as rej_w:
+    with AtomicWriter(output, container, input_path) as kept_w, AtomicWriter(rejected, "jsonl", input_path) as rej_w:
         for d in curate(iter_conversations(input_path, problems)):
             if problems:
                 continue  # keep validating to report every problem; write nothing
@@ -203,12 +262,9 @@ def curate_file(input_path: str | Path, output: str | Path, report: str | Path =
             raise DatasetError(problems)
         if counters.total == 0:
             raise DatasetError([f"{input_path}: no conversations found; the dataset is empty."])
-        summary = counters.as_dict() | {"input": str(input_path), "input_sha256": _sha256(input_path)}
         outs.add_file(output, kept_w.finish(), "curated set")
         outs.add_file(rejected, rej_w.finish(), "rejected file")
-        outs.add(report, render_report(summary, output=output, rejected=rejected), "report")
-        outs.add(stats_path, json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "stats")
-    return CurationResult(output, rejected, report, stats_path, summary)
+        return counters
 
 
 def _sha256(path: Path) -> str:
