@@ -78,6 +78,31 @@ def test_variety_markers(text, br, eu):
     assert (m.br > 0, m.eu > 0) == (br, eu), m.found
 
 
+@pytest.mark.parametrize("text, marker", [
+    ("Se trabalhas sozinho, tanto faz.", "eu:tu_present"),
+    ("Quando não gravas a chave, o cache expira.", "eu:tu_present"),
+    ("É que precisamos de tomar uma decisão.", "eu:precisar_de_infinitive"),
+    ("O == sai no primeiro carácter diferente.", "eu:spelling"),
+    ("Imagina uma portagem na autoestrada.", "eu:lexicon"),
+    ("Numa estação de comboios o Wi-Fi é mau.", "eu:lexicon"),
+    ("Os utilizadores guardam os ficheiros no ecrã.", "eu:lexicon"),
+])
+def test_each_european_marker(text, marker):
+    assert marker in variety_markers(text).found
+
+
+@pytest.mark.parametrize("text", [
+    "Começou a chover e a reunião passa a ser online.",  # "começar a", "passar a": Brazilian too
+    "Faz análises precisas com intervalos de confiança.",  # the adjective, not "tu precisas"
+    "Se as vendas subirem, quando as perguntas mudarem, revisa o modelo.",  # article + plural noun
+    "Existem diversos fatores a considerar.",  # noun + a + infinitive: Brazilian writing uses it
+    "Se der erro, o buffer não é descarregado.",
+    "Isto é, a média cai.",  # "isto" alone is a weak form: counts only beside a clear European one
+])
+def test_brazilian_text_has_no_european_marker(text):
+    assert variety_markers(text).eu == 0, variety_markers(text).found
+
+
 def test_european_rewrites_have_lower_variety_factor_than_references(claudio):
     pt = [p for p in claudio.calibration_prompts() if p.lang == "pt"]
     ref = sum(variety_markers(p.reference).factor for p in pt) / len(pt)

@@ -169,12 +169,14 @@ def test_stale_or_foreign_anchors_are_refused(claudio, tmp_path):
 # ---------------------------------------------------------------- replies the scorer never saw
 
 # The metric-validity targets, on replies written by authors who read only the persona card and
-# the prompts (fixtures/claudio/validation/). Met targets are asserted as they are; the two the
-# scorer does not reach yet are asserted at the level measured, so a regression still fails
-# (the targets, 0.95 and 0.90, are in VALIDATION_TARGETS and in the calibration report).
-# Measured 2026-12-01 (24 replies each): 0.83, 0.88, 0.88, 0.71; floors leave one reply of slack.
+# the prompts (fixtures/claudio/validation/: two authors, 59 in-voice replies per language and
+# category). Met targets are asserted as they are; the ones the scorer does not reach yet are
+# asserted at the level measured, so a regression still fails (the targets, 0.95 / 0.90 / 0.95,
+# are in VALIDATION_TARGETS and in the calibration report). Measured 2026-12-01: 0.81, 0.85,
+# 0.85, 0.75 and AUC 0.91; the floors leave one reply of slack.
 MEASURED_FLOOR = {("in_voice_one", "en"): 0.79, ("in_voice_one", "pt"): 0.83,
-                  ("in_voice_none", "en"): 0.83, ("in_voice_none", "pt"): 0.66}
+                  ("in_voice_none", "en"): 0.83, ("in_voice_none", "pt"): 0.73}
+MEASURED_FLUENCY_AUC_FLOOR = 0.89  # Brazilian vs European replies, reply by reply (target 0.95)
 
 
 @pytest.fixture(scope="module")
@@ -200,4 +202,9 @@ def test_validity_targets_on_new_author_replies(validation, category):
 def test_new_author_in_voice_replies_mostly_pass(validation, category):
     for lang, row in validation[category].items():
         assert row["n"] >= 20 and row["pass_rate"] >= MEASURED_FLOOR[(category, lang)], (category, lang, row)
-        assert row["mean"] >= 7.5, (category, lang, row)  # measured 7.83–9.13
+        assert row["mean"] >= 7.5, (category, lang, row)  # measured 8.29–9.18
+
+
+def test_fluency_tells_brazilian_from_european_replies(validation):
+    auc = validation["european_pt"]["pt"]["fluency_auc_br_vs_eu"]
+    assert auc >= MEASURED_FLUENCY_AUC_FLOOR, auc

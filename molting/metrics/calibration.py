@@ -194,19 +194,22 @@ class CalibrationResult:
     threshold: float
     train_sizes: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    validation_by_file: dict[str, dict] = field(default_factory=dict)  # file → the same as `validation`, that file alone
 
-    def validation_checks(self) -> list[tuple[str, str, str, float, bool]]:
-        """(category, lang, target text, measured, met) for every target with data."""
+    def validation_checks(self, validation: dict | None = None) -> list[tuple[str, str, str, float, bool]]:
+        """(category, lang, target text, measured, met) for every target with data (`validation`:
+        another set of results than the whole, e.g. one file's)."""
+        validation = self.validation if validation is None else validation
         out = []
         for cat, (stat, op, value) in VALIDATION_TARGETS.items():
-            for lang, row in sorted(self.validation.get(cat, {}).items()):
+            for lang, row in sorted(validation.get(cat, {}).items()):
                 measured = row.get(stat)
                 if measured is None or np.isnan(measured):
                     continue
                 met = measured >= value if op == ">=" else measured <= value
                 out.append((cat, lang, f"{stat.replace('_', ' ')} {op} {value:g}", measured, met))
         for (cat, stat), (op, value) in EXTRA_TARGETS.items():
-            for lang, row in sorted(self.validation.get(cat, {}).items()):
+            for lang, row in sorted(validation.get(cat, {}).items()):
                 if stat in row:
                     met = row[stat] >= value if op == ">=" else row[stat] <= value
                     out.append((cat, lang, f"{stat.replace('_', ' ')} {op} {value:g}", row[stat], met))
@@ -284,7 +287,8 @@ def load_validation(persona: Persona) -> tuple[list[dict], list[str]]:
             prompt = by_id[row["prompt_id"]]
             if "lang" in row and normalize_lang(row["lang"], where) != prompt.lang:
                 raise ConfigError(f"{where}: lang {row['lang']!r} differs from its prompt's ({prompt.lang}).")
-            rows.append({"prompt": prompt, "category": row["category"], "reply": row["reply"]})
+            rows.append({"prompt": prompt, "category": row["category"], "reply": row["reply"],
+                         "file": str(path.relative_to(persona.root))})
     return rows, files
 
 
@@ -322,9 +326,11 @@ def calibrate(persona: Persona, threshold: float, *, write_anchors: bool = True,
     ev = evaluate(scorer, threshold)
     rows, files = load_validation(persona)
     validation = validate(scorer, rows, threshold)
+    by_file = {f: validate(scorer, [r for r in rows if r["file"] == f], threshold) for f in files} if len(files) > 1 else {}
     train = scorer.train
     return CalibrationResult(
         persona=persona.name, anchors=anchors, validation=validation, validation_files=files, threshold=threshold,
+        validation_by_file=by_file,
         train_sizes=dict(persona=len(train.of("persona")), agent=len(train.agent), generic=len(train.of("generic")),
                          pairs=len(train.pairs), dropped_contaminated=train.dropped_contaminated,
                          calibration=len(persona.calibration_prompts()), eval=len(persona.eval_prompts()),

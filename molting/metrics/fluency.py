@@ -50,14 +50,14 @@ _BR_MARKERS = {
     "tem_que": (r"\btem que\b", 1.0),
 }
 _BR_ACCENTS = re.compile(r"\b\w*[êô](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b")  # econômico, sênior, ônibus
-_TU_VERBS = ("estas|tens|podes|queres|sabes|fazes|dizes|vais|precisas|consegues|percebes|achas|usas|ves|ficas|"
+_TU_VERBS = ("estas|tens|podes|queres|sabes|fazes|dizes|vais|consegues|percebes|achas|usas|ves|ficas|"
              "preferes|deves|tentas|corres|metes|poes|gostas|viste|fizeste|disseste|puseste|tiveste|quiseste")
 _EU_MARKERS = {
     "tu_forms": (rf"\b(?:tu|teu|tua|teus|tuas|contigo|{_TU_VERBS})\b", 1.0),
     "tu_preterite": (r"\b(?!(?:arr|g|af|contr|desg|b|h|tr|c|v|eng)aste\b)\w{2,}aste\b", 1.0),  # instalaste, acabaste
     "tu_future_subjunctive": (r"\bse\s+(?:\w+ares|\w+eres|\w+ires|quiseres|puderes|tiveres|fizeres|vires|fores|souberes)\b", 1.0),
-    "a_infinitive": (r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|passa|comecou|comeca|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b", 1.0),
-    "lexicon": (r"\b(?:autocarro|telemovel|ecra|ecras|ficheiros?|utilizador(?:es|a)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|rapariga|miudos?|equipa|equipas|registo|registos|facto|factos|comboio|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|descarreg\w+|vamos a isso|toda a gente|vai abaixo|frigorifico|montra|talho|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes)\b", 1.0),
+    "a_infinitive": (r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b", 1.0),
+    "lexicon": (r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes)\b", 1.0),
     "enclitic_te_lhe": (r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b", 1.0),  # dá-te, mostra-lhe, põe-na
     # the personal infinitive of "tu": "para não decorares", "sem te preocupares", "o que aprenderes"
     "tu_infinitive": (r"\b(?:para|sem|ao|quando|que|de)(?:[ \t]+(?:nao|te|o|a|os|as|se))*[ \t]+(?!(?:milh|lug|p|b|m|milit|famili|"
@@ -65,9 +65,13 @@ _EU_MARKERS = {
                       r"[a-z]{2,}(?:ares|eres|ires)\b", 1.0),
     # European spellings without the Brazilian "c"/"p": detetar, contacto, aspeto, perspetiva, receção
     "spelling": (r"\b(?:detet\w*|contactos?|contactar|aspetos?|perspetivas?|rece[cç]ao|conce[cç]ao|espetador\w*|"
-                 r"optimo|optima|projecto\w*|direc[cç]ao|accao|exacto|exacta)\b", 1.0),
+                 r"optimo|optima|projecto\w*|direc[cç]ao|accao|exacto|exacta|caracter)\b", 1.0),
     "enclitic_o_a": (r"\b\w+[aeiu]-(?:o|a|os|as|lo|la|los|las)\b", 0.5),  # BR formal also: "para salvá-la"
     "mesoclisis": (r"\b\w+-(?:me|te|se|lhe|lo|la|nos|vos)-(?:ei|as|a|emos|eis|ao|ia|ias|iamos|iam)\b", 1.0),
+    # the present of "tu" (first conjugation) after a conjunction: "se trabalhas", "quando precisas"
+    "tu_present": (r"\b(?:se|quando|tu|enquanto|caso)[ \t]+(?:(?:nao|ja|so|te|lhe)[ \t]+)?[a-z]{3,}as\b", 1.0),
+    "precisar_de_infinitive": (r"\bprecis\w*[ \t]+de[ \t]+[a-z]{2,}(?:ar|er|ir)\b", 1.0),  # BR: "precisa fazer"
+    "isto": (r"\bisto\b", 0.5),  # Brazilian speech says "isso"; Brazilian writing uses "isto" too
 }
 _EU_ACCENTS = re.compile(r"\b\w*[éó](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b"  # económico, sénior
 

@@ -56,7 +56,16 @@ def _validation_table(r: CalibrationResult) -> str:
     checks = r.validation_checks()
     target_rows = [[c, lg, t, _f(m), "✅" if ok else "❌"] for c, lg, t, m, ok in checks]
     targets = tabulate(target_rows, headers=["category", "lang", "target", "measured", "met"], tablefmt="github")
-    return f"From {', '.join(f'`{f}`' for f in r.validation_files)}.\n\n{table}\n\nTargets:\n\n{targets}"
+    out = f"From {', '.join(f'`{f}`' for f in r.validation_files)}.\n\n{table}\n\nTargets:\n\n{targets}"
+    if r.validation_by_file:  # each author's set alone: a target met only on the pool says less
+        files = list(r.validation_by_file)
+        per = {f: {(c, lg, t): (m, ok) for c, lg, t, m, ok in r.validation_checks(v)} for f, v in r.validation_by_file.items()}
+        keys = [k[:3] for k in checks]
+        rows = [[*k, *[(f"{_f(per[f][k][0])} {'✅' if per[f][k][1] else '❌'}" if k in per[f] else "–") for f in files]]
+                for k in keys]
+        out += "\n\nThe same targets, each file alone:\n\n" + tabulate(
+            rows, headers=["category", "lang", "target", *[f"`{f}`" for f in files]], tablefmt="github")
+    return out
 
 
 def _fluency_table(r: CalibrationResult) -> str:
