@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from molting.metrics import SCORER_VERSION, Anchors, Scorer, aggregate
 from molting.metrics import personality as P
 from molting.metrics.calibration import calibrate
 from molting.persona import Prompt, load_persona
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -169,14 +172,14 @@ def test_stale_or_foreign_anchors_are_refused(claudio, tmp_path):
 # ---------------------------------------------------------------- replies the scorer never saw
 
 # The metric-validity targets, on replies written by authors who read only the persona card and
-# the prompts (fixtures/claudio/validation/: two authors, 59 in-voice replies per language and
-# category). Met targets are asserted as they are; the ones the scorer does not reach yet are
-# asserted at the level measured, so a regression still fails (the targets, 0.95 / 0.90 / 0.95,
-# are in VALIDATION_TARGETS and in the calibration report). Measured 2026-12-01: 0.81, 0.85,
-# 0.85, 0.75 and AUC 0.91; the floors leave one reply of slack.
-MEASURED_FLOOR = {("in_voice_one", "en"): 0.79, ("in_voice_one", "pt"): 0.83,
-                  ("in_voice_none", "en"): 0.83, ("in_voice_none", "pt"): 0.73}
-MEASURED_FLUENCY_AUC_FLOOR = 0.89  # Brazilian vs European replies, reply by reply (target 0.95)
+# the prompts (fixtures/claudio/validation/: three authors, 94 in-voice replies per language and
+# category). Targets met are asserted as they are; the in-voice pass rates and the fluency AUC are
+# asserted at the level measured with one reply of slack (a pass rate on the 8.5 line can move by
+# a reply between CPUs), so a regression fails; the targets (0.95 / 0.90 / 0.95) are in
+# VALIDATION_TARGETS and the calibration report. Measured 2026-12-01: 0.93, 0.90, 0.90, 0.86, AUC 0.90.
+MEASURED_FLOOR = {("in_voice_one", "en"): 0.91, ("in_voice_one", "pt"): 0.89,
+                  ("in_voice_none", "en"): 0.89, ("in_voice_none", "pt"): 0.85}
+MEASURED_FLUENCY_AUC_FLOOR = 0.88  # Brazilian vs European replies, reply by reply (target 0.95)
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +205,26 @@ def test_validity_targets_on_new_author_replies(validation, category):
 def test_new_author_in_voice_replies_mostly_pass(validation, category):
     for lang, row in validation[category].items():
         assert row["n"] >= 20 and row["pass_rate"] >= MEASURED_FLOOR[(category, lang)], (category, lang, row)
-        assert row["mean"] >= 7.5, (category, lang, row)  # measured 8.29–9.18
+        assert row["mean"] >= 8.5, (category, lang, row)  # measured 8.88–9.59
 
 
 def test_fluency_tells_brazilian_from_european_replies(validation):
     auc = validation["european_pt"]["pt"]["fluency_auc_br_vs_eu"]
     assert auc >= MEASURED_FLUENCY_AUC_FLOOR, auc
+
+
+def test_validity_on_a_second_persona():
+    """Helena (tests/data/helena): no hand-written on/off-topic calibration replies, so topicality
+    is anchored on her answers to other questions alone. Measured 2026-12-01 on 30 replies per
+    category and language by two new authors; the off-topic EN mean (4.54, target ≤ 4) and the
+    fluency AUC (0.76) miss their targets and are held at the measured level."""
+    from molting.metrics.calibration import VALIDATION_TARGETS, load_validation, validate
+
+    helena = load_persona(ROOT / "tests/data/helena")
+    v = validate(Scorer.load(helena), load_validation(helena)[0], threshold=8.5)
+    for cat in ("european_pt", "code_heavy"):
+        stat, op, value = VALIDATION_TARGETS[cat]
+        assert all(row[stat] <= value if op == "<=" else row[stat] >= value for row in v[cat].values()), (cat, v[cat])
+    assert v["off_topic"]["pt"]["mean"] <= 4 and v["off_topic"]["en"]["mean"] <= 4.8, v["off_topic"]
+    assert v["in_voice_one"]["en"]["pass_rate"] >= 0.93 and v["in_voice_one"]["pt"]["pass_rate"] >= 0.93
+    assert v["in_voice_none"]["en"]["pass_rate"] >= 0.86 and v["in_voice_none"]["pt"]["pass_rate"] >= 0.8

@@ -12,7 +12,8 @@ al. 2020's J metric):
   content words that reuse a stem a third time (circular salad: "a API de REST com a API…");
 - syntax: SLOR (Kann et al. 2018; Lau et al. 2017) of a class-bigram model fitted on the
   persona's and the packaged generic Portuguese — word order a Portuguese writer would use;
-  shuffled words score low. Short prose is shrunk toward the fitted mean (a six-word sentence
+  shuffled words score low. An inline code span is one word of its own class ("passa por
+  `float` antes"), not a hole in the sentence. Short prose is shrunk toward the fitted mean (a six-word sentence
   around a code block says little about syntax);
 - variety: Brazilian vs European markers (você/tu, estou fazendo/estou a fazer, ônibus/autocarro,
   econômico/económico, pra, a gente/toda a gente, enclitic and mesoclitic pronouns …);
@@ -34,7 +35,7 @@ from itertools import pairwise
 
 from molting.curate.patterns import normalize
 from molting.metrics.language import LanguageIdentifier
-from molting.metrics.text import ngrams, sentences, strip_code, tokens, words
+from molting.metrics.text import CODE_WORD, code_as_word, ngrams, sentences, strip_code, tokens, words
 
 # ---------------------------------------------------------------- Brazilian vs European markers
 # Each marker: (regex on normalize(prose), weight). Weights < 1 for forms Brazilian formal
@@ -227,6 +228,8 @@ class ClassBigramLM:
         return self
 
     def _cls(self, tok: str) -> str:
+        if tok == CODE_WORD:
+            return "<c>"
         if tok.isdigit():
             return "<n>"
         if not tok.isalpha():
@@ -236,7 +239,7 @@ class ClassBigramLM:
 
     def _classes(self, text: str) -> list[str]:
         seq = ["<s>"]
-        for sent in sentences(strip_code(text)):
+        for sent in sentences(code_as_word(text)):  # a code span is a word of the sentence, a class of its own
             seq += [self._cls(t) for t in tokens(sent)] + ["</s>"]
         return seq
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from molting.curate.patterns import normalize
 from molting.errors import EvalError, ModelError
 from molting.io import read_json
@@ -27,14 +29,16 @@ from molting.metrics.fluency import (
 )
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import STOPWORDS, words
-from molting.metrics.topicality import TopicalAnchor, Topicality
+from molting.metrics.topicality import Competitor, TopicalAnchor, Topicality
 from molting.metrics.training import TrainSplit, packaged_fingerprint, train_split
 from molting.persona import Persona, Prompt
 
-SCORER_VERSION = "2026.12.2"  # bump when a feature, weight or anchor rule changes; recalibrate
+SCORER_VERSION = "2026.12.5"  # bump when a feature, weight or anchor rule changes; recalibrate
 LANG_MATCH_MIN = 0.5  # at least half the prose (by words) in the prompt's language
 GENERIC_ANCHOR_SCORE = 2.0  # the calibration generic median maps here …
-REFERENCE_QUANTILE = 0.25  # … and this quantile of calibration references maps to ANCHORED_MAX
+# … and this quantile of calibration references maps to ANCHORED_MAX: the persona's own replies
+# reach full voice credit nine times in ten, as the in-voice pass targets (≥ 90%) ask of new ones
+REFERENCE_QUANTILE = 0.10
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,11 @@ class Scorer:
                 pt_text = [t for t, lg in zip(split.texts, split.langs) if lg == "pt"]
                 lm = ClassBigramLM(pt_text) if "pt" in self.persona.languages and pt_text else None
                 cal = self.persona.calibration_prompts()
+                bundle = self.persona.eval_prompts() + cal
+                competitors = ([Competitor(p.lang, p.prompt, p.reference) for p in bundle if p.reference]
+                               + [Competitor(x.lang, x.prompt, x.reply) for x in split.pairs])
                 topicality = Topicality(split.texts + [x.prompt for x in split.pairs] + [p.prompt for p in cal]
-                                        + [p.reference for p in cal])
+                                        + [p.reference for p in cal], competitors)
                 self._models = (style, topicality, lm)
                 self.fitted = "fitted"
                 state.save(self._key, style, topicality, lm)
@@ -182,14 +189,16 @@ class Scorer:
         self._check(prompts, replies)
         style = self.style.proba(replies)
         topical = self.topicality.score(replies, [p.reference for p in prompts])
+        margins = self.topicality.margins(replies, [p.prompt for p in prompts], [p.lang for p in prompts], topical,
+                                          self._prompt_similarity)
         out = []
-        for p, text, s, t in zip(prompts, replies, style, topical):
+        for p, text, s, t, m in zip(prompts, replies, style, topical, margins):
             d = directness(text)
             share = self.lang_id.share(text, p.lang, self.persona.languages) if text.strip() else 0.0
             stop = self.lm.vocab if (p.lang == "pt" and self.lm) else frozenset(normalize(w) for w in STOPWORDS)
             out.append(dict(
                 style=float(s), direct=d.direct, agent_like=d.agent_like, agent_hits=d.agent_hits, preamble=d.preamble,
-                signatures=P.count_signatures(self.signatures, text), topical=float(t),
+                signatures=P.count_signatures(self.signatures, text), topical=float(t), topical_margin=m,
                 language=self.lang_id.detect(text) if text.strip() else "unknown",
                 in_language=share, words=len(words(text)), repetition=repetition(text, stop).value,
                 variety=variety_markers(text) if p.lang == "pt" else None,
@@ -197,6 +206,10 @@ class Scorer:
                          if p.lang == "pt" and self.lm and text.strip() else None),
             ))
         return out
+
+    def _prompt_similarity(self, prompts: list[str], others: list[str]) -> np.ndarray:
+        """MiniLM cosine of every prompt with every other question (embeddings cached on disk)."""
+        return self.encoder.encode(prompts) @ self.encoder.encode(others).T
 
     def raw_cached(self, prompts: list[Prompt], replies: list[str]) -> list[dict]:
         """raw(), reusing stored measurements of the same reply to the same prompt."""
@@ -217,7 +230,7 @@ class Scorer:
             raise ModelError("this scorer has no anchors yet; run `molting calibrate --persona DIR` first")
         a = self.anchors
         raws = self.raw_cached(prompts, replies)
-        topical = [a.topical[p.lang].gate(r["topical"]) for p, r in zip(prompts, raws)]
+        topical = [a.topical[p.lang].gate(r["topical"], r["topical_margin"]) for p, r in zip(prompts, raws)]
         return [self._one(p, text, r, t) for p, text, r, t in zip(prompts, replies, raws, topical)]
 
     def _one(self, p: Prompt, text: str, r: dict, topical: float) -> ReplyScores:
@@ -242,6 +255,7 @@ class Scorer:
             fluency=(round(flu.score, 4) if flu else (0.0 if p.lang == "pt" else None)),
             br_markers=r["variety"].found if r["variety"] is not None else (), gates=gates,
             parts=dict(style=r["style"], base=base, anchored=anchored, topical=topical, topical_similarity=r["topical"],
+                       topical_margin=r["topical_margin"],
                        signatures=r["signatures"], agent_hits=r["agent_hits"], preamble=r["preamble"],
                        degenerate=kind, in_language=r["in_language"], variety=variety,
                        fluency=None if not flu else dict(in_language=flu.in_language, lexical=flu.lexical,

@@ -43,6 +43,7 @@ def save(key: str, style, topicality, lm) -> None:
     meta = {
         "style_vocabulary": _ordered(vocab), "topical_vocabulary": _ordered(tf_vocab),
         "topical_df": dict(topicality.df), "topical_docs": topicality.n_docs,
+        "topical_competitors": [[c.lang, c.prompt, c.text] for c in topicality.competitors],
         "lm": None if lm is None else {"vocab": sorted(lm.vocab), "uni": dict(lm.uni), "prev": dict(lm.prev),
                                         "bi": [[a, b, n] for (a, b), n in lm.bi.items()]},
     }
@@ -84,13 +85,14 @@ def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any,
     """(style classifier, topicality, class-bigram LM or None) from a stored state."""
     from molting.metrics.fluency import ClassBigramLM
     from molting.metrics.personality import StyleClassifier
-    from molting.metrics.topicality import Topicality
+    from molting.metrics.topicality import Competitor, Topicality
 
     style = StyleClassifier.from_state(signatures, {"vocabulary": {t: i for i, t in enumerate(meta["style_vocabulary"])}},
                                        {"idf": arrays["style_idf"], "coef": arrays["style_coef"],
                                         "intercept": arrays["style_intercept"]})
     topicality = Topicality.from_state({t: i for i, t in enumerate(meta["topical_vocabulary"])}, arrays["topical_idf"],
-                                       Counter(meta["topical_df"]), meta["topical_docs"])
+                                       Counter(meta["topical_df"]), meta["topical_docs"],
+                                       [Competitor(*c) for c in meta["topical_competitors"]])
     lm = None
     if meta["lm"] is not None:
         lm = ClassBigramLM.from_counts(frozenset(meta["lm"]["vocab"]), Counter(meta["lm"]["uni"]),

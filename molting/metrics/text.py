@@ -24,6 +24,15 @@ def strip_code(text: str) -> str:
     return _URL.sub(" ", _INLINE.sub(" ", _FENCED.sub(" ", text)))
 
 
+CODE_WORD = "qqcodeqq"  # stands for an inline code span or URL where word order matters (syntax)
+
+
+def code_as_word(text: str) -> str:
+    """Text with each inline code span or URL made one placeholder word and each fenced block a
+    line break: "passa por `float` antes" keeps its shape instead of losing a word."""
+    return _URL.sub(CODE_WORD, _INLINE.sub(CODE_WORD, _FENCED.sub("\n", text)))
+
+
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENT_END.split(text) if s.strip()]
 

@@ -16,15 +16,33 @@ reference-side similarity reaches 0.99. So, per reply:
 
 `s` is mapped to a soft gate in [0, 1] per language by two anchors fitted on calibration
 replies: with hand-written replies to this and to neighbouring questions (`in_voice` /
-`off_topic` in the calibration file), off-topic median ↦ 0 and on-topic q0.1 ↦ 1; without them,
+`off_topic` in the calibration file), off-topic median ↦ 0 and the lower of on-topic q0.05 and
+off-topic q0.9 ↦ 1; without them,
 from the persona's replies to other questions alone: their median ↦ 0, their ON_TOPIC_FROM_NEGATIVES
 quantile ↦ 1 (a reply must be closer to the reference than nearly every reply to another question).
+
+A reply can share much with the reference and still answer a neighbouring question, and a good
+answer to this question can take another route than the reference. So the gate also asks which
+answer the reply is closest to: the persona's answers to other questions (the bundle's other
+references and the training replies, "competitors") are scored like the reference, and
+
+    margin = s(reference) − max s(competitor)
+
+A reply closer to another question's answer (margin < 0) loses credit linearly, all of it at
+margin −MARGIN_SCALE. Measured on new authors' replies to the Cláudio calibration prompts: 4–5%
+of on-topic replies have margin < 0, 65–70% of same-subject off-topic ones. Competitors whose
+question is a paraphrase of this prompt (MiniLM cosine ≥ PARAPHRASE) are left out: answering the
+same question is no evidence of answering another; nor is a competitor that is the reply itself
+(the calibration controls reuse the persona's answers as replies). With the margin doing that part, the on-topic
+anchor can sit where hand-written off-topic replies end (their OFF_TOPIC_HIGH quantile) instead of
+at near-paraphrases of the reference.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,19 +51,31 @@ from molting.curate.patterns import normalize
 from molting.metrics.text import content_words
 
 STEM = 5  # "configura", "configuração", "configurado": one key term
-ON_TOPIC_QUANTILE = 0.05  # two-sided: full credit from the on-topic 5th percentile (the 95% pass target)
+ON_TOPIC_QUANTILE = 0.05  # two-sided: full credit from the on-topic 5th percentile (the 95% pass target) …
+OFF_TOPIC_HIGH = 0.9  # … or from where 90% of hand-written off-topic replies stay below, whichever is lower
 ON_TOPIC_FROM_NEGATIVES = 0.98  # one-sided: full credit above this quantile of replies to other questions
 SAME_PROMPT = 0.95  # prompts this similar (cos, MiniLM) count as the same question
+PARAPHRASE = 0.85  # competitors whose question is this similar to the prompt are not competitors
+MARGIN_SCALE = 0.1  # closer to another question's answer by this much: no topical credit
 
 
 def stems(text: str) -> set[str]:
     return {normalize(w)[:STEM] for w in content_words(text)}
 
 
-class Topicality:
-    """Fitted once per persona: the TF-IDF space and the IDF of content-word stems."""
+@dataclass(frozen=True)
+class Competitor:
+    """The persona's answer to some question: a reply to another prompt should not be closer to it."""
 
-    def __init__(self, corpus: list[str]):
+    lang: str
+    prompt: str
+    text: str
+
+
+class Topicality:
+    """Fitted once per persona: the TF-IDF space, the IDF of content-word stems, and the competitors."""
+
+    def __init__(self, corpus: list[str], competitors: list[Competitor] = ()):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
@@ -53,9 +83,11 @@ class Topicality:
         df = Counter(s for t in corpus for s in stems(t))
         self.n_docs = len(corpus)
         self.df = df
+        self.competitors = list(competitors)
 
     @classmethod
-    def from_state(cls, vocabulary: dict[str, int], idf: np.ndarray, df: Counter, n_docs: int) -> Topicality:
+    def from_state(cls, vocabulary: dict[str, int], idf: np.ndarray, df: Counter, n_docs: int,
+                   competitors: list[Competitor] = ()) -> Topicality:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self = cls.__new__(cls)
@@ -63,7 +95,36 @@ class Topicality:
                                      preprocessor=normalize, dtype=np.float64, vocabulary=vocabulary)
         self.tfidf.idf_ = idf
         self.df, self.n_docs = df, n_docs
+        self.competitors = list(competitors)
         return self
+
+    def margins(self, replies: list[str], prompts: list[str], langs: list[str], own: np.ndarray,
+                paraphrase: Callable[[list[str], list[str]], np.ndarray]) -> list[float | None]:
+        """own − the best competitor's s, per reply (None: no competitor in that language).
+        `paraphrase(prompts, competitor prompts)` → cosine matrix of the questions."""
+        out: list[float | None] = [None] * len(replies)
+        for lang in sorted(set(langs)):
+            comp = [c for c in self.competitors if c.lang == lang]
+            idx = [i for i, lg in enumerate(langs) if lg == lang]
+            if not comp or not idx:
+                continue
+            cm = self.tfidf.transform([c.text for c in comp])
+            cos = (self.tfidf.transform([replies[i] for i in idx]) @ cm.T).toarray()
+            same = paraphrase([prompts[i] for i in idx], [c.prompt for c in comp]) >= PARAPHRASE
+            ref_stems = [stems(c.text) for c in comp]
+            ref_weight = [sum(self._idf(x) for x in sorted(r)) for r in ref_stems]
+            for row, i in enumerate(idx):
+                mine = stems(replies[i])
+                best = -np.inf
+                for j, c in enumerate(comp):
+                    if same[row, j] or not ref_weight[j] or c.text == replies[i]:  # the reply itself is no rival
+                        continue
+                    got = mine & ref_stems[j]
+                    s_j = cos[row, j] + (sum(self._idf(x) for x in sorted(got)) / ref_weight[j] if got else 0.0)
+                    best = max(best, s_j)
+                if best > -np.inf:
+                    out[i] = float(own[i] - best)
+        return out
 
     def _idf(self, stem: str) -> float:
         return math.log((self.n_docs + 1) / (self.df.get(stem, 0) + 1)) + 1
@@ -94,16 +155,23 @@ class TopicalAnchor:
     high: float
     fitted_on: str  # "hand-written replies" | "replies to other questions"
 
-    def gate(self, s: float) -> float:
+    def gate(self, s: float, margin: float | None = None) -> float:
+        """Credit in [0, 1] for similarity `s` to the reference, less when the reply is closer to
+        another question's answer (`margin` < 0; None: no competitors, no penalty)."""
         if self.high <= self.low:
-            return float(s >= self.high)
-        return float(min(1.0, max(0.0, (s - self.low) / (self.high - self.low))))
+            g = float(s >= self.high)
+        else:
+            g = min(1.0, max(0.0, (s - self.low) / (self.high - self.low)))
+        if margin is not None and margin < 0:
+            g *= max(0.0, 1.0 + margin / MARGIN_SCALE)
+        return float(g)
 
     @classmethod
     def fit(cls, on: list[float], off: list[float], negatives: list[float]) -> TopicalAnchor:
         """Two-sided from hand-written on/off-topic replies when there are enough, else one-sided
         from the persona's replies to other questions."""
         if len(on) >= 5 and len(off) >= 5:
-            return cls(float(np.median(off)), float(np.quantile(on, ON_TOPIC_QUANTILE)), "hand-written replies")
+            high = min(float(np.quantile(on, ON_TOPIC_QUANTILE)), float(np.quantile(off, OFF_TOPIC_HIGH)))
+            return cls(float(np.median(off)), high, "hand-written replies")
         return cls(float(np.median(negatives)), float(np.quantile(negatives, ON_TOPIC_FROM_NEGATIVES)),
                    "replies to other questions")
