@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,20 @@ def test_worker_processes_report_a_bad_line_exactly_as_one_process(parallel_alwa
         assert not list(tmp_path.glob(f"*o{jobs}*")) and not list(tmp_path.glob(f"R{jobs}*"))  # nothing written
     assert parallel_always == [2]  # the workers met the bad line; one process then reported it
     assert errors[0] == errors[1] and message in errors[0]
+
+
+def _die(*_args):
+    import os
+
+    os._exit(3)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers inherit the patched function by fork")
+def test_a_dying_worker_sends_the_run_to_one_process_with_a_message(parallel_always, tmp_path, monkeypatch, capsys):
+    from molting.curate import parallel
+
+    src = _jsonl(tmp_path / "d.jsonl", json.loads(RAW.read_text(encoding="utf-8")))
+    one = _outputs(src, tmp_path / "one", 1)
+    monkeypatch.setattr(parallel, "_work", _die)
+    assert _outputs(src, tmp_path / "two", 2) == one
+    assert "worker process stopped" in capsys.readouterr().err and parallel_always == [2]

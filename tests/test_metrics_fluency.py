@@ -86,6 +86,10 @@ def test_variety_markers(text, br, eu):
     ("Imagina uma portagem na autoestrada.", "eu:lexicon"),
     ("Numa estação de comboios o Wi-Fi é mau.", "eu:lexicon"),
     ("Os utilizadores guardam os ficheiros no ecrã.", "eu:lexicon"),
+    ("Ganhei o prémio do género fenómeno.", "eu:accents"),  # é/ó before m/n + vowel
+    ("Falámos disso ontem.", "eu:accents"),  # the accented preterite
+    ("Vamos planear a migração e registar os dados com humidade alta.", "eu:lexicon"),
+    ("O sistema operativo trava no camião.", "eu:lexicon"),
 ])
 def test_each_european_marker(text, marker):
     assert marker in variety_markers(text).found
@@ -98,6 +102,8 @@ def test_each_european_marker(text, marker):
     "Existem diversos fatores a considerar.",  # noun + a + infinitive: Brazilian writing uses it
     "Se der erro, o buffer não é descarregado.",
     "Isto é, a média cai.",  # "isto" alone is a weak form: counts only beside a clear European one
+    "Também ganhei o prêmio, parabéns pelo fenômeno.",  # final -ém/-éns is both; ê/ô before m/n is Brazilian
+    "Vamos planejar e registrar a umidade; falamos amanhã.",
 ])
 def test_brazilian_text_has_no_european_marker(text):
     assert variety_markers(text).eu == 0, variety_markers(text).found

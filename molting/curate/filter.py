@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -233,8 +234,11 @@ def curate_file(input_path: str | Path, output: str | Path, report: str | Path =
                         raise parallel.Fallback()
                     outs.add_file(output, kept_w.finish(), "curated set")
                     outs.add_file(rejected, rej_w.finish(), "rejected file")
-            except parallel.Fallback:
+            except parallel.Fallback as fallback:
                 counters = None  # a problem in the data: one process reports it exactly
+                if fallback.why:
+                    print(f"molting curate: {fallback.why}; curating in one process instead (same output).",
+                          file=sys.stderr)
         if counters is None:
             counters = _curate_serial(input_path, output, rejected, container, outs)
         summary = counters.as_dict() | {"input": str(input_path), "input_sha256": _sha256(input_path)}

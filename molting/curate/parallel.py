@@ -19,8 +19,9 @@ import json
 import multiprocessing as mp
 import os
 import sys
-import threading
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +57,12 @@ def worth_it(path: Path, container: str, jobs: int) -> bool:
 
 
 class Fallback(Exception):
-    """The data has a problem: curate in one process, which reports it exactly."""
+    """Curate in one process instead: the data has a problem, which that run reports exactly, or
+    (with a message) the worker processes could not run."""
+
+    def __init__(self, why: str = ""):
+        super().__init__(why)
+        self.why = why
 
 
 @dataclass
@@ -137,8 +143,9 @@ def _chunks(path: Path):
 
 
 def _context():
-    # fork is cheap and safe while this process runs no other thread; otherwise start clean.
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
+    # fork where the OS has it (Linux): workers start at once and need no importable __main__; they
+    # run only this module's parsing and matching, never a lock another thread of the parent holds.
+    if sys.platform.startswith("linux"):
         return mp.get_context("fork")
     return mp.get_context("spawn")
 
@@ -168,12 +175,23 @@ def curate_parallel(path: Path, kept_w: AtomicWriter, rej_w: AtomicWriter, jobs:
                 kept_w.write_lines(line)
         rej_w.write_lines(chunk.rejected[-1])
 
-    with _context().Pool(jobs) as pool:
+    # On a problem, cancel what has not started and let the running chunks finish (at most two per
+    # worker) before leaving: terminating a multiprocessing.Pool mid-stream can deadlock its task thread.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
         pending: deque = deque()
-        for task in _chunks(path):
-            pending.append(pool.apply_async(_work, (str(path), *task)))
-            if len(pending) >= 2 * jobs:
-                take(pending.popleft().get())
-        while pending:
-            take(pending.popleft().get())
+        try:
+            for task in _chunks(path):
+                pending.append(pool.submit(_work, str(path), *task))
+                if len(pending) >= 2 * jobs:
+                    take(pending.popleft().result())
+            while pending:
+                take(pending.popleft().result())
+        except BrokenProcessPool as err:
+            raise Fallback(f"a worker process stopped ({err})") from None
+        except OSError as err:  # e.g. no more processes allowed
+            raise Fallback(f"worker processes could not run ({err})") from None
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
     return stats

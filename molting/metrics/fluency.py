@@ -50,7 +50,11 @@ _BR_MARKERS = {
     "lexicon": (r"\b(?:onibus|celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|registro|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|tenis|goleiro|xicara|geladeira|baixar|baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b", 1.0),
     "tem_que": (r"\btem que\b", 1.0),
 }
-_BR_ACCENTS = re.compile(r"\b\w*[êô](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b")  # econômico, sênior, ônibus
+# Before m or n and a vowel, Brazilian spelling closes the stressed e/o (econômico, tênis, gênero,
+# fenômeno, prêmio) where European spelling opens it (económico, ténis, género, fenómeno, prémio);
+# word-final -ém/-éns (também, parabéns) is the same in both. The lexical-differences lists behind
+# LanguageTool's pt-BR replace rules are mostly this one alternation.
+_BR_ACCENTS = re.compile(r"\b\w*[êô][mn][aeiouáéíóúâêôãõ]\w*\b")
 _TU_VERBS = ("estas|tens|podes|queres|sabes|fazes|dizes|vais|consegues|percebes|achas|usas|ves|ficas|"
              "preferes|deves|tentas|corres|metes|poes|gostas|viste|fizeste|disseste|puseste|tiveste|quiseste")
 _EU_MARKERS = {
@@ -58,7 +62,7 @@ _EU_MARKERS = {
     "tu_preterite": (r"\b(?!(?:arr|g|af|contr|desg|b|h|tr|c|v|eng)aste\b)\w{2,}aste\b", 1.0),  # instalaste, acabaste
     "tu_future_subjunctive": (r"\bse\s+(?:\w+ares|\w+eres|\w+ires|quiseres|puderes|tiveres|fizeres|vires|fores|souberes)\b", 1.0),
     "a_infinitive": (r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b", 1.0),
-    "lexicon": (r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes)\b", 1.0),
+    "lexicon": (r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes|planea\w*|planeie\w*|sistemas? operativos?|camia?o|camioes|travao|travoes|boleias?|golos?|videojogos?|carrinhas?|humid\w*|humedec\w*|regist(?:a|as|am|amos|ar|ei|ou|ado|ada|ados|adas|ador|adores))\b", 1.0),
     "enclitic_te_lhe": (r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b", 1.0),  # dá-te, mostra-lhe, põe-na
     # the personal infinitive of "tu": "para não decorares", "sem te preocupares", "o que aprenderes"
     "tu_infinitive": (r"\b(?:para|sem|ao|quando|que|de)(?:[ \t]+(?:nao|te|o|a|os|as|se))*[ \t]+(?!(?:milh|lug|p|b|m|milit|famili|"
@@ -74,7 +78,8 @@ _EU_MARKERS = {
     "precisar_de_infinitive": (r"\bprecis\w*[ \t]+de[ \t]+[a-z]{2,}(?:ar|er|ir)\b", 1.0),  # BR: "precisa fazer"
     "isto": (r"\bisto\b", 0.5),  # Brazilian speech says "isso"; Brazilian writing uses "isto" too
 }
-_EU_ACCENTS = re.compile(r"\b\w*[éó](?:mic|nic|men|ner|nio|nim|metr|nior|mio|nus|nue)\w*\b"  # económico, sénior
+_EU_ACCENTS = re.compile(r"\b\w*[éó][mn][aeiouáéíóúâêôãõ]\w*\b"  # económico, ténis, prémio
+                         r"|\b\w{2,}ámos\b"  # the preterite "falámos": Brazilian "falamos" has no accent
 
                          r"|\bà (?:espera|procura)\b|\bparar à\b")  # the grave accent decides
 _EU_BEFORE_CODE = re.compile(r"\bcorr(?:e|es|am)[ \t]+`")  # "Corre `pytest`": Brazilians "rodam" a command
