@@ -138,6 +138,11 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return d
 
 
+# json.loads(…, object_pairs_hook=_object) without building a decoder per record
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+_DECODE = _DECODER.decode
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     _check_file(path)
     encoding = _encoding(path)
@@ -164,7 +169,7 @@ def _parse_lines(path: Path, lines: Iterable[bytes]) -> Iterator[tuple[int, Any]
         if not line.strip():
             continue
         try:
-            record = json.loads(line, object_pairs_hook=_object)
+            record = _DECODE(line)
         except json.JSONDecodeError as err:
             raise DatasetError([f"{path}: invalid JSON at line {lineno}, column {err.colno}: {err.msg}."]) from None
         except DuplicateKey as err:
@@ -217,7 +222,6 @@ class _ArrayStream:
 
 
 def _iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
-    decoder = json.JSONDecoder(object_pairs_hook=_object)
     with _open_text(path) as f:
         s = _ArrayStream(path, f)
         first = s.skip_ws()
@@ -242,7 +246,7 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
                 raise s.fail("unexpected end of file inside the top-level list")
             while True:
                 try:
-                    record, end = decoder.raw_decode(s.buf, s.pos)
+                    record, end = _DECODER.raw_decode(s.buf, s.pos)
                     break
                 except json.JSONDecodeError as err:
                     if not s.fill():

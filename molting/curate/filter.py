@@ -164,8 +164,6 @@ _PT_WORDS = frozenset("não você voce que uma pra para com isso está esta mais
 _EN_WORDS = frozenset("the and you that with this is are it's for not but what your have".split())
 
 
-
-
 def _whole_words(words: frozenset[str]) -> re.Pattern[str]:
     """Whitespace-separated tokens equal to one of `words` once ".,:;!?()" is stripped from their
     edges — counted by the regex engine instead of a Python loop over every token."""
@@ -188,8 +186,11 @@ def rejected_record(d: Decision, schema: str) -> dict[str, Any]:
          "span": [h.start, h.end], "match": h.match}
         for turn, h in d.hits
     ]
-    return {"index": d.conversation.index, "id": d.conversation.id, "reason": d.reason, "hits": hits,
-            "record": to_record(d.conversation, schema)}
+    return rejected_row(d.conversation.index, d.conversation.id, d.reason, hits, to_record(d.conversation, schema))
+
+
+def rejected_row(index: int, cid: str, reason: str, hits: list[dict], record: dict[str, Any]) -> dict[str, Any]:
+    return {"index": index, "id": cid, "reason": reason, "hits": hits, "record": record}
 
 
 @dataclass(frozen=True)

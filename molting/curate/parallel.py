@@ -32,8 +32,9 @@ from molting.curate.filter import (
     assess,
     guess_language,
     rejected_record,
+    rejected_row,
 )
-from molting.data import AtomicWriter, _object, parse_record, sniff_encoding
+from molting.data import _DECODE, _ENCODE, AtomicWriter, parse_record, sniff_encoding
 from molting.io import DuplicateKey
 
 CHUNK_LINES = 1000  # lines per task: big enough to amortise the hand-over, small enough to balance
@@ -76,10 +77,6 @@ class _Chunk:
     candidates: list[tuple[bytes, str, int, str, str, bool]] = field(default_factory=list)
     stats: CurationStats = field(default_factory=CurationStats)
     ok: bool = True
-
-
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # as molting.data writes JSON Lines
-_DECODE = json.JSONDecoder(object_pairs_hook=_object).decode  # as molting.data reads: a key twice is an error
 
 
 def _work(path_name: str, offset: int, size: int, lineno: int, index: int) -> _Chunk:
@@ -125,7 +122,7 @@ def _chunks(path: Path):
     index, lineno, offset, start, start_lineno, start_index, n = 0, 1, 0, 0, 1, 0, 0
     with open(path, "rb") as f:
         for raw in f:
-            if not raw.lstrip()[:1] == b"{":  # not obviously a record: blank the way the one-process reader decides
+            if raw.lstrip()[:1] != b"{":  # not obviously a record: blank the way the one-process reader decides
                 try:
                     index += bool(raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip())
                 except UnicodeDecodeError:
@@ -166,10 +163,8 @@ def curate_parallel(path: Path, kept_w: AtomicWriter, rej_w: AtomicWriter, jobs:
         for before, (digest, line, index, cid, lang, multi) in zip(chunk.rejected, chunk.candidates):
             rej_w.write_lines(before)
             if digest in seen:
-                stats.kept_to_duplicate(lang, multi)
-                # the rejected record of a duplicate, as rejected_record() + the JSON Lines encoder give it
-                head = _ENCODE({"index": index, "id": cid, "reason": DUPLICATE, "hits": []})
-                rej_w.write_lines(head[:-1] + ', "record": ' + line[:-1] + "}\n")
+                stats.kept_to_duplicate(lang, multi)  # rare: decoding the record back costs nothing
+                rej_w.write_lines(_ENCODE(rejected_row(index, cid, DUPLICATE, [], _DECODE(line))) + "\n")
             else:
                 seen.add(digest)
                 kept_w.write_lines(line)

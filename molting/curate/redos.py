@@ -127,8 +127,9 @@ def _item_nullable(op, av) -> bool:
     return bool(kids) and all(_nullable(k) for k in kids)  # a group; a single character is not nullable
 
 
-def _chars(seq) -> tuple[tuple[int, int], ...]:
-    """Every character the sequence may consume (over-approximated)."""
+def _chars(seq, first: bool = False) -> tuple[tuple[int, int], ...]:
+    """Every character the sequence may consume, or with `first` the ones it may consume first
+    (over-approximated)."""
     iv: list[tuple[int, int]] = []
     for op, av in seq:
         if op in (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN):
@@ -136,21 +137,8 @@ def _chars(seq) -> tuple[tuple[int, int], ...]:
         elif op is C.GROUPREF:
             iv.extend(_ALL)
         for kid in _children(op, av):
-            iv.extend(_chars(kid))
-    return _merge(iv)
-
-
-def _first(seq) -> tuple[tuple[int, int], ...]:
-    """Characters the sequence may consume first (over-approximated)."""
-    iv: list[tuple[int, int]] = []
-    for op, av in seq:
-        if op in (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN):
-            iv.extend(_class(op, av))
-        elif op is C.GROUPREF:
-            iv.extend(_ALL)
-        for kid in _children(op, av):
-            iv.extend(_first(kid))
-        if not _item_nullable(op, av):
+            iv.extend(_chars(kid, first))
+        if first and not _item_nullable(op, av):
             break
     return _merge(iv)
 
@@ -214,7 +202,7 @@ def _check_competition(seq, i: int, problems: list[str]) -> None:
                 if _overlap(r_chars, _chars(list(n_av[2]))):
                     problems.append(f"long repeats {{{r_av[0]},{r_av[1]}}} and {{{n_av[0]},{n_av[1]}}} can "
                                     "match the same characters one after the other")
-            if not _item_nullable(op, av) and not _overlap(r_chars, _first([(op, av)])):
+            if not _item_nullable(op, av) and not _overlap(r_chars, _chars([(op, av)], first=True)):
                 break  # this item pins where the repeat ends
 
 
@@ -232,7 +220,7 @@ def first_chars(regex: str) -> frozenset[str] | None:
         >>> sorted(first_chars(r"(?:eu[ \\t]{1,8})?vou"))
         ['e', 'v']
     """
-    iv = _first(list(P.parse(regex)))
+    iv = _chars(list(P.parse(regex)), first=True)
     if sum(hi - lo + 1 for lo, hi in iv) > 64:
         return None
     return frozenset(chr(c) for lo, hi in iv for c in range(lo, hi + 1))
