@@ -84,6 +84,7 @@ class Topicality:
         self.n_docs = len(corpus)
         self.df = df
         self.competitors = list(competitors)
+        self._rivals: dict[str, tuple] = {}
 
     @classmethod
     def from_state(cls, vocabulary: dict[str, int], idf: np.ndarray, df: Counter, n_docs: int,
@@ -96,7 +97,17 @@ class Topicality:
         self.tfidf.idf_ = idf
         self.df, self.n_docs = df, n_docs
         self.competitors = list(competitors)
+        self._rivals = {}
         return self
+
+    def _rivals_in(self, lang: str) -> tuple:
+        """(competitors, their TF-IDF rows, key-term stems, stem weights) of one language, built once."""
+        if lang not in self._rivals:
+            comp = [c for c in self.competitors if c.lang == lang]
+            ref_stems = [stems(c.text) for c in comp]
+            matrix = self.tfidf.transform([c.text for c in comp]) if comp else None
+            self._rivals[lang] = (comp, matrix, ref_stems, [self._weight(r) for r in ref_stems])
+        return self._rivals[lang]
 
     def margins(self, replies: list[str], prompts: list[str], langs: list[str], own: np.ndarray,
                 paraphrase: Callable[[list[str], list[str]], np.ndarray]) -> list[float | None]:
@@ -104,15 +115,12 @@ class Topicality:
         `paraphrase(prompts, competitor prompts)` → cosine matrix of the questions."""
         out: list[float | None] = [None] * len(replies)
         for lang in sorted(set(langs)):
-            comp = [c for c in self.competitors if c.lang == lang]
+            comp, cm, ref_stems, ref_weight = self._rivals_in(lang)
             idx = [i for i, lg in enumerate(langs) if lg == lang]
             if not comp or not idx:
                 continue
-            cm = self.tfidf.transform([c.text for c in comp])
             cos = (self.tfidf.transform([replies[i] for i in idx]) @ cm.T).toarray()
             same = paraphrase([prompts[i] for i in idx], [c.prompt for c in comp]) >= PARAPHRASE
-            ref_stems = [stems(c.text) for c in comp]
-            ref_weight = [sum(self._idf(x) for x in sorted(r)) for r in ref_stems]
             for row, i in enumerate(idx):
                 mine = stems(replies[i])
                 best = -np.inf
@@ -120,8 +128,7 @@ class Topicality:
                     if same[row, j] or not ref_weight[j] or c.text == replies[i]:  # the reply itself is no rival
                         continue
                     got = mine & ref_stems[j]
-                    s_j = cos[row, j] + (sum(self._idf(x) for x in sorted(got)) / ref_weight[j] if got else 0.0)
-                    best = max(best, s_j)
+                    best = max(best, cos[row, j] + (self._weight(got) / ref_weight[j] if got else 0.0))
                 if best > -np.inf:
                     out[i] = float(own[i] - best)
         return out
@@ -129,14 +136,16 @@ class Topicality:
     def _idf(self, stem: str) -> float:
         return math.log((self.n_docs + 1) / (self.df.get(stem, 0) + 1)) + 1
 
+    def _weight(self, key_terms: set[str]) -> float:
+        # sorted: a set's order changes with the string hash seed, and float sums with the order
+        return sum(self._idf(s) for s in sorted(key_terms))
+
     def recall(self, reference: str, reply: str) -> float:
         """IDF-weighted share of the reference's key terms the reply uses."""
         ref = stems(reference)
         if not ref:
             return 0.0
-        got = stems(reply) & ref
-        # sorted: a set's order changes with the string hash seed, and float sums with the order
-        return sum(self._idf(s) for s in sorted(got)) / sum(self._idf(s) for s in sorted(ref))
+        return self._weight(stems(reply) & ref) / self._weight(ref)
 
     def score(self, replies: list[str], references: list[str]) -> np.ndarray:
         """s per reply: TF-IDF cosine with its reference + key-term recall (each in [0, 1])."""
