@@ -164,6 +164,8 @@ def _add_persona(sub: argparse._SubParsersAction) -> None:
                    "(only the packaged generic set)")
     q.add_argument("--seed", type=int, default=42, help="split seed (recorded in init.json)")
     q.add_argument("--overwrite", action="store_true", help="rebuild an existing bundle built from other inputs")
+    q.add_argument("--accept-weak-voice", action="store_true", help="build the bundle even when the metric cannot "
+                   "tell the persona from other voices (recorded in init.json; its reports say so)")
     q.set_defaults(func=_run_persona_init)
 
 
@@ -174,7 +176,8 @@ def _run_persona_init(args: argparse.Namespace) -> int:
 
     opts = InitOptions(dataset=Path(args.dataset), card=Path(args.card), eval_n=args.eval,
                        calibration_n=args.calibration, eval_prompts=Path(args.eval_prompts) if args.eval_prompts else None,
-                       base_model=args.base_model, seed=args.seed, generic_from_base=not args.no_base_replies)
+                       base_model=args.base_model, seed=args.seed, generic_from_base=not args.no_base_replies,
+                       accept_weak_voice=args.accept_weak_voice)
     for n, flag in ((args.eval, "--eval"), (args.calibration, "--calibration")):
         if n is not None and n < 1:
             raise ConfigError(f"{flag} must be at least 1, got {n}.")

@@ -53,6 +53,9 @@ MAX_TRAIN_BASE_REPLIES = 100  # base-model replies to training prompts: the styl
 # Held-out references vs generic replies, per language. 0.85: below it one generic reply in
 # seven outranks a real one, and the gate's paired comparisons stop meaning much.
 MIN_AUC = 0.85
+# Held-out references vs other voices the scorer never saw (cross-fitted by voice), per language:
+# below this the gate could pass a model that speaks in someone else's voice.
+MIN_VOICE_AUC = 0.80
 INIT_FILE = "init.json"
 
 
@@ -67,13 +70,15 @@ class InitOptions:
     seed: int = 42
     generic_from_base: bool = True  # generate the base model's replies to the held-out prompts
     max_new_tokens: int = 96
+    accept_weak_voice: bool = False  # build the bundle even when other voices are not told apart
 
     def fingerprint(self) -> str:
         return sha256_json({"dataset": sha256_file(self.dataset), "card": sha256_file(self.card),
                             "eval_prompts": sha256_file(self.eval_prompts) if self.eval_prompts else None,
                             "eval_n": self.eval_n, "calibration_n": self.calibration_n, "base_model": self.base_model,
                             "seed": self.seed, "generic_from_base": self.generic_from_base,
-                            "max_new_tokens": self.max_new_tokens, "molting": MOLTING_VERSION})
+                            "max_new_tokens": self.max_new_tokens, "accept_weak_voice": self.accept_weak_voice,
+                            "molting": MOLTING_VERSION})
 
 
 @dataclass
@@ -177,7 +182,7 @@ def _build(stage: Path, card_raw: dict, card, opts: InitOptions, progress, thres
         progress("[4/5] negatives: packaged generic set only (--no-base-replies)")
     _write_bundle(stage, card_raw, curated, split, cal, ev, cur, train_generic)
     progress("[5/5] fit the scorer and calibrate")
-    validity = _calibrate(stage, threshold, progress)
+    validity = _calibrate(stage, threshold, progress, opts.accept_weak_voice)
     counts = {"curated": s["kept"], "rejected": s["removed"], "train": len(split.train),
               "calibration": len(cal), "eval": len(ev), "dropped_near_duplicates": split.dropped,
               "languages": {lg: sum(v == lg for v in langs.values()) for lg in card.languages}}
@@ -325,7 +330,7 @@ def _write_agent_negatives(stage: Path, rejected: Path) -> None:
     (stage / "negatives" / "agent.jsonl").write_text("".join(lines), encoding="utf-8")
 
 
-def _calibrate(stage: Path, threshold: float, progress) -> dict[str, Any]:
+def _calibrate(stage: Path, threshold: float, progress, accept_weak_voice: bool = False) -> dict[str, Any]:
     from molting.metrics.calibration import calibrate
     from molting.metrics.report import render
 
@@ -334,7 +339,9 @@ def _calibrate(stage: Path, threshold: float, progress) -> dict[str, Any]:
     (stage / "METRICS_CALIBRATION.md").write_text(render(r), encoding="utf-8")
     aucs = r.auc["generic"]
     ref_pass = r.pass_rate["reference"]
+    voice = {lg: d["auc"] for lg, d in r.discriminant.items()}
     progress("      held-out AUC vs generic: " + ", ".join(f"{lg} {v:.3f}" for lg, v in aucs.items())
+             + "; vs other voices: " + ", ".join(f"{lg} {v:.3f}" for lg, v in voice.items())
              + f"; references reaching {threshold:g}: " + ", ".join(f"{lg} {v:.0%}" for lg, v in ref_pass.items()
                                                                if lg != "all"))
     weak = {lg: v for lg, v in aucs.items() if not v >= MIN_AUC}
@@ -343,5 +350,16 @@ def _calibrate(stage: Path, threshold: float, progress) -> dict[str, Any]:
         raise Refusal(f"the persona cannot be told apart from generic replies well enough (held-out AUC {detail}; "
                       f"needs ≥ {MIN_AUC}): add more of the persona's own conversations in those languages "
                       f"(it has {r.train_sizes.get('persona')} replies to learn from), or check the card's languages.")
+    weak_voice = {lg: v for lg, v in voice.items() if not v >= MIN_VOICE_AUC}
+    if weak_voice:
+        detail = ", ".join(f"{lg} {v:.2f}" for lg, v in weak_voice.items())
+        if not accept_weak_voice:
+            raise Refusal(f"the persona cannot be told apart from other voices well enough (held-out AUC vs voices the "
+                          f"scorer never saw {detail}; needs ≥ {MIN_VOICE_AUC}): add more of the persona's own "
+                          "conversations in those languages, or other people's replies to the same kind of prompts as "
+                          "negatives/impostor.jsonl; --accept-weak-voice builds the bundle anyway and its reports say so.")
+        progress(f"!!! THE PERSONA'S VOICE IS NOT TOLD APART FROM OTHER VOICES ({detail}; needs ≥ {MIN_VOICE_AUC}): "
+                 "BUILT ANYWAY (--accept-weak-voice); A PASSING GATE DOES NOT PROVE THIS VOICE")
     return {"auc_vs_generic": aucs, "auc_vs_agent": r.auc["agent"], "reference_pass_rate": ref_pass,
+            "auc_vs_other_voices": voice, "weak_voice_accepted": sorted(weak_voice),
             "personality": {k: v.get("all") for k, v in r.personality.items()}}

@@ -64,7 +64,8 @@ def _controls_table(results: EvalResults) -> str:
     from molting.gate.criteria import model_checks
 
     rows = []
-    expect = {"reference": "pass every criterion", "generic": "fail personality", "agent": "fail personality"}
+    expect = {"reference": "pass every criterion", "generic": "fail personality", "agent": "fail personality",
+              "impostor": "fail personality"}
     for kind, scores in results.controls.items():
         cs = model_checks(results.criteria, scores, results.prompt_langs())
         pers = next(c for c in cs if c.name == "personality")

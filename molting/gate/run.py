@@ -30,7 +30,7 @@ from molting.gate.specs import ModelSpec, check_same_base, parse_model
 from molting.metrics.stats import mcnemar_regression, paired_bootstrap
 from molting.persona import Persona, Prompt, load_persona, load_prompts
 
-CONTROL_SETS = ("reference", "generic", "agent")
+CONTROL_SETS = ("reference", "generic", "agent", "impostor")
 TRAIN_HINT = "train one with: molting train --config configs/phase5.yaml --output {path}"
 
 
@@ -219,13 +219,16 @@ def score_all(results: EvalResults, scorer: Any) -> None:
 
 
 def control_replies(persona: Persona, prompts: list[Prompt]) -> dict[str, list[str]]:
-    """The eval set's own references (must pass) and its generic and agent negatives (must fail)."""
+    """The eval set's own references (must pass), its generic and agent negatives and replies in
+    other voices (must fail)."""
     from molting.metrics import negatives as N
+    from molting.metrics.impostors import impostor_rows
     from molting.metrics.training import packaged
 
     pool = list(packaged("generic"))
+    voices = impostor_rows(persona)
     return {"reference": [p.reference for p in prompts], "generic": [N.generic(p, pool) for p in prompts],
-            "agent": [N.agent(p) for p in prompts]}
+            "agent": [N.agent(p) for p in prompts], "impostor": [N.impostor(p, voices) for p in prompts]}
 
 
 def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list[str]]:
@@ -237,7 +240,7 @@ def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list
     for c in model_checks(inputs.criteria, scores["reference"], langs):
         if not c.passed:
             problems.append(f"the persona's own references fail '{c.metric}' ({c.shown}, target {c.target})")
-    for kind in ("generic", "agent"):
+    for kind in ("generic", "agent", "impostor"):
         c = next(c for c in model_checks(inputs.criteria, scores[kind], langs) if c.name == "personality")
         if c.passed:
             problems.append(f"{kind} replies pass '{c.metric}' ({c.shown})")

@@ -19,12 +19,14 @@ import numpy as np
 
 from molting.errors import ConfigError
 from molting.io import read_jsonl, write_json_atomic
+from molting.metrics import impostors as I
 from molting.metrics import negatives as N
 from molting.metrics import personality as P
 from molting.metrics.agent import directness
 from molting.metrics.fluency import Anchor
 from molting.metrics.scorer import (
     GENERIC_ANCHOR_SCORE,
+    IMPOSTOR_QUANTILE,
     REFERENCE_QUANTILE,
     SCORER_VERSION,
     Anchors,
@@ -50,8 +52,11 @@ VALIDATION_TARGETS = {
     "generic": ("mean", "<=", 2.0),
     "agent": ("mean", "<=", 1.0),
     "code_heavy": ("fluency_mean", ">=", 8.0),
+    "other_voice": ("pass_rate", "<=", 0.10),  # same-prompt replies in other voices: not this persona
+    "terse": ("zeroed_rate", "<=", 0.02),  # the persona's own short answers: never zeroed by a hard gate
 }
-EXTRA_TARGETS = {("european_pt", "fluency_auc_br_vs_eu"): (">=", 0.95)}  # PT-BR fluency AUC, Brazilian vs European
+EXTRA_TARGETS = {("european_pt", "fluency_auc_br_vs_eu"): (">=", 0.95),  # PT-BR fluency AUC, Brazilian vs European
+                 ("other_voice", "auc_own_vs_other"): (">=", 0.90)}  # in-voice replies above other voices' replies
 BRAZILIAN_CATEGORIES = ("in_voice_one", "in_voice_none")  # the persona's own variety, vs its European rewrites
 
 
@@ -74,8 +79,34 @@ def _base_scores(scorer: Scorer, replies: list[str]) -> list[float]:
     return [P.base_score(float(s), directness(t).direct) for s, t in zip(style, replies)]
 
 
+def unseen_voice_bases(scorer: Scorer) -> list[tuple[str, float]]:
+    """(lang, base score) of every calibration impostor reply, each scored by a style model
+    fitted without its voice: how a voice the scorer never saw scores (cross-fitting by voice).
+    Computed once per scorer (the anchors and the validity report both need it)."""
+    if getattr(scorer, "_unseen_voice_bases", None) is None:
+        scorer._unseen_voice_bases = _cross_fit(scorer)
+    return scorer._unseen_voice_bases
+
+
+def _cross_fit(scorer: Scorer) -> list[tuple[str, float]]:
+    train = scorer.train
+    rows = train.calibration_impostor
+    fold = I.folds([r["voice"] for r in rows] + [v for v in train.voices if v])
+    out = []
+    for k in sorted(set(fold.values())):
+        held = {v for v, f in fold.items() if f == k}
+        mine = [r for r in rows if r["voice"] in held]
+        if not mine:
+            continue
+        style = P.StyleClassifier(scorer.signatures).fit(*train.without_voices(held))
+        probs = style.proba([r["reply"] for r in mine])
+        out += [(r["lang"], P.base_score(float(s), directness(r["reply"]).direct)) for r, s in zip(mine, probs)]
+    return out
+
+
 def fit_anchors(scorer: Scorer) -> Anchors:
-    """Every anchor from the calibration split and the held-out part of the generic sets."""
+    """Every anchor from the calibration split and the held-out parts of the generic and
+    impostor sets."""
     cal = scorer.persona.calibration_prompts()
     refs = [p.reference for p in cal]
     generic = [(p.lang, p.negatives["generic"]) for p in cal if p.negatives.get("generic")]
@@ -83,11 +114,13 @@ def fit_anchors(scorer: Scorer) -> Anchors:
     on = scorer.raw(cal, refs)
     base_ref = [(p.lang, P.base_score(r["style"], r["direct"])) for p, r in zip(cal, on)]
     base_gen = list(zip([lg for lg, _ in generic], _base_scores(scorer, [t for _, t in generic])))
+    base_imp = unseen_voice_bases(scorer)
     langs = scorer.persona.languages
     return Anchors(
         version=SCORER_VERSION, fingerprints=bundle_fingerprints(scorer.persona),
         base_generic=_per_language(base_gen, langs, 0.5, "generic replies"),
         base_reference=_per_language(base_ref, langs, REFERENCE_QUANTILE, "calibration references"),
+        base_impostor=_per_language(base_imp, langs, IMPOSTOR_QUANTILE, "other voices' replies"),
         topical=_fit_topical(scorer, cal), degenerate=P.DegenerateRule.fit(refs),
         **_fit_fluency(scorer, [p for p in cal if p.lang == "pt"]),
     )
@@ -156,6 +189,25 @@ def auc(pos: list[float], neg: list[float]) -> float:
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
+def discriminant(scorer: Scorer, threshold: float) -> dict[str, dict[str, float]]:
+    """Per language: the held-out references against other voices the scorer never saw
+    (cross-fitted by voice), on the voice score — anchored(base), what topicality, language and
+    the gates then only lower. AUC, the share of other voices reaching `threshold`, counts."""
+    anchors = scorer.anchors
+    refs = scorer.persona.eval_prompts()
+    raws = scorer.raw_cached(refs, [p.reference for p in refs])
+    own = [(p.lang, anchors.anchored(P.base_score(r["style"], r["direct"]), p.lang)) for p, r in zip(refs, raws)]
+    other = [(lg, anchors.anchored(b, lg)) for lg, b in unseen_voice_bases(scorer)]
+    out = {}
+    for lang in scorer.persona.languages:
+        mine, theirs = [v for lg, v in own if lg == lang], [v for lg, v in other if lg == lang]
+        out[lang] = {"auc": auc(mine, theirs), "impostor_pass_rate": float(np.mean([v >= threshold for v in theirs]))
+                     if theirs else float("nan"), "own_pass_rate": float(np.mean([v >= threshold for v in mine]))
+                     if mine else float("nan"), "n_own": len(mine), "n_impostor": len(theirs),
+                     "separates": bool(anchors.separates(lang))}
+    return out
+
+
 def eval_reply_sets(scorer: Scorer, prompts: list[Prompt]) -> dict[str, tuple[list[Prompt], list[str]]]:
     """Every personality reply set on `prompts`: the references and the built negatives."""
     card, pool = scorer.persona.card, list(packaged("generic"))
@@ -195,6 +247,7 @@ class CalibrationResult:
     train_sizes: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     validation_by_file: dict[str, dict] = field(default_factory=dict)  # file → the same as `validation`, that file alone
+    discriminant: dict[str, dict[str, float]] = field(default_factory=dict)  # lang → own vs unseen voices
 
     def validation_checks(self, validation: dict | None = None) -> list[tuple[str, str, str, float, bool]]:
         """(category, lang, target text, measured, met) for every target with data (`validation`:
@@ -245,7 +298,8 @@ def evaluate(scorer: Scorer, threshold: float) -> dict:
             diffs[s.lang].append(ref[s.id] - s.personality)
         effect = {lang: float(np.mean(v)) for lang, v in sorted(diffs.items())}
     flu, parts = _fluency_sets(scorer, prompts)
-    return dict(personality=pers, pass_rate=passed, auc=aucs, catchphrase_effect=effect, fluency=flu, fluency_parts=parts)
+    return dict(personality=pers, pass_rate=passed, auc=aucs, catchphrase_effect=effect, fluency=flu, fluency_parts=parts,
+                discriminant=discriminant(scorer, threshold))
 
 
 def _fluency_sets(scorer: Scorer, prompts: list[Prompt]) -> tuple[dict, dict]:
@@ -304,12 +358,18 @@ def validate(scorer: Scorer, rows: list[dict], threshold: float) -> dict[str, di
         flu = [s.fluency for s in ss if s.fluency is not None]
         out[cat][lang] = {"n": len(ss), "mean": float(np.mean([s.personality for s in ss])),
                           "pass_rate": float(np.mean([s.personality >= threshold for s in ss])),
+                          "zeroed_rate": float(np.mean([s.personality == 0.0 for s in ss])),
                           "fluency_mean": float(np.mean(flu)) if flu else float("nan")}
     brazilian = [s.fluency for (cat, lang), ss in groups.items() if lang == "pt" and cat in BRAZILIAN_CATEGORIES
                  for s in ss]
     european = [s.fluency for s in groups.get(("european_pt", "pt"), [])]
     if brazilian and european:  # PT-BR fluency must tell the two varieties apart, reply by reply
         out["european_pt"]["pt"]["fluency_auc_br_vs_eu"] = auc(brazilian, european)
+    for lang in out.get("other_voice", {}):  # in-voice replies must outscore other voices', reply by reply
+        own = [s.personality for (cat, lg), ss in groups.items() if lg == lang and cat in BRAZILIAN_CATEGORIES for s in ss]
+        other = [s.personality for s in groups[("other_voice", lang)]]
+        if own:
+            out["other_voice"][lang]["auc_own_vs_other"] = auc(own, other)
     return dict(out)
 
 
@@ -332,6 +392,7 @@ def calibrate(persona: Persona, threshold: float, *, write_anchors: bool = True,
         persona=persona.name, anchors=anchors, validation=validation, validation_files=files, threshold=threshold,
         validation_by_file=by_file,
         train_sizes=dict(persona=len(train.of("persona")), agent=len(train.agent), generic=len(train.of("generic")),
+                         impostor=len(train.of("impostor")),
                          pairs=len(train.pairs), dropped_contaminated=train.dropped_contaminated,
                          calibration=len(persona.calibration_prompts()), eval=len(persona.eval_prompts()),
                          **{f"conversations_{k}": v for k, v in sorted(train.conversation_langs.items())}),

@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from functools import cached_property
 
 from molting.errors import ConfigError
-from molting.metrics.text import sentences, strip_code, words
+from molting.metrics.text import code_tokens, sentences, strip_code, words
 
 CANDIDATES = ("en", "pt", "es", "it", "fr")  # languages a small model drifts into
 DETECTORS = ("lingua", "langdetect")
 SHORT_PROSE_WORDS = 8  # below this, lingua's pt/es call is a coin toss: only a confident other call counts
 SHORT_PROSE_CONFIDENCE = 0.7  # … "confident" for short prose
 LONG_SENTENCE_WORDS = 8  # a sentence this long in another persona language is real code-switching
+JUDGED_SENTENCE_WORDS = 4  # shorter sentences ("Roda `make`.", "Pronto.") say nothing about their language
 
 
 class LanguageIdentifier:
@@ -69,7 +70,8 @@ class LanguageIdentifier:
         return inside[0] if inside else "unknown"
 
     def share(self, text: str, lang: str, others: Iterable[str] = ("en", "pt")) -> float:
-        """How much of the prose is in `lang`, in [0, 1] (0.0 when there is no prose).
+        """How much of the prose is in `lang`, in [0, 1] (0.0 when there is no prose, 1.0 when
+        there is only code).
 
         The whole prose decides first. If it is in `lang`, long sentences confidently in one of
         `others` (the persona's other languages) are taken out of the share. If it is not, the
@@ -77,19 +79,22 @@ class LanguageIdentifier:
         wrong on a confident detection."""
         prose = strip_code(text)
         n_words = len(words(prose))
-        if n_words == 0:
-            return 0.0
+        if n_words == 0:  # nothing to judge: a reply that is all code is in no language, not a wrong one
+            return 1.0 if code_tokens(text) else 0.0
         whole = self.detect(prose)
-        if n_words < SHORT_PROSE_WORDS and whole != lang and self.backend == "lingua":
+        sents = [(s, len(words(s))) for s in sentences(prose)]
+        # sentences too short to judge abstain: they count neither for nor against `lang`
+        judged = [(s, n) for s, n in sents if n >= JUDGED_SENTENCE_WORDS]
+        if (n_words < SHORT_PROSE_WORDS or not judged) and whole != lang and self.backend == "lingua":
             conf = self.confidence(prose)
             return 0.0 if conf.get(whole, 0.0) >= SHORT_PROSE_CONFIDENCE else 1.0
-        sents = [(s, len(words(s))) for s in sentences(prose)]
         if whole == lang:
             foreign = sum(n for s, n in sents if n >= LONG_SENTENCE_WORDS and (d := self.detect(s)) != lang
                           and d in set(others))
             return 1.0 - foreign / max(1, sum(n for _, n in sents))
-        total = sum(n for _, n in sents) or 1
-        return sum(n for s, n in sents if n >= 3 and self.detect(s) == lang) / total
+        if not judged:
+            return 1.0
+        return sum(n for s, n in judged if self.detect(s) == lang) / sum(n for _, n in judged)
 
 
 def text_language(texts: Iterable[str], lang_id: LanguageIdentifier, languages: tuple[str, ...]) -> str:

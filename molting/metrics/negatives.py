@@ -3,6 +3,7 @@ text), so every persona gets the same kinds of controls without hand work:
 
 - generic: the prompt's hand-written `generic` reply, else a packaged generic reply;
 - agent: the prompt's hand-written `agent_like` reply, else the reference behind an agent preamble;
+- impostor: a reply in another voice (molting.metrics.impostors), chosen by hash;
 - stuffed: the generic reply with 2–3 of the card's signature expressions pasted in;
 - near_miss: the persona's reply to the nearest OTHER question (same subject, other question);
 - far: the reference of an unrelated prompt of the same language (half the split away);
@@ -45,6 +46,12 @@ def generic(prompt: Prompt, pool: list[dict]) -> str:
         return prompt.negatives["generic"]
     same = [r["reply"] for r in pool if r["lang"] == prompt.lang] or [r["reply"] for r in pool]
     return same[zlib.crc32(prompt.id.encode()) % len(same)]
+
+
+def impostor(prompt: Prompt, voices: list[dict]) -> str:
+    """Another voice's reply, the same language, chosen by hash: [{"voice", "lang", "reply"}]."""
+    same = [r["reply"] for r in voices if r["lang"] == prompt.lang] or [r["reply"] for r in voices]
+    return same[zlib.crc32(f"{prompt.id}/impostor".encode()) % len(same)]
 
 
 def agent(prompt: Prompt) -> str:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from molting.curate.patterns import normalize
-from molting.metrics.text import content_words, words
+from molting.metrics.text import STOPWORDS, code_tokens, content_words, words
 
 # Weights of the base score (fixed from the card's rules, checked on calibration only).
 W_STYLE = 0.7  # the learned voice
@@ -44,10 +44,30 @@ SIGNATURE_BONUS = 0.4  # the card's "at most one" signature expression: under ha
 STUFFED_AT = 3  # this many signature expressions in one reply is stuffing, not voice
 STUFFED_FACTOR = 0.5  # a stuffed reply keeps half its score and no bonus
 AGENT_FACTOR = 0.1  # the card's never-list: agent talk keeps a tenth (order among bad replies stays)
+# Another voice's catchphrase or a phrase the card's never-list quotes: this is someone else
+# talking. A reply in full voice (9.6) drops to 5.8, well under the pass line.
+FOREIGN_FACTOR = 0.6
 CHAR_NGRAMS = (2, 5)
+WORD_NGRAMS = (1, 2)  # words and word pairs, punctuation marks as tokens: "—", ":", "!" are habits
+WORD_TOKEN = r"(?u)\b\w+\b|[^\w\s]"
+# Text distortion (Stamatatos 2017, "Authorship attribution using text distortion", EACL): every
+# word but the function words becomes "*", digits "#", code spans "`c`" — what is left is how
+# the persona writes (function words, punctuation, rhythm), not what the reply is about.
+DISTORTED_NGRAMS = (1, 4)
+_LETTERS = re.compile(r"[^\W\d_]+")
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+_FUNCTION_WORDS = frozenset(normalize(w) for w in STOPWORDS)
+
+
+def distort(norm: str) -> str:
+    """`distort("usa `x` em 2 passos")` → 'usa `c` em # *' (input already normalized)."""
+    masked = _LETTERS.sub(lambda m: m.group(0) if m.group(0) in _FUNCTION_WORDS else "*", _CODE_SPAN.sub("`c`", norm))
+    return re.sub(r"\d+", "#", masked)
 STYLE_C = 4.0  # inverse regularisation of the style classifier (sklearn's C)
 # Degenerate outputs (gate "degenerate"): fragments, echoes of the prompt, loops.
 FRAGMENT_FLOOR = 3  # never fewer words than this, whatever the persona's replies look like
+FRAGMENT_MIN = 2  # a single word is a fragment even with a full stop
+COMPLETE_ENDINGS = ".!?…)]\"'`”»:;"  # a colon or semicolon ends a reply that shows code below it
 FRAGMENT_SHARE = 0.4  # … else a reply shorter than 40% of the persona's short (q0.05) replies is a fragment
 ECHO_NEW_SHARE = 0.34  # an echo brings fewer than a third of new content words to the prompt's
 LOOP_MIN_CHARS = 80  # compression needs some text to say anything
@@ -65,12 +85,43 @@ def signature_regex(expressions: list[str]) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)[ \t]*[:,.!;—–-]*")
 
 
+_QUOTED = re.compile(r'"([^"\n]{2,80})"|“([^”\n]{2,80})”')
+
+
+def never_phrases(never: tuple[str, ...]) -> list[str]:
+    """The phrases a card's never-list quotes: 'Filler ("Great question!", "Let me check…")' →
+    ['Great question!', 'Let me check']. Unquoted prose is the reader's guide, not a pattern."""
+    out = []
+    for item in never:
+        for m in _QUOTED.finditer(item):
+            phrase = (m.group(1) or m.group(2)).strip().rstrip("…").removesuffix("...").strip()
+            if len(normalize(phrase).split()) >= 1 and len(phrase) >= 3:
+                out.append(phrase)
+    return out
+
+
+def foreign_phrases(phrases: list[str], own_replies: list[str], ordinary: list[str]) -> list[str]:
+    """The phrases that are evidence of someone else talking: expressions of two words or more
+    that neither the persona's own replies nor ordinary writing (`ordinary`: generic replies)
+    use. "Next." or "going to" is everyday language; "Missão dada, missão cumprida" is a voice."""
+    multi = [p for p in phrases if len(normalize(p).split()) >= 2]
+    rx = signature_regex(multi)
+    if rx is None:
+        return []
+    key = lambda t: t.strip().rstrip(":,.!;—–-").strip()
+    used = {key(m.group(0)) for r in [*own_replies, *ordinary] for m in rx.finditer(normalize(r))}
+    return sorted({p for p in multi if key(normalize(p)) not in used})
+
+
 def count_signatures(regex: re.Pattern[str] | None, text: str) -> int:
     return len(regex.findall(normalize(text))) if regex else 0
 
 
 class StyleClassifier:
-    """TF-IDF character n-grams + logistic regression; signature expressions masked out."""
+    """TF-IDF character n-grams, word/punctuation n-grams and character n-grams of the distorted
+    text + logistic regression; signature expressions masked out. Characters carry spelling and
+    punctuation habits, words the persona's phrasing, the distorted text its rhythm whatever
+    the subject; all fitted on the persona against generic replies and other voices."""
 
     def __init__(self, signatures: re.Pattern[str] | None):
         self.signatures = signatures
@@ -79,35 +130,52 @@ class StyleClassifier:
         norm = normalize(text)
         return self.signatures.sub(" ", norm) if self.signatures else norm
 
-    def fit(self, texts: list[str], labels: list[int]) -> StyleClassifier:
+    def prep_distorted(self, text: str) -> str:
+        return distort(self.prep(text))
+
+    def _vectorizers(self, vocabularies: tuple[dict, ...] | None = None) -> tuple:
         from sklearn.feature_extraction.text import TfidfVectorizer
+
+        chars, words_, distorted = vocabularies or (None, None, None)
+        common = dict(min_df=2, sublinear_tf=True, dtype=np.float64)
+        return (TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, vocabulary=chars, preprocessor=self.prep,
+                                **common),
+                TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, token_pattern=WORD_TOKEN,
+                                vocabulary=words_, preprocessor=self.prep, **common),
+                TfidfVectorizer(analyzer="char", ngram_range=DISTORTED_NGRAMS, vocabulary=distorted,
+                                preprocessor=self.prep_distorted, **common))
+
+    def fit(self, texts: list[str], labels: list[int]) -> StyleClassifier:
+        from scipy.sparse import hstack
         from sklearn.linear_model import LogisticRegression
 
-        self.vec = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, min_df=2, sublinear_tf=True,
-                                   preprocessor=self.prep, dtype=np.float64)
-        x = self.vec.fit_transform(texts)
+        self.vecs = self._vectorizers()
+        x = hstack([v.fit_transform(texts) for v in self.vecs]).tocsr()
         # lbfgs on a fixed matrix is deterministic; balanced: classes differ in size
         self.clf = LogisticRegression(C=STYLE_C, class_weight="balanced", max_iter=5000).fit(x, labels)
         return self
 
     def proba(self, texts: list[str]) -> np.ndarray:
-        return self.clf.predict_proba(self.vec.transform(texts))[:, 1]
+        from scipy.sparse import hstack
+
+        return self.clf.predict_proba(hstack([v.transform(texts) for v in self.vecs]).tocsr())[:, 1]
 
     # -------------------------------------------------------------- stored form (no pickle)
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        vocab = {k: int(v) for k, v in self.vec.vocabulary_.items()}
-        return {"vocabulary": vocab}, {"idf": self.vec.idf_, "coef": self.clf.coef_, "intercept": self.clf.intercept_}
+        vocabs = [{k: int(i) for k, i in v.vocabulary_.items()} for v in self.vecs]
+        arrays = {"coef": self.clf.coef_, "intercept": self.clf.intercept_}
+        arrays |= {f"idf{i}": v.idf_ for i, v in enumerate(self.vecs)}
+        return {"vocabularies": vocabs}, arrays
 
     @classmethod
     def from_state(cls, signatures: re.Pattern[str] | None, meta: dict, arrays: dict[str, np.ndarray]) -> StyleClassifier:
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         self = cls(signatures)
-        self.vec = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, min_df=2, sublinear_tf=True,
-                                   preprocessor=self.prep, dtype=np.float64, vocabulary=meta["vocabulary"])
-        self.vec.idf_ = arrays["idf"]
+        self.vecs = self._vectorizers(tuple(meta["vocabularies"]))
+        for i, v in enumerate(self.vecs):
+            v.idf_ = arrays[f"idf{i}"]
         self.clf = LogisticRegression(C=STYLE_C, class_weight="balanced")
         self.clf.coef_, self.clf.intercept_ = arrays["coef"], arrays["intercept"]
         self.clf.classes_ = np.array([0, 1])
@@ -127,11 +195,16 @@ class DegenerateRule:
 
     @classmethod
     def fit(cls, references: list[str]) -> DegenerateRule:
-        lengths = [len(words(r)) for r in references]
+        lengths = [reply_length(r) for r in references]
         ratios = [compression_ratio(r) for r in references if len(r) >= LOOP_MIN_CHARS]
         min_words = max(FRAGMENT_FLOOR, int(FRAGMENT_SHARE * float(np.quantile(lengths, 0.05))))
         loop_ratio = LOOP_RATIO_MARGIN * (min(ratios) if ratios else 0.5)
         return cls(min_words, round(loop_ratio, 4))
+
+
+def reply_length(text: str) -> int:
+    """Prose words plus code tokens: a reply that is mostly a command is an answer, not a fragment."""
+    return len(words(text)) + len(code_tokens(text))
 
 
 def compression_ratio(text: str) -> float:
@@ -139,10 +212,18 @@ def compression_ratio(text: str) -> float:
     return len(zlib.compress(data, 9)) / max(1, len(data))
 
 
+def is_complete(reply: str) -> bool:
+    """The reply ends where a writer ends: a sentence mark, a closing bracket or quote, code."""
+    tail = reply.rstrip()
+    return bool(tail) and (tail[-1] in COMPLETE_ENDINGS or tail.endswith("```"))
+
+
 def degenerate_kind(reply: str, prompt: str, rule: DegenerateRule, repetition_value: float) -> str | None:
-    """'fragment', 'echo', 'loop' or None. `repetition_value` is fluency.repetition(reply).value."""
-    ws = words(reply)
-    if len(ws) < rule.min_words:
+    """'fragment', 'echo', 'loop' or None. `repetition_value` is fluency.repetition(reply).value.
+    A short reply is a fragment only when it stops mid-sentence: "Happy birthday." and
+    "`git branch --show-current`." are whole answers."""
+    n = reply_length(reply)
+    if n < FRAGMENT_MIN or (n < rule.min_words and not is_complete(reply)):
         return "fragment"
     if _is_echo(reply, prompt):
         return "echo"
@@ -173,7 +254,7 @@ def base_score(style: float, direct: bool) -> float:
 
 
 def combine(anchored: float, signatures: int, topical: float, variety: float, *, lang_ok: bool,
-            degenerate: bool, agent: bool) -> float:
+            degenerate: bool, agent: bool, foreign: bool = False) -> float:
     """Krishna et al.'s conjunction: hard zero for degenerate or wrong-language replies, soft
     gates where the evidence is graded (topicality, Brazilian vs European variety)."""
     if degenerate or not lang_ok:
@@ -181,7 +262,8 @@ def combine(anchored: float, signatures: int, topical: float, variety: float, *,
     stuffed = signatures >= STUFFED_AT
     bonus = SIGNATURE_BONUS * anchored / ANCHORED_MAX if signatures >= 1 and not stuffed else 0.0
     score = (anchored + bonus) * topical * variety * (STUFFED_FACTOR if stuffed else 1.0)
-    return float(min(10.0, max(0.0, score * (AGENT_FACTOR if agent else 1.0))))
+    score *= (AGENT_FACTOR if agent else 1.0) * (FOREIGN_FACTOR if foreign else 1.0)
+    return float(min(10.0, max(0.0, score)))
 
 
 def strip_signatures(regex: re.Pattern[str] | None, text: str) -> str:

@@ -68,6 +68,20 @@ def _validation_table(r: CalibrationResult) -> str:
     return out
 
 
+def _discriminant_table(r: CalibrationResult) -> str:
+    rows = [[lg, d["n_own"], d["n_impostor"], _f(d["auc"], 3), f"{d['own_pass_rate']:.0%}",
+             f"{d['impostor_pass_rate']:.0%}", "yes" if d["separates"] else "**no**"] for lg, d in r.discriminant.items()]
+    table = tabulate(rows, headers=["lang", "own replies", "other voices", "AUC", f"own ≥ {r.threshold:g}",
+                                    f"other voices ≥ {r.threshold:g}", "anchored between"], tablefmt="github")
+    return (f"{table}\n\nVoice score = the anchored base score (style and directness), before topicality, language "
+            "and the gates, which only lower it. Own replies: the eval split's references. Other voices: the held-out "
+            "part of the impostor corpus (and the bundle's `negatives/impostor.jsonl`), each reply scored by a style "
+            "model fitted without its voice, so these are voices the scorer never saw. *Anchored between*: unseen "
+            f"voices' q{S.IMPOSTOR_QUANTILE} sits between the generic median and the references' "
+            f"q{S.REFERENCE_QUANTILE} and is mapped to {S.IMPOSTOR_ANCHOR_SCORE}; where it does not, the persona "
+            "is not told apart from other voices and a passing gate does not prove this voice.")
+
+
 def _fluency_table(r: CalibrationResult) -> str:
     if not r.fluency:
         return "The persona has no Portuguese prompts: no fluency numbers."
@@ -96,17 +110,21 @@ def render(r: CalibrationResult) -> str:
         f"- Catchphrase effect (reference − the same reply without its signature expression): {effect} "
         f"(the bonus itself is at most {P.SIGNATURE_BONUS}; the metric-validity target is ≤ 0.5).",
         f"- Fitted on {t.get('persona')} persona replies ({', '.join(f'{k[14:]} {v}' for k, v in t.items() if k.startswith('conversations_'))} "
-        f"conversations) vs {t.get('generic')} generic replies; {t.get('agent')} agent-talk replies in the dataset "
+        f"conversations) vs {t.get('generic')} generic replies and {t.get('impostor')} replies in other voices; {t.get('agent')} agent-talk replies in the dataset "
         f"(a gate, not a style feature); {t.get('dropped_contaminated')} training conversation(s) dropped because "
         "their prompt near-duplicates a held-out prompt.",
         "- Anchors per language: base score " + "; ".join(
             f"{lg} {_f(a.base_generic[lg], 3)} (calibration generic median) ↦ {S.GENERIC_ANCHOR_SCORE}, "
+            f"{_f(a.base_impostor[lg], 3)} (unseen voices q{S.IMPOSTOR_QUANTILE}) ↦ "
+            f"{S.IMPOSTOR_ANCHOR_SCORE if a.separates(lg) else 'not used: not between'}, "
             f"{_f(a.base_reference[lg], 3)} (calibration reference q{S.REFERENCE_QUANTILE}) ↦ {P.ANCHORED_MAX}"
             for lg in a.base_generic) + "; topicality "
         "(similarity to the reference) " + "; ".join(
             f"{lg} {_f(t.low)} ↦ 0, {_f(t.high)} ↦ 1 (from {t.fitted_on})" for lg, t in a.topical.items())
         + f"; fragments under "
         f"{a.degenerate.min_words} words, loops under compression ratio {a.degenerate.loop_ratio}.", "",
+        "## Other voices: is it *this* persona? (discriminant validity)", "",
+        _discriminant_table(r), "",
         "## Validation replies (written without seeing the training data)", "",
         _validation_table(r), "",
         "## PT-BR fluency (0–10) on the eval split's Portuguese prompts", "",

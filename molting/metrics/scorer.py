@@ -6,7 +6,9 @@ other bundle files, other packaged sets or another scorer version.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -17,6 +19,7 @@ from molting.metrics import personality as P
 from molting.metrics import state
 from molting.metrics.agent import directness
 from molting.metrics.embeddings import Encoder
+from molting.metrics.impostors import foreign_signatures
 from molting.metrics.fluency import (
     Anchor,
     ClassBigramLM,
@@ -29,16 +32,21 @@ from molting.metrics.fluency import (
 )
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import STOPWORDS, words
-from molting.metrics.topicality import Competitor, TopicalAnchor, Topicality
-from molting.metrics.training import TrainSplit, packaged_fingerprint, train_split
+from molting.metrics.topicality import Competitor, TopicalAnchor, Topicality, stems
+from molting.metrics.training import TrainSplit, packaged, packaged_fingerprint, train_split
 from molting.persona import Persona, Prompt
 
-SCORER_VERSION = "2026.12.6"  # bump when a feature, weight or anchor rule changes; recalibrate
+SCORER_VERSION = "2026.12.7"  # bump when a feature, weight or anchor rule changes; recalibrate
 LANG_MATCH_MIN = 0.5  # at least half the prose (by words) in the prompt's language
 GENERIC_ANCHOR_SCORE = 2.0  # the calibration generic median maps here …
 # … and this quantile of calibration references maps to ANCHORED_MAX: the persona's own replies
 # reach full voice credit nine times in ten, as the in-voice pass targets (≥ 90%) ask of new ones
 REFERENCE_QUANTILE = 0.10
+# … and this quantile of other voices' replies (each scored by a style model that never saw its
+# voice) maps to IMPOSTOR_ANCHOR_SCORE: nine in ten voices the scorer never saw stay a point
+# under the pass line, as the discriminant targets (≤ 10% of other voices pass) ask
+IMPOSTOR_QUANTILE = 0.90
+IMPOSTOR_ANCHOR_SCORE = 7.5
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Anchors:
     fingerprints: dict[str, str]
     base_generic: dict[str, float]  # per language: calibration generic median of the base score
     base_reference: dict[str, float]  # per language: calibration reference REFERENCE_QUANTILE of the base score
+    base_impostor: dict[str, float]  # per language: IMPOSTOR_QUANTILE of unseen voices' base scores
     topical: dict[str, TopicalAnchor]  # per language: similarity to the reference ↦ topical gate
     degenerate: P.DegenerateRule
     lexical: Anchor | None = None  # fluency anchors: None for a persona without Portuguese
@@ -54,9 +63,23 @@ class Anchors:
     syntax: Anchor | None = None
 
     def anchored(self, base: float, lang: str) -> float:
-        low, high = self.base_generic[lang], self.base_reference[lang]
-        slope = (P.ANCHORED_MAX - GENERIC_ANCHOR_SCORE) / max(high - low, 1e-6)
-        return float(min(P.ANCHORED_MAX, max(0.0, GENERIC_ANCHOR_SCORE + slope * (base - low))))
+        """Piecewise linear through (generic median, 2), (unseen voices' q90, 7.5) and (reference
+        q10, 9.6), clipped to [0, 9.6]; linear from generic to reference when the other voices
+        do not sit between them (the validity report and `persona init` say so)."""
+        points = [(self.base_generic[lang], GENERIC_ANCHOR_SCORE), (self.base_reference[lang], P.ANCHORED_MAX)]
+        if self.separates(lang):
+            points.insert(1, (self.base_impostor[lang], IMPOSTOR_ANCHOR_SCORE))
+        xs, ys = zip(*points)
+        slope_low = (ys[1] - ys[0]) / max(xs[1] - xs[0], 1e-6)
+        if base <= xs[0]:
+            y = ys[0] + slope_low * (base - xs[0])
+        else:
+            y = float(np.interp(base, xs, ys))
+        return float(min(P.ANCHORED_MAX, max(0.0, y)))
+
+    def separates(self, lang: str) -> bool:
+        """Unseen voices sit strictly between the generic median and the references' q10."""
+        return self.base_generic[lang] < self.base_impostor[lang] < self.base_reference[lang]
 
     def fluency_anchors(self) -> dict[str, Anchor]:
         return {"lexical": self.lexical, "repetition": self.repetition, "syntax": self.syntax}
@@ -110,7 +133,7 @@ class Scorer:
         self._key = state.state_key(bundle_fingerprints(persona), SCORER_VERSION)
         self._use_stored = use_stored
         self.measured = state.RawCache(self._key) if use_stored else None
-        self._models: tuple | None = None  # (style, topicality, lm): loaded or fitted on first use
+        self._models: tuple | None = None  # (style, topicality, lm, foreign): loaded or fitted on first use
         if not use_stored:
             self._fit()
 
@@ -133,9 +156,11 @@ class Scorer:
                                + [Competitor(x.lang, x.prompt, x.reply) for x in split.pairs])
                 topicality = Topicality(split.texts + [x.prompt for x in split.pairs] + [p.prompt for p in cal]
                                         + [p.reference for p in cal], competitors)
-                self._models = (style, topicality, lm)
+                foreign = P.foreign_phrases(foreign_signatures(self.persona) + P.never_phrases(self.persona.card.never),
+                                            split.of("persona"), [r["reply"] for r in packaged("generic")])
+                self._models = (style, topicality, lm, foreign)
                 self.fitted = "fitted"
-                state.save(self._key, style, topicality, lm)
+                state.save(self._key, style, topicality, lm, foreign)
         return self._models
 
     @property
@@ -149,6 +174,11 @@ class Scorer:
     @property
     def lm(self) -> ClassBigramLM | None:
         return self._fit()[2]
+
+    @cached_property
+    def foreign(self) -> re.Pattern[str] | None:
+        """Other voices' catchphrases and the card's never-list phrases the persona never uses."""
+        return P.signature_regex(self._fit()[3])
 
     @property
     def train(self) -> TrainSplit:
@@ -191,7 +221,7 @@ class Scorer:
         topical = self.topicality.score(replies, [p.reference for p in prompts])
         margins = self.topicality.margins(replies, [p.prompt for p in prompts], [p.lang for p in prompts], topical,
                                           self._prompt_similarity)
-        out = []
+        out, foreign = [], self.foreign
         for p, text, s, t, m in zip(prompts, replies, style, topical, margins):
             d = directness(text)
             share = self.lang_id.share(text, p.lang, self.persona.languages) if text.strip() else 0.0
@@ -199,6 +229,7 @@ class Scorer:
             out.append(dict(
                 style=float(s), direct=d.direct, agent_like=d.agent_like, agent_hits=d.agent_hits, preamble=d.preamble,
                 signatures=P.count_signatures(self.signatures, text), topical=float(t), topical_margin=m,
+                foreign=P.count_signatures(foreign, text),
                 language=self.lang_id.detect(text) if text.strip() else "unknown",
                 in_language=share, words=len(words(text)), repetition=repetition(text, stop).value,
                 variety=variety_markers(text) if p.lang == "pt" else None,
@@ -230,7 +261,8 @@ class Scorer:
             raise ModelError("this scorer has no anchors yet; run `molting calibrate --persona DIR` first")
         a = self.anchors
         raws = self.raw_cached(prompts, replies)
-        topical = [a.topical[p.lang].gate(r["topical"], r["topical_margin"]) for p, r in zip(prompts, raws)]
+        topical = [a.topical[p.lang].gate(r["topical"], r["topical_margin"], len(stems(p.reference)))
+                   for p, r in zip(prompts, raws)]
         return [self._one(p, text, r, t) for p, text, r, t in zip(prompts, replies, raws, topical)]
 
     def _one(self, p: Prompt, text: str, r: dict, topical: float) -> ReplyScores:
@@ -243,12 +275,12 @@ class Scorer:
         gates = tuple(g for g, on in (
             ("off_topic", topical < 0.5), ("wrong_language", not lang_ok), ("degenerate", kind is not None),
             ("agent_talk", r["agent_like"]), ("stuffed", r["signatures"] >= P.STUFFED_AT),
-            ("european_pt", variety < 0.75)) if on)
+            ("european_pt", variety < 0.75), ("other_voice", r["foreign"] > 0)) if on)
         flu: Fluency | None = None
         if r["fluency"] is not None and a.lexical is not None:
             flu = combine_fluency(r["fluency"], a.fluency_anchors())
         personality = P.combine(anchored, r["signatures"], topical, variety, lang_ok=lang_ok,
-                                degenerate=kind is not None, agent=r["agent_like"])
+                                degenerate=kind is not None, agent=r["agent_like"], foreign=r["foreign"] > 0)
         return ReplyScores(
             id=p.id, lang=p.lang, personality=round(personality, 4), agent_like=r["agent_like"], direct=r["direct"],
             language=r["language"], lang_match=lang_ok,
@@ -256,7 +288,8 @@ class Scorer:
             br_markers=r["variety"].found if r["variety"] is not None else (), gates=gates,
             parts=dict(style=r["style"], base=base, anchored=anchored, topical=topical, topical_similarity=r["topical"],
                        topical_margin=r["topical_margin"],
-                       signatures=r["signatures"], agent_hits=r["agent_hits"], preamble=r["preamble"],
+                       signatures=r["signatures"], foreign=r["foreign"], agent_hits=r["agent_hits"],
+                       preamble=r["preamble"],
                        degenerate=kind, in_language=r["in_language"], variety=variety,
                        fluency=None if not flu else dict(in_language=flu.in_language, lexical=flu.lexical,
                                                          repetition=flu.repetition, syntax=flu.syntax,

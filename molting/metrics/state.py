@@ -36,13 +36,12 @@ def state_dir() -> Path:
     return cache_root() / "scorers"
 
 
-def save(key: str, style, topicality, lm) -> None:
+def save(key: str, style, topicality, lm, foreign: list[str]) -> None:
     meta_style, arrays = style.state()
-    vocab = meta_style["vocabulary"]
     tf_vocab = {k: int(v) for k, v in topicality.tfidf.vocabulary_.items()}
     meta = {
-        "style_vocabulary": _ordered(vocab), "topical_vocabulary": _ordered(tf_vocab),
-        "topical_df": dict(topicality.df), "topical_docs": topicality.n_docs,
+        "style_vocabularies": [_ordered(v) for v in meta_style["vocabularies"]], "topical_vocabulary": _ordered(tf_vocab),
+        "foreign": foreign, "topical_df": dict(topicality.df), "topical_docs": topicality.n_docs,
         "topical_competitors": [[c.lang, c.prompt, c.text] for c in topicality.competitors],
         "lm": None if lm is None else {"vocab": sorted(lm.vocab), "uni": dict(lm.uni), "prev": dict(lm.prev),
                                         "bi": [[a, b, n] for (a, b), n in lm.bi.items()]},
@@ -54,8 +53,7 @@ def save(key: str, style, topicality, lm) -> None:
         with gzip.open(tmp_json, "wt", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False)
         with open(tmp_npz, "wb") as f:
-            np.savez(f, style_idf=arrays["idf"], style_coef=arrays["coef"], style_intercept=arrays["intercept"],
-                     topical_idf=topicality.tfidf.idf_)
+            np.savez(f, topical_idf=topicality.tfidf.idf_, **{f"style_{k}": v for k, v in arrays.items()})
         os.replace(tmp_npz, folder / f"{key}.npz")
         os.replace(tmp_json, folder / f"{key}.json.gz")
     except OSError:
@@ -82,14 +80,14 @@ def _ordered(vocab: dict[str, int]) -> list[str]:
 
 
 def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any, Any, Any]:
-    """(style classifier, topicality, class-bigram LM or None) from a stored state."""
+    """(style classifier, topicality, class-bigram LM or None, foreign phrases) from a stored state."""
     from molting.metrics.fluency import ClassBigramLM
     from molting.metrics.personality import StyleClassifier
     from molting.metrics.topicality import Competitor, Topicality
 
-    style = StyleClassifier.from_state(signatures, {"vocabulary": {t: i for i, t in enumerate(meta["style_vocabulary"])}},
-                                       {"idf": arrays["style_idf"], "coef": arrays["style_coef"],
-                                        "intercept": arrays["style_intercept"]})
+    vocabs = [{t: i for i, t in enumerate(v)} for v in meta["style_vocabularies"]]
+    style = StyleClassifier.from_state(signatures, {"vocabularies": vocabs},
+                                       {k[len("style_"):]: v for k, v in arrays.items() if k.startswith("style_")})
     topicality = Topicality.from_state({t: i for i, t in enumerate(meta["topical_vocabulary"])}, arrays["topical_idf"],
                                        Counter(meta["topical_df"]), meta["topical_docs"],
                                        [Competitor(*c) for c in meta["topical_competitors"]])
@@ -97,7 +95,7 @@ def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any,
     if meta["lm"] is not None:
         lm = ClassBigramLM.from_counts(frozenset(meta["lm"]["vocab"]), Counter(meta["lm"]["uni"]),
                                        Counter({(a, b): n for a, b, n in meta["lm"]["bi"]}), Counter(meta["lm"]["prev"]))
-    return style, topicality, lm
+    return style, topicality, lm, meta["foreign"]
 
 
 # ---------------------------------------------------------------- measured replies

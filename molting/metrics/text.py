@@ -33,6 +33,12 @@ def code_as_word(text: str) -> str:
     return _URL.sub(CODE_WORD, _INLINE.sub(CODE_WORD, _FENCED.sub("\n", text)))
 
 
+def code_tokens(text: str) -> list[str]:
+    """Whitespace-separated tokens inside code spans and fenced blocks: `git reset --soft` → 3."""
+    spans = _FENCED.findall(text) + _INLINE.findall(_FENCED.sub(" ", text))
+    return [t for span in spans for t in span.strip("`").split()]
+
+
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENT_END.split(text) if s.strip()]
 

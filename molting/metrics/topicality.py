@@ -57,6 +57,10 @@ ON_TOPIC_FROM_NEGATIVES = 0.98  # one-sided: full credit above this quantile of 
 SAME_PROMPT = 0.95  # prompts this similar (cos, MiniLM) count as the same question
 PARAPHRASE = 0.85  # competitors whose question is this similar to the prompt are not competitors
 MARGIN_SCALE = 0.1  # closer to another question's answer by this much: no topical credit
+# A reference with fewer key terms than this (small talk: "Happy birthday! Take the day off.")
+# has no specifics for a reply to share: similarity to it is no evidence, so the gate abstains
+# and only the margin (closer to another question's answer) can cut.
+MIN_KEY_TERMS = 5
 
 
 def stems(text: str) -> set[str]:
@@ -164,10 +168,13 @@ class TopicalAnchor:
     high: float
     fitted_on: str  # "hand-written replies" | "replies to other questions"
 
-    def gate(self, s: float, margin: float | None = None) -> float:
+    def gate(self, s: float, margin: float | None = None, key_terms: int | None = None) -> float:
         """Credit in [0, 1] for similarity `s` to the reference, less when the reply is closer to
-        another question's answer (`margin` < 0; None: no competitors, no penalty)."""
-        if self.high <= self.low:
+        another question's answer (`margin` < 0; None: no competitors, no penalty). With fewer
+        than MIN_KEY_TERMS `key_terms` in the reference, similarity is no evidence: full credit."""
+        if key_terms is not None and key_terms < MIN_KEY_TERMS:
+            g = 1.0
+        elif self.high <= self.low:
             g = float(s >= self.high)
         else:
             g = min(1.0, max(0.0, (s - self.low) / (self.high - self.low)))

@@ -9,6 +9,8 @@
 - generic: generic-assistant replies: the bundle's negatives/generic.jsonl and the packaged
   persona-free set (molting/metrics/data/generic.jsonl), split deterministically into a
   training part (the style classifier) and a calibration part (the anchors).
+- impostor: other voices (molting.metrics.impostors): the packaged corpus and the bundle's
+  negatives/impostor.jsonl, split the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from molting.curate.patterns import is_agent_like
 from molting.data import load_dataset
 from molting.io import read_jsonl, sha256_file
+from molting.metrics.impostors import impostor_rows
 from molting.metrics.language import LanguageIdentifier, text_language
 from molting.metrics.text import NearDuplicates
 from molting.persona import Persona, normalize_lang
@@ -41,14 +44,21 @@ class Pair:
 @dataclass(frozen=True)
 class TrainSplit:
     texts: list[str]
-    labels: list[int]  # 1 = persona, 0 = generic
+    labels: list[int]  # 1 = persona, 0 = generic or impostor
     langs: list[str]
-    kinds: list[str]  # "persona" | "generic"
+    kinds: list[str]  # "persona" | "generic" | "impostor"
+    voices: list[str]  # the impostor's voice id, "" for the other kinds
     pairs: list[Pair]  # persona replies with their prompts (topicality's pool, near-miss negatives)
     agent: list[tuple[str, str]]  # (reply, lang) flagged by curation's patterns
     calibration_generic: list[dict] = field(default_factory=list)  # [{"lang", "reply", "prompt"}]
+    calibration_impostor: list[dict] = field(default_factory=list)  # [{"voice", "lang", "reply", "prompt"}]
     dropped_contaminated: int = 0
     conversation_langs: dict[str, int] = field(default_factory=dict)
+
+    def without_voices(self, voices: set[str]) -> tuple[list[str], list[int]]:
+        """(texts, labels) with the given impostor voices left out (cross-fitting)."""
+        keep = [i for i, v in enumerate(self.voices) if v not in voices]
+        return [self.texts[i] for i in keep], [self.labels[i] for i in keep]
 
     def of(self, kind: str, lang: str | None = None) -> list[str]:
         return [t for t, k, lg in zip(self.texts, self.kinds, self.langs) if k == kind and (lang is None or lg == lang)]
@@ -63,7 +73,8 @@ def packaged(kind: str) -> tuple[dict, ...]:
 
 
 def packaged_fingerprint() -> str:
-    return hashlib.sha256("".join(sha256_file(p) for p in sorted(PACKAGED.glob("*.jsonl"))).encode()).hexdigest()[:16]
+    files = sorted(p for p in PACKAGED.rglob("*") if p.suffix in (".jsonl", ".yaml"))
+    return hashlib.sha256("".join(sha256_file(p) for p in files).encode()).hexdigest()[:16]
 
 
 def is_calibration_row(key: str) -> bool:
@@ -73,7 +84,7 @@ def is_calibration_row(key: str) -> bool:
 
 def train_split(persona: Persona, lang_id: LanguageIdentifier) -> TrainSplit:
     held = NearDuplicates([p.prompt for p in persona.eval_prompts() + persona.calibration_prompts()])
-    texts, labels, langs, kinds, pairs, agent = [], [], [], [], [], []
+    texts, labels, langs, kinds, voices, pairs, agent = [], [], [], [], [], [], []
     dropped, conv_langs = 0, {}
     for conv in load_dataset(persona.dataset).conversations:
         users = [t.content for t in conv.turns if t.role == "user"]
@@ -88,14 +99,18 @@ def train_split(persona: Persona, lang_id: LanguageIdentifier) -> TrainSplit:
             if is_agent_like(t.content):
                 agent.append((t.content, lang))
                 continue
-            texts.append(t.content), labels.append(1), langs.append(lang), kinds.append("persona")
+            texts.append(t.content), labels.append(1), langs.append(lang), kinds.append("persona"), voices.append("")
             prev = next((u.content for u in reversed(conv.turns[:i]) if u.role == "user"), "")
             if prev:
                 pairs.append(Pair(prev, t.content, lang))
-    calibration = []
-    for row in [*persona.negatives("generic"), *(r for r in packaged("generic") if r["lang"] in persona.languages)]:
-        if is_calibration_row(row["reply"]):
-            calibration.append(row)
-        else:
-            texts.append(row["reply"]), labels.append(0), langs.append(row["lang"]), kinds.append("generic")
-    return TrainSplit(texts, labels, langs, kinds, pairs, agent, calibration, dropped, conv_langs)
+    calibration: dict[str, list[dict]] = {"generic": [], "impostor": []}
+    generic = [*persona.negatives("generic"), *(r for r in packaged("generic") if r["lang"] in persona.languages)]
+    for kind, rows in (("generic", generic), ("impostor", impostor_rows(persona))):
+        for row in rows:
+            if is_calibration_row(row["reply"]):
+                calibration[kind].append(row)
+            else:
+                texts.append(row["reply"]), labels.append(0), langs.append(row["lang"]), kinds.append(kind)
+                voices.append(row.get("voice", ""))
+    return TrainSplit(texts, labels, langs, kinds, voices, pairs, agent, calibration["generic"],
+                      calibration["impostor"], dropped, conv_langs)
