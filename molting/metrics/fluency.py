@@ -15,13 +15,18 @@ al. 2020's J metric):
   shuffled words score low. An inline code span is one word of its own class ("passa por
   `float` antes"), not a hole in the sentence. Short prose is shrunk toward the fitted mean (a six-word sentence
   around a code block says little about syntax);
-- variety: Brazilian vs European markers (você/tu, estou fazendo/estou a fazer, ônibus/autocarro,
-  econômico/económico, pra, a gente/toda a gente, enclitic and mesoclitic pronouns …);
-  European markers weigh double: a pt-BR persona never writes them.
+- variety: Brazilian vs European evidence. Regex markers for syntax and vocabulary (você/tu,
+  estou fazendo/estou a fazer, ônibus/autocarro, pra, a gente/toda a gente, enclitic and
+  mesoclitic pronouns …) and, word by word, the pt_BR and pt_PT Hunspell dictionaries
+  (molting.metrics.variety): spellings one variety accepts and the other spells differently
+  (econômico/económico, registro/registo, receção, projecto), pt_PT's morphology for tu verb
+  forms and for the verb before an enclitic pronoun ("a diferença nota-se"), and a check that a
+  tu marker's verb can be a tu form at all. European evidence weighs double: a pt-BR persona
+  never writes it.
 The raw part values are mapped to [0, 1] with anchors fixed on the calibration split.
 
     >>> variety_markers("Tu estás a fazer bem.").found
-    ('eu:tu_forms', 'eu:a_infinitive')
+    ('eu:tu_forms', 'eu:a_infinitive', 'eu:tu_present')
 """
 
 from __future__ import annotations
@@ -34,8 +39,17 @@ from functools import cached_property
 from itertools import pairwise
 
 from molting.curate.patterns import normalize
+from molting.curate.textnorm import SpanMap
 from molting.metrics.language import LanguageIdentifier
-from molting.metrics.text import CODE_WORD, code_as_word, ngrams, sentences, strip_code, tokens, words
+from molting.metrics.text import (
+    CODE_WORD,
+    code_as_word,
+    ngrams,
+    sentences,
+    strip_code,
+    tokens,
+    words,
+)
 
 # ---------------------------------------------------------------- Brazilian vs European markers
 # Each marker: (regex on normalize(prose), weight). Weights < 1 for forms Brazilian formal
@@ -47,14 +61,9 @@ _BR_MARKERS = {
     "pra": (r"\b(?:pra|pro|pras|pros)\b", 1.0),
     "ta_to_ne": (r"\b(?:ta|to|ne|tamo)\b(?=[\s,.!?]|$)", 1.0),
     "gerund": (r"\b(?:estou|esta|estamos|estao|estava|estavam|estar|esteja|ta|to|fica|ficou|vai|vou|seguem?)\s+\w+(?:ando|endo|indo)\b", 1.0),
-    "lexicon": (r"\b(?:onibus|celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|registro|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|tenis|goleiro|xicara|geladeira|baixar|baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b", 1.0),
+    "lexicon": (r"\b(?:celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|goleiro|xicara|geladeira|baixar|baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b", 1.0),
     "tem_que": (r"\btem que\b", 1.0),
 }
-# Before m or n and a vowel, Brazilian spelling closes the stressed e/o (econômico, tênis, gênero,
-# fenômeno, prêmio) where European spelling opens it (económico, ténis, género, fenómeno, prémio);
-# word-final -ém/-éns (também, parabéns) is the same in both. The lexical-differences lists behind
-# LanguageTool's pt-BR replace rules are mostly this one alternation.
-_BR_ACCENTS = re.compile(r"\b\w*[êô][mn][aeiouáéíóúâêôãõ]\w*\b")
 _TU_VERBS = ("estas|tens|podes|queres|sabes|fazes|dizes|vais|consegues|percebes|achas|usas|ves|ficas|"
              "preferes|deves|tentas|corres|metes|poes|gostas|viste|fizeste|disseste|puseste|tiveste|quiseste")
 _EU_MARKERS = {
@@ -62,15 +71,15 @@ _EU_MARKERS = {
     "tu_preterite": (r"\b(?!(?:arr|g|af|contr|desg|b|h|tr|c|v|eng)aste\b)\w{2,}aste\b", 1.0),  # instalaste, acabaste
     "tu_future_subjunctive": (r"\bse\s+(?:\w+ares|\w+eres|\w+ires|quiseres|puderes|tiveres|fizeres|vires|fores|souberes)\b", 1.0),
     "a_infinitive": (r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b", 1.0),
-    "lexicon": (r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes|planea\w*|planeie\w*|sistemas? operativos?|camia?o|camioes|travao|travoes|boleias?|golos?|videojogos?|carrinhas?|humid\w*|humedec\w*|regist(?:a|as|am|amos|ar|ei|ou|ado|ada|ados|adas|ador|adores))\b", 1.0),
+    "lexicon": (r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes|planea\w*|planeie\w*|sistemas? operativos?|camia?o|camioes|travao|travoes|boleias?|golos?|videojogos?|carrinhas?|regist(?:a|as|am|amos|ar|ei|ou|ado|ada|ados|adas|ador|adores))\b", 1.0),
     "enclitic_te_lhe": (r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b", 1.0),  # dá-te, mostra-lhe, põe-na
     # the personal infinitive of "tu": "para não decorares", "sem te preocupares", "o que aprenderes"
     "tu_infinitive": (r"\b(?:para|sem|ao|quando|que|de)(?:[ \t]+(?:nao|te|o|a|os|as|se))*[ \t]+(?!(?:milh|lug|p|b|m|milit|famili|"
                       r"escol|popul|simil|regul|particul|col|titul|celul|auxili|modul|angul|singul|sol|l|ex)ares\b)"
                       r"[a-z]{2,}(?:ares|eres|ires)\b", 1.0),
-    # European spellings without the Brazilian "c"/"p": detetar, contacto, aspeto, perspetiva, receção
-    "spelling": (r"\b(?:detet\w*|contactos?|contactar|aspetos?|perspetivas?|rece[cç]ao|conce[cç]ao|espetador\w*|"
-                 r"optimo|optima|projecto\w*|direc[cç]ao|accao|exacto|exacta|caracter)\b", 1.0),
+    # European spellings the Brazilian dictionary also accepts (the 1990 agreement allows both), so
+    # molting.metrics.variety cannot derive them; Brazilians keep the c/p: detectar, aspecto, contato
+    "spelling": (r"\b(?:detet\w*|contactos?|contactar|aspetos?|perspetivas?|espetador\w*|caracter)\b", 1.0),
     "enclitic_o_a": (r"\b\w+[aeiu]-(?:o|a|os|as|lo|la|los|las)\b", 0.5),  # BR formal also: "para salvá-la"
     "mesoclisis": (r"\b\w+-(?:me|te|se|lhe|lo|la|nos|vos)-(?:ei|as|a|emos|eis|ao|ia|ias|iamos|iam)\b", 1.0),
     # the present of "tu" (first conjugation) after a conjunction: "se trabalhas", "quando precisas"
@@ -78,10 +87,10 @@ _EU_MARKERS = {
     "precisar_de_infinitive": (r"\bprecis\w*[ \t]+de[ \t]+[a-z]{2,}(?:ar|er|ir)\b", 1.0),  # BR: "precisa fazer"
     "isto": (r"\bisto\b", 0.5),  # Brazilian speech says "isso"; Brazilian writing uses "isto" too
 }
-_EU_ACCENTS = re.compile(r"\b\w*[éó][mn][aeiouáéíóúâêôãõ]\w*\b"  # económico, ténis, prémio
-                         r"|\b\w{2,}ámos\b"  # the preterite "falámos": Brazilian "falamos" has no accent
-
-                         r"|\bà (?:espera|procura)\b|\bparar à\b")  # the grave accent decides
+# Spellings are the dictionaries' job (molting.metrics.variety: econômico/económico, receção,
+# projecto); the accented preterite "falámos" stays here for verbs no dictionary knows
+# ("commitámos"), and the grave accent of "à espera" is syntax.
+_EU_ACCENTS = re.compile(r"\b\w{2,}ámos\b|\bà (?:espera|procura)\b|\bparar à\b")
 _EU_BEFORE_CODE = re.compile(r"\bcorr(?:e|es|am)[ \t]+`")  # "Corre `pytest`": Brazilians "rodam" a command
 _BR_RE = {k: (re.compile(v), w) for k, (v, w) in _BR_MARKERS.items()}
 _EU_RE = {k: (re.compile(v), w) for k, (v, w) in _EU_MARKERS.items()}
@@ -100,15 +109,44 @@ class VarietyMarkers:
         return (self.br + 1) / (self.br + EU_WEIGHT * self.eu + 1)
 
 
-def variety_markers(text: str) -> VarietyMarkers:
+# Word-level evidence from the pt_BR and pt_PT Hunspell dictionaries (molting.metrics.variety):
+# (side, kind) → weight. Brazilian "vocabulary" (accepted by pt_BR only, no European counterpart)
+# is half weight: pt_PT's gaps (technical words) put ordinary Portuguese there too.
+DICT_WEIGHTS = {("br", "spelling"): 1.0, ("br", "vocabulary"): 0.5,
+                ("eu", "spelling"): 1.0, ("eu", "pre_reform"): 1.0, ("eu", "tu_verb"): 1.0, ("eu", "vocabulary"): 1.0,
+                ("eu", "enclisis"): 1.0}
+_TU_KEYS = ("tu_forms", "tu_preterite", "tu_future_subjunctive", "tu_infinitive", "tu_present")
+_TU_PRONOUNS = frozenset(["tu", "teu", "tua", "teus", "tuas", "contigo"])
+
+
+def variety_markers(text: str, dictionaries: bool = True) -> VarietyMarkers:
+    """Regex markers (syntax, vocabulary) and, with `dictionaries`, what the pt_BR / pt_PT
+    Hunspell dictionaries say (molting.metrics.variety, loaded on the first call): each prose
+    word's spelling and tu morphology, the verb before an enclitic pronoun, and whether a tu
+    marker's verb can be a tu form at all ("enquanto tuplas", "siga estas" are not)."""
     prose = strip_code(text)
     norm = normalize(prose)  # accents stripped for the lexicon
     lower = prose.lower()  # accents kept for ê/é spellings
+    if dictionaries:
+        from molting.metrics import variety as V
+
+        back = SpanMap(prose, norm)
     found: list[str] = []
     br = eu_strong = eu_weak = 0.0
+    tu_words: set[str] = set()  # verbs a tu marker counted: the dictionary's tu_verb does not count them again
     for side, table in (("br", _BR_RE), ("eu", _EU_RE)):
         for key, (rx, weight) in table.items():
-            n = len(rx.findall(norm))
+            hits = list(rx.finditer(norm))
+            if dictionaries and key in _TU_KEYS:
+                kept = []
+                for m in hits:
+                    a, b = back(*m.span())
+                    verb = prose[a:b].split()[-1].lower()
+                    if verb in _TU_PRONOUNS or V.DICTIONARIES.tu_reading(verb):
+                        kept.append(m)
+                        tu_words.add(verb)
+                hits = kept
+            n = len(hits)
             if side == "br":
                 br += n * weight
             elif weight >= 1:
@@ -116,11 +154,25 @@ def variety_markers(text: str) -> VarietyMarkers:
             else:
                 eu_weak += n * weight
             found += [f"{side}:{key}"] * bool(n)
-    nb, ne = len(_BR_ACCENTS.findall(lower)), len(_EU_ACCENTS.findall(lower)) + len(_EU_BEFORE_CODE.findall(text.lower()))
-    found += ["br:accents"] * bool(nb) + ["eu:accents"] * bool(ne)
+    ne = len(_EU_ACCENTS.findall(lower)) + len(_EU_BEFORE_CODE.findall(text.lower()))
+    found += ["eu:accents"] * bool(ne)
     eu_strong += ne
+    if dictionaries:
+        kinds: dict[str, float] = {}
+        for w, e in V.word_evidence(prose):
+            if e.kind == "tu_verb" and w in tu_words:
+                continue
+            kinds[f"{e.side}:dict_{e.kind}"] = kinds.get(f"{e.side}:dict_{e.kind}", 0.0) + DICT_WEIGHTS[(e.side, e.kind)]
+        if enc := V.enclisis(prose):
+            kinds["eu:dict_enclisis"] = len(enc) * DICT_WEIGHTS[("eu", "enclisis")]
+        for key in sorted(kinds):
+            found.append(key)
+            if key.startswith("br:"):
+                br += kinds[key]
+            else:
+                eu_strong += kinds[key]
     # weak forms (Brazilian formal writing uses them too) only count beside a clearly European one
-    return VarietyMarkers(br + nb, eu_strong + (eu_weak if eu_strong else 0.0), tuple(found))
+    return VarietyMarkers(br, eu_strong + (eu_weak if eu_strong else 0.0), tuple(found))
 
 
 # ---------------------------------------------------------------- lexicon (unknown words)
