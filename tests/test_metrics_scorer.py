@@ -177,8 +177,10 @@ def test_stale_or_foreign_anchors_are_refused(claudio, tmp_path):
 # asserted at the level measured with one reply of slack (a pass rate on the 8.5 line can move by
 # a reply between CPUs), so a regression fails; the targets (0.95 / 0.90 / 0.95) are in
 # VALIDATION_TARGETS and the calibration report. Measured 2026-12-01: 0.93, 0.90, 0.90, 0.86, AUC 0.90.
-MEASURED_FLOOR = {("in_voice_one", "en"): 0.91, ("in_voice_one", "pt"): 0.89,
-                  ("in_voice_none", "en"): 0.89, ("in_voice_none", "pt"): 0.85}
+# Held at the measured level. Scorer 2026.12.7 learns the persona against other voices too, and
+# pays for it here: 0.91/0.89/0.89/0.85 before (other voices then passed 47–83% of the time)
+MEASURED_FLOOR = {("in_voice_one", "en"): 0.89, ("in_voice_one", "pt"): 0.80,
+                  ("in_voice_none", "en"): 0.86, ("in_voice_none", "pt"): 0.78}
 MEASURED_FLUENCY_AUC_FLOOR = 0.88  # Brazilian vs European replies, reply by reply (target 0.95)
 
 
@@ -226,5 +228,17 @@ def test_validity_on_a_second_persona():
         stat, op, value = VALIDATION_TARGETS[cat]
         assert all(row[stat] <= value if op == "<=" else row[stat] >= value for row in v[cat].values()), (cat, v[cat])
     assert v["off_topic"]["pt"]["mean"] <= 4 and v["off_topic"]["en"]["mean"] <= 4.8, v["off_topic"]
-    assert v["in_voice_one"]["en"]["pass_rate"] >= 0.93 and v["in_voice_one"]["pt"]["pass_rate"] >= 0.93
-    assert v["in_voice_none"]["en"]["pass_rate"] >= 0.86 and v["in_voice_none"]["pt"]["pass_rate"] >= 0.8
+    # fitted against other voices (scorer 2026.12.7): in-voice PT 0.93 / 0.80 before, other voices' PT
+    # replies to the same prompts pass 8% (53–93% before); both held at the measured level
+    assert v["in_voice_one"]["en"]["pass_rate"] >= 0.93 and v["in_voice_one"]["pt"]["pass_rate"] >= 0.8
+    assert v["in_voice_none"]["en"]["pass_rate"] >= 0.86 and v["in_voice_none"]["pt"]["pass_rate"] >= 0.7
+    assert v["other_voice"]["pt"]["pass_rate"] <= 0.10 and v["other_voice"]["pt"]["auc_own_vs_other"] >= 0.92
+    assert v["other_voice"]["en"]["pass_rate"] <= 0.45 and v["other_voice"]["en"]["auc_own_vs_other"] >= 0.84
+
+
+def test_other_voices_on_the_example_persona_are_held_where_they_are(validation):
+    """Cláudio's metric does not tell him from other warm, direct engineers well (target: ≤ 10% of
+    other voices pass, AUC ≥ 0.9): held at the measured level so it cannot get worse unseen."""
+    row = validation["other_voice"]
+    assert row["en"]["pass_rate"] <= 0.71 and row["pt"]["pass_rate"] <= 0.60
+    assert row["en"]["auc_own_vs_other"] >= 0.72 and row["pt"]["auc_own_vs_other"] >= 0.70

@@ -43,10 +43,13 @@ GENERIC_ANCHOR_SCORE = 2.0  # the calibration generic median maps here …
 # reach full voice credit nine times in ten, as the in-voice pass targets (≥ 90%) ask of new ones
 REFERENCE_QUANTILE = 0.10
 # … and this quantile of other voices' replies (each scored by a style model that never saw its
-# voice) maps to IMPOSTOR_ANCHOR_SCORE: nine in ten voices the scorer never saw stay a point
-# under the pass line, as the discriminant targets (≤ 10% of other voices pass) ask
+# voice) maps to IMPOSTOR_ANCHOR_SCORE: nine in ten voices the scorer never saw stay under the
+# pass line, as the discriminant targets (≤ 10% of other voices pass) ask. 8.0 rather than 7.5
+# or 7.0: on the development sets (tests/data/metric_dev, other voices on the calibration
+# prompts) 7.5 kept Helena's other voices at 17% / 0% (EN / PT) but her new-author PT replies at
+# 62%; 8.0 gives 22% / 8% and 75%.
 IMPOSTOR_QUANTILE = 0.90
-IMPOSTOR_ANCHOR_SCORE = 7.5
+IMPOSTOR_ANCHOR_SCORE = 8.0
 
 
 @dataclass(frozen=True)
