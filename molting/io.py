@@ -83,6 +83,36 @@ def check_writable_file(path: str | Path) -> None:
             break
 
 
+def check_writable_dir(path: str | Path, what: str = "directory") -> None:
+    """Refuse a directory path that is a file, lies under a file, or cannot be written, before any work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file; choose a {what} path.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{path}: {parent} is a file, not a directory; choose another {what} path.")
+            if not os.access(parent, os.W_OK):
+                raise OutputError(f"{parent}: not writable; choose another {what} path.")
+            break
+
+
+def missing_dirs(path: str | Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first: what making `path`
+    would create, and so what `remove_empty_dirs` may take away again after a failure."""
+    path = Path(path)
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+def remove_empty_dirs(dirs: Iterable[Path]) -> None:
+    """Remove each directory (deepest first) that exists and is empty; never anything with files in it."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     check_writable_file(path)
@@ -132,6 +162,7 @@ class OutputSet:
     def __init__(self, inputs: Iterable[str | Path] = ()):
         self.inputs = [Path(p) for p in inputs]
         self.staged: list[tuple[Path, Path]] = []  # (temp, target)
+        self.new_dirs: dict[Path, None] = {}  # folders missing when an output was claimed: removed again on abort
 
     def claim(self, path: str | Path, what: str = "output") -> Path:
         """Check `path` can be written by this set (before any work): not an input, not taken."""
@@ -143,6 +174,7 @@ class OutputSet:
             if same_path(path, target):
                 raise OutputError(f"{path}: two outputs of this run would go to the same file; give each its own path.")
         check_writable_file(path)
+        self.new_dirs |= dict.fromkeys(missing_dirs(path.parent))
         return path
 
     def claim_all(self, paths: dict[str, str | Path]) -> None:
@@ -182,6 +214,7 @@ class OutputSet:
         for tmp, _ in self.staged:
             tmp.unlink(missing_ok=True)
         self.staged = []
+        remove_empty_dirs(sorted(self.new_dirs, key=lambda p: len(p.parts), reverse=True))
 
     def __enter__(self) -> OutputSet:
         return self

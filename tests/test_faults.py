@@ -9,6 +9,7 @@ plugin turns its error into one line and exit code 4: see the subprocess cases a
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import shutil
@@ -29,11 +30,13 @@ CHAT = [{"conversations": [{"from": "human", "value": "oi"}, {"from": "gpt", "va
 
 
 def tree_hash(*roots: Path) -> dict[str, str]:
+    """sha256 of every file, and every folder (an empty one left behind is a change too)."""
     out = {}
     for root in roots:
         for p in sorted(root.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
-                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+            if "__pycache__" in p.parts:
+                continue
+            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
     return out
 
 
@@ -42,8 +45,10 @@ class Case:
     id: str
     setup: Callable[[Path], list[str]]  # writes files into the case dir, returns the argv
     code: int
-    message: str  # a substring of the one error line
-    changes: tuple[str, ...] = field(default=())  # files the case may create (relative to the case dir)
+    message: str  # a substring of the one error line (code 0: of a line of the output, e.g. a note)
+    changes: tuple[str, ...] = field(default=())  # what the case may create or change (globs, relative to the case dir)
+    env: dict[str, str | None] = field(default_factory=dict)  # environment for the run (None: unset)
+    check: Callable[[Path], None] | None = None  # more assertions on the case dir afterwards
 
 
 def w(path: Path, text: str | bytes) -> Path:
@@ -224,32 +229,44 @@ OTHER = [
 ]
 
 
-def run_cli(case: Case, d: Path, capsys) -> None:
+def run_cli(case: Case, d: Path, capsys, monkeypatch) -> None:
     argv = case.setup(d)
+    capsys.readouterr()  # what the setup printed is not the command's
+    for key, value in case.env.items():
+        monkeypatch.delenv(key, raising=False) if value is None else monkeypatch.setenv(key, value)
     before = tree_hash(d, CLAUDIO, TEST_DATA)
     code = main(argv)
     out = capsys.readouterr()
     errors = [line for line in out.err.splitlines() if line.startswith("error:")]
     assert code == case.code, (code, out.err[-2000:])
-    assert len(errors) == 1 and case.message in errors[0], out.err[-2000:]
+    if case.code:
+        assert len(errors) == 1 and case.message in errors[0], out.err[-2000:]
+    else:
+        assert not errors and any(case.message in line for line in (out.out + out.err).splitlines()), out.out + out.err
     assert "Traceback" not in out.err + out.out
     after = tree_hash(d, CLAUDIO, TEST_DATA)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-    assert not changed, f"files changed by a failed command: {sorted(changed)[:5]}"
+    unexpected = {k for k in changed if not (Path(k).is_relative_to(d) and any(
+        fnmatch.fnmatch(Path(k).relative_to(d).as_posix(), g) for g in case.changes))}
+    assert not unexpected, f"files changed outside the command's outputs: {sorted(unexpected)[:5]}"
+    if case.check:
+        case.check(d)
 
 
 @pytest.mark.parametrize("case", CURATE + OTHER, ids=[c.id for c in CURATE + OTHER])
-def test_cli_faults(case, tmp_path, capsys):
-    run_cli(case, tmp_path, capsys)
+def test_cli_faults(case, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default output path lands in the case dir, where it is seen
+    run_cli(case, tmp_path, capsys, monkeypatch)
 
 
 TRAIN_IDS = [c.id for c in train_cases(Path("x"))]
 
 
 @pytest.mark.parametrize("case_id", TRAIN_IDS)
-def test_train_faults(case_id, tiny_llama_dir, tmp_path, capsys):
+def test_train_faults(case_id, tiny_llama_dir, tmp_path, capsys, monkeypatch):
     case = next(c for c in train_cases(tiny_llama_dir) if c.id == case_id)
-    run_cli(case, tmp_path, capsys)
+    monkeypatch.chdir(tmp_path)
+    run_cli(case, tmp_path, capsys, monkeypatch)
 
 
 # ---------------------------------------------------------------- the gate
