@@ -312,12 +312,43 @@ def read_jsonl(path: str | Path, what: str = "JSON Lines file", error: type[Exce
     return rows
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader, except that a key given twice in one mapping is an error (PyYAML
+    keeps the last value silently, as json.loads does)."""
+
+
+class DuplicateYAMLKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(f"key {key!r} appears twice (lines {first} and {again}); keep one.")
+
+
+def _strict_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` then an explicit key: YAML's override
+            continue
+        key, line = loader.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+        try:
+            if key in seen:
+                raise DuplicateYAMLKey(key, seen[key], line)
+            seen[key] = line
+        except TypeError:  # an unhashable key: construct_mapping names it
+            continue
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+
+
 def read_yaml_mapping(path: str | Path, what: str = "YAML file") -> dict[str, Any]:
-    """A YAML file that must hold a mapping (yaml.safe_load; an empty file is {})."""
+    """A YAML file that must hold a mapping (yaml.safe_load, duplicate keys refused; an empty file
+    is {}). The one YAML reader: encodings as `decode_text` reads them."""
     path = Path(path)
     text = decode_text(read_bytes(path, what), path)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateYAMLKey as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from None
     if data is None:

@@ -150,6 +150,11 @@ def train_cases(model: Path) -> list[Case]:
              "target_modules"),
         Case("train-nothing-trainable", lambda d: _train(d, model, max_seq_length=2), 2, "no example keeps a trained token"),
         Case("train-validation-too-big", lambda d: _train(d, model, val_set_size=50), 2, "leaves no training examples"),
+        # issue 22
+        Case("train-config-not-utf8", lambda d: ["train", "--config", str(w(d / "c.yaml", "base_model: modèle\n".encode(
+            "latin-1")))], 2, "bad encoding at byte 15"),
+        Case("train-config-duplicate-key", lambda d: ["train", "--config", str(w(d / "c.yaml", "lora_rank: 2\nlora_rank: 4\n"))],
+             2, "key 'lora_rank' appears twice (lines 1 and 2)"),
     ]
 
 
