@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -267,6 +268,33 @@ def _as(error: type[Exception], message: str) -> Exception:
     return DatasetError([message]) if error is DatasetError else error(message)
 
 
+def is_text(s: str) -> bool:
+    """False for a string holding a lone surrogate: JSON's "\\ud800" escape decodes to one, and no
+    UTF-8 file (nor a hash of the text) can hold it."""
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def lone_surrogate(value: Any, at: str = "") -> str | None:
+    """Where a string in `value` holds a lone surrogate, as ", 'meta', 'source': …" for the message."""
+    if type(value) is str:
+        if is_text(value):
+            return None
+        err = next(i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff")
+        return f"{at}: lone surrogate {value[err]!r} at character {err}, not valid Unicode (a broken \\u escape); fix or remove it."
+    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for key, v in items:
+        found = (type(key) is str and lone_surrogate(key, at)) or lone_surrogate(v, f"{at}, {key!r}")
+        if found:
+            return found
+    return None
+
+
 def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json object_pairs_hook: a key given twice in one object is an error, never silently collapsed."""
     out: dict[str, Any] = {}
@@ -283,14 +311,21 @@ class DuplicateKey(ValueError):
         self.key = key
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only such an escape can decode to a surrogate
+
+
 def loads_strict(text: str, where: str, error: type[Exception] = ConfigError) -> Any:
     """json.loads with duplicate keys refused and the error's line/column in the message."""
     try:
-        return json.loads(text, object_pairs_hook=reject_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
     except json.JSONDecodeError as err:
         raise _as(error, f"{where}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}.") from None
     except DuplicateKey as err:
         raise _as(error, f"{where}: key {err.key!r} appears twice in one object; keep one.") from None
+    bad = lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
+    if bad:
+        raise _as(error, f"{where}{bad}")
+    return data
 
 
 def read_json(path: str | Path, what: str = "JSON file", error: type[Exception] = ConfigError) -> Any:

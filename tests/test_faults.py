@@ -109,6 +109,10 @@ CURATE = [
                                                     "--report", str(d / "R.md")], 4, "is a file"),
     Case("curate-rank-without-persona", lambda d: _curate(d, "--rank"), 2, "--rank needs --persona"),
     Case("curate-top-without-rank", lambda d: _curate(d, "--top", "3"), 2, "work with --rank"),
+    # issue 22
+    Case("curate-lone-surrogate", lambda d: _curate(d, src=str(w(d / "s.json", '[{"conversations": [{"from": "human", '
+                                                          '"value": "oi"}, {"from": "gpt", "value": "Oi \\ud800!"}]}]'))),
+         2, "example 0, turn 1, 'value': lone surrogate '\\ud800' at character 3"),
 ]
 
 
