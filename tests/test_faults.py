@@ -205,6 +205,22 @@ OTHER = [
                                                str(TEST_DATA / "helena/persona.yaml")], 4, "holds the input"),
     Case("init-too-little-data", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(TEST_DATA / "helena/dataset.json"),
                                             "--card", str(TEST_DATA / "helena/persona.yaml")], 2, "too little data"),
+    # issue 22: persona init never deletes what it did not write
+    Case("init-overwrite-a-folder-of-the-users", lambda d: (w(d / "mine/thesis.tex", "x"), w(d / "mine/notes/a.txt", "y"), [
+        "persona", "init", str(d / "mine"), "--dataset", str(RAW), "--card", str(CLAUDIO / "persona.yaml"), "--overwrite",
+        "--no-base-replies"])[-1], 4, "not a bundle `molting persona init` wrote (no init.json)"),
+    Case("init-overwrite-a-bundle-holding-the-users-files", lambda d: (
+        w(d / "b/init.json", json.dumps({"inputs": "other", "files": ["persona.yaml"]})), w(d / "b/persona.yaml", "x"),
+        w(d / "b/criteria.yaml", "personality_min: 9\n"), ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card",
+                                                           str(CLAUDIO / "persona.yaml"), "--overwrite"])[-1], 4,
+        "holds files `molting persona init` did not write (criteria.yaml)"),
+    Case("init-keeps-a-folder-named-like-its-staging", lambda d: (w(d / ".b.init/keep.txt", "mine"), [
+        "persona", "init", str(d / "b"), "--dataset", str(TEST_DATA / "helena/dataset.json"), "--card",
+        str(TEST_DATA / "helena/persona.yaml")])[-1], 2, "too little data"),
+    Case("init-dir-is-a-file", lambda d: ["persona", "init", str(w(d / "raw.json", "[]")), "--dataset", str(RAW), "--card",
+                                          str(CLAUDIO / "persona.yaml")], 4, "raw.json: is a file"),
+    Case("init-dir-under-a-file", lambda d: ["persona", "init", str(w(d / "raw.json", "[]") / "bundle"), "--dataset", str(RAW),
+                                             "--card", str(CLAUDIO / "persona.yaml")], 4, "raw.json is a file"),
     Case("init-bad-eval-count", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card",
                                            str(CLAUDIO / "persona.yaml"), "--eval", "0"], 2, "--eval must be at least 1"),
     Case("calibrate-no-bundle", lambda d: ["calibrate", "--persona", str(d / "nope")], 2, "molting persona init"),
