@@ -77,6 +77,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max_steps", type=int, default=None, help="stop after N optimizer steps (overrides epochs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --output")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.add_argument("--allow-changes", action="store_true",
+                   help="with --resume: continue although the config or dataset changed (recorded in run.json)")
     p.add_argument("--dry-run", action="store_true", help="print one example's tokens and labels, then stop")
     p.set_defaults(func=_run_train)
 
@@ -99,16 +101,29 @@ def _run_train(args: argparse.Namespace) -> int:
         return 0
     from molting.train.trainer import train
 
-    result = train(cfg, overwrite=args.overwrite, resume=args.resume)
+    if args.allow_changes and not args.resume:
+        raise ConfigError("--allow-changes goes with --resume; add --resume.")
+    result = train(cfg, overwrite=args.overwrite, resume=args.resume, allow_changes=args.allow_changes)
     m = result.manifest
     if m["quantization"]["substitution"]:
         print(f"note: {m['quantization']['substitution']} (recorded in run.json)")
+    for line in _resume_notes(m.get("resume") or {}):
+        print(f"note: {line} (recorded in run.json)")
     print(
         f"trained {m['steps']} steps ({m['quantization']['used']} on {m['device']}), "
         f"train loss {m['final_train_loss']}, best val loss {m['best_val_loss']}, "
         f"{m['tokens_per_second']} tokens/s; wrote {result.output_dir}"
     )
     return 0
+
+
+def _resume_notes(resume: dict) -> list[str]:
+    from molting.train.rundir import describe_changes
+
+    notes = [resume[k] for k in ("skipped", "note") if resume.get(k)]
+    if resume.get("changes"):
+        notes.append(f"resumed with changed inputs: {describe_changes(resume['changes'])}")
+    return notes
 
 
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:

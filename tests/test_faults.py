@@ -131,6 +131,39 @@ def _train(d: Path, model: Path, *extra: str, **cfg) -> list[str]:
     return ["train", "--config", _cfg(d, model, **cfg), "--output", str(d / "run"), *extra]
 
 
+RUN = ("run", "run/*", ".run.partial", ".run.partial/*")  # what a resumed run may change
+
+
+def _interrupted(d: Path, model: Path, stop: int, max_steps: int = 4, empty: str | None = None) -> None:
+    """A run checkpointed every 2 steps and cut at step `stop`; `empty`: a checkpoint file then cut to 0 bytes."""
+    from conftest import Interrupt, StopAt
+    from molting.train.config import load_config
+    from molting.train.trainer import train
+
+    try:
+        train(load_config(_cfg(d, model, max_steps=max_steps, eval_steps=2)), d / "run", callbacks=[StopAt(stop).callback])
+    except Interrupt:
+        pass
+    if empty:
+        (d / ".run.partial/checkpoints" / empty).write_bytes(b"")
+
+
+def _resume(d: Path, model: Path, stop: int, *extra: str, max_steps: int = 4, empty: str | None = None,
+            **cfg) -> list[str]:
+    _interrupted(d, model, stop, max_steps, empty)
+    return _train(d, model, *extra, max_steps=max_steps, eval_steps=2, **cfg)
+
+
+def _manifest(d: Path) -> dict:
+    return json.loads((d / "run/run.json").read_text(encoding="utf-8"))
+
+
+def _resumed_with_both_inputs(d: Path) -> None:
+    m = _manifest(d)
+    assert m["config"]["learning_rate"] == 0.02 and m["resume"]["interrupted_run"]["config"]["learning_rate"] == 2e-4
+    assert m["resume"]["changes"] == {"learning_rate": {"interrupted": 2e-4, "now": 0.02}}
+
+
 def train_cases(model: Path) -> list[Case]:
     return [
         Case("train-config-missing", lambda d: ["train", "--config", str(d / "nope.yaml")], 2, "config file not found"),
@@ -159,6 +192,22 @@ def train_cases(model: Path) -> list[Case]:
             "latin-1")))], 2, "bad encoding at byte 15"),
         Case("train-config-duplicate-key", lambda d: ["train", "--config", str(w(d / "c.yaml", "lora_rank: 2\nlora_rank: 4\n"))],
              2, "key 'lora_rank' appears twice (lines 1 and 2)"),
+        Case("train-resume-skips-an-empty-optimizer-file", lambda d: _resume(
+            d, model, 5, "--resume", max_steps=6, empty="checkpoint-4/optimizer.pt"), 0,
+            "checkpoint-4 (optimizer.pt is empty); resuming from checkpoint-2", changes=RUN,
+            check=lambda d: _manifest(d)["resumed_from"].endswith("checkpoint-2")),
+        Case("train-resume-with-another-learning-rate", lambda d: _resume(d, model, 3, "--resume", learning_rate=0.02), 2,
+             "(learning_rate 0.0002 → 0.02); pass --allow-changes"),
+        Case("train-resume-with-another-dataset", lambda d: _resume(d, model, 3, "--resume", dataset=chat(
+            d, "other.json", CHAT * 7 + [{"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}])),
+             2, "dataset 'sha256"),
+        Case("train-resume-allow-changes-records-both", lambda d: _resume(
+            d, model, 3, "--resume", "--allow-changes", learning_rate=0.02), 0,
+            "resumed with changed inputs: learning_rate 0.0002 → 0.02", changes=RUN, check=_resumed_with_both_inputs),
+        Case("train-interrupted-before-a-checkpoint", lambda d: _resume(d, model, 1), 4,
+             "saved no checkpoint, so nothing can be resumed; pass --overwrite to start over"),
+        Case("train-resume-before-a-checkpoint", lambda d: _resume(d, model, 1, "--resume"), 4,
+             "nothing can be resumed; pass --overwrite (instead of --resume) to start over"),
     ]
 
 
