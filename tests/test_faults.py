@@ -208,6 +208,8 @@ def train_cases(model: Path) -> list[Case]:
              "saved no checkpoint, so nothing can be resumed; pass --overwrite to start over"),
         Case("train-resume-before-a-checkpoint", lambda d: _resume(d, model, 1, "--resume"), 4,
              "nothing can be resumed; pass --overwrite (instead of --resume) to start over"),
+        Case("train-hub-unreachable", lambda d: _train(d, "some-org/some-model"), 3, "HF_HUB_OFFLINE=1",
+             env={"HF_HUB_OFFLINE": None, "TRANSFORMERS_OFFLINE": None, "HF_ENDPOINT": "http://127.0.0.1:9"}),
     ]
 
 
