@@ -225,13 +225,17 @@ def _bundle(d: Path, edit: Callable[[Path], None] | None = None) -> Path:
 
 
 def _results(d: Path) -> Path:
-    from molting.gate.records import CANDIDATE, replies_hash
+    """A results.json as the gate writes it, for Cláudio's first two eval prompts."""
+    from molting.gate.records import CANDIDATE, persona_fingerprints, prompts_hash, replies_hash
+    from molting.persona import load_persona, prompt_from_dict
 
     ev = [json.loads(x) for x in (CLAUDIO / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()][:2]
     samples = [{"prompt": {k: r[k] for k in ("id", "lang", "prompt", "reference")},
                 "models": {"base": {"reply": r["generic"], "new_tokens": 3, "cached": False},
                            CANDIDATE: {"reply": r["reference"], "new_tokens": 3, "cached": False}}} for r in ev]
-    data = {"results_version": 2, "models": ["base", CANDIDATE], "languages": ["en", "pt"], "facts": {},
+    facts = {"persona": "Cláudio", "persona_fingerprints": persona_fingerprints(load_persona(CLAUDIO))}
+    data = {"results_version": 2, "models": ["base", CANDIDATE], "languages": ["en", "pt"], "facts": facts,
+            "prompts_hash": prompts_hash([prompt_from_dict(s["prompt"], "x") for s in samples]),
             "replies_sha256": {m: replies_hash([s["models"][m]["reply"] for s in samples]) for m in ("base", CANDIDATE)},
             "samples": samples}
     return w(d / "results.json", json.dumps(data, ensure_ascii=False))
@@ -298,6 +302,14 @@ OTHER = [
     Case("report-prompt-without-reference", _edit_results(lambda x: x["samples"][0]["prompt"].pop("reference")), 5,
          "missing 'reference'"),
     Case("report-languages-missing", _edit_results(lambda x: x.pop("languages")), 5, "'languages' is missing"),
+    # issue 22: a results file is re-scored only as the gate wrote it, and only with its own persona
+    Case("report-count-not-a-number", _edit_results(lambda x: x["samples"][0]["models"]["base"].update(new_tokens="three")),
+         5, "samples[0]: model 'base': 'new_tokens' must be a count"),
+    Case("report-edited-reference", _edit_results(lambda x: x["samples"][1]["prompt"].update(reference="Edited.")), 5,
+         "the prompts or references changed since the gate wrote this file"),
+    Case("report-another-personas-results", lambda d: ["report", "--persona", str(TEST_DATA / "helena"), "--results",
+                                                       str(_results(d)), "--report-dir", str(d / "rep")], 5,
+         "written by a gate run on persona 'Cláudio'"),
     Case("report-dir-is-a-file", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(_results(d)),
                                             "--report-dir", str(w(d / "f", "x"))], 2, "is a file"),
     Case("report-unnamed-comparison", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(_results(d)),

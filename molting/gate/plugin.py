@@ -148,7 +148,7 @@ def gate(request: pytest.FixtureRequest) -> Any:
 
 
 def _build_results(st: GateState) -> tuple[Any, Any]:
-    from molting.gate.records import CANDIDATE, EvalResults, prompts_hash
+    from molting.gate.records import CANDIDATE, EvalResults, persona_fingerprints, prompts_hash
     from molting.gate.run import (
         canary_identical,
         generate_all,
@@ -167,6 +167,7 @@ def _build_results(st: GateState) -> tuple[Any, Any]:
                            "(or zero-initialised).")
     generations, gfacts = generate_all(gen, inputs)
     facts = {"persona": inputs.persona.name, "persona_dir": str(inputs.persona.root),
+             "persona_fingerprints": persona_fingerprints(inputs.persona),
              "prompts": inputs.prompts_source, "prompts_hash": prompts_hash(inputs.prompts),
              "generation": inputs.generation.key(), "scorer_version": SCORER_VERSION, **gen.facts(), **gfacts}
     if inputs.notes:

@@ -23,6 +23,7 @@ from molting.gate.records import (
     CANDIDATE,
     Comparison,
     EvalResults,
+    check_persona,
     load_results,
     prompts_hash,
 )
@@ -282,6 +283,7 @@ def rescore_file(persona_dir: str, results_path: str | Path, report_dir: str | P
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--report-dir {out}: is a file; choose a directory for the reports.")
     results = load_results(path, crit)
+    check_persona(results, persona, path)
     missing = [lg for lg in results.languages if lg not in persona.languages]
     if missing:
         raise EvalError(f"{path}: its prompts are in {', '.join(missing)}, which persona {persona.name} does not speak; "
