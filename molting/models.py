@@ -158,7 +158,6 @@ def resolve(name: str) -> tuple[str, str]:
             f"base model '{name}' not found: not a local model directory and not a hub id "
             f"('org/name'). Use a path, a hub id, or '{OFFLINE_DEFAULT}'."
         )
-    check_hub(name)
     return name, "hub"
 
 
@@ -334,6 +333,8 @@ def _from_pretrained(path: str, name: str, kwargs: dict[str, Any]) -> Any:
 def load_tokenizer(path: str, *, trust_remote_code: bool = False, revision: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
+    if not Path(path).is_dir():  # a hub id: the first thing that asks the hub, for training and the gate alike
+        check_hub(path)
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
     except OSError as err:
