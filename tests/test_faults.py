@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -398,6 +399,14 @@ def _bundle_copy(d: Path, edit: Callable[[Path], None]) -> Path:
     return b
 
 
+def _edit_anchors(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(b: Path) -> None:
+        anchors = json.loads((b / "anchors.json").read_text(encoding="utf-8"))
+        change(anchors)
+        w(b / "anchors.json", json.dumps(anchors))
+    return edit
+
+
 GATE: list[tuple[str, Callable[[Path], object], str]] = [
     ("gate-no-persona", lambda d: _gate(persona=None), "needs --persona"),
     ("gate-persona-missing", lambda d: _gate(d / "nope"), "persona bundle not found"),
@@ -447,6 +456,14 @@ GATE: list[tuple[str, Callable[[Path], object], str]] = [
     ("gate-stale-anchors", lambda d: _gate(_bundle_copy(d, lambda b: w(b / "calibration.jsonl", (
         b / "calibration.jsonl").read_text(encoding="utf-8") + "\n")), replies=_replies(d)), "molting calibrate --persona"),
     ("gate-bad-generation-settings", lambda d: _gate(adapter="base", max_new_tokens=0), "--max-new-tokens"),
+    # issue 22: anchors.json checked as it loads, named by file and key
+    ("gate-anchors-missing-language", lambda d: _gate(_bundle_copy(d, _edit_anchors(lambda a: a["base_generic"].pop("pt"))),
+                                                      replies=_replies(d)),
+     "anchors.json: 'base_generic' has no value for language 'pt'"),
+    ("gate-anchors-not-a-number", lambda d: _gate(_bundle_copy(d, _edit_anchors(lambda a: a["topical"]["en"].update(
+        low="low"))), replies=_replies(d)), "anchors.json: 'topical.en.low' must be a number, got 'low'"),
+    ("gate-anchors-nan", lambda d: _gate(_bundle_copy(d, _edit_anchors(lambda a: a["base_reference"].update(en=math.nan))),
+                                         replies=_replies(d)), "anchors.json: 'base_reference.en' must be a finite number"),
 ]
 
 
