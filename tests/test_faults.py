@@ -484,12 +484,21 @@ def test_gate_faults(case_id, setup, message, tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["--persona", str(CLAUDIO), "--adapter", "base", "--criteria", "CRIT"], "'agent_rate_max' must be in [0, 1]"),
     (["--adapter", "base"], "needs --persona"),
+    # issue 22: options checked before collection; a damaged anchors.json named, not an INTERNALERROR
+    (["--persona", str(CLAUDIO), "--adapter", "base", "--baseline", "phase3"], "--baseline 'phase3': expected NAME=MODEL"),
+    (["--persona", str(CLAUDIO), "--adapter", "base", "--baseline", "old=base", "--baseline", "old=x"],
+     "the name 'old' is given twice"),
+    (["--persona", "NAN_ANCHORS", "--replies", "REPLIES"], "anchors.json: 'base_reference.en' must be a finite number"),
 ])
 def test_the_gate_turns_every_input_problem_into_one_line_and_exit_code_4(tmp_path, args, message):
-    crit = _criteria(tmp_path, "agent_rate_max: -1\n")
-    argv = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider",
-            *[crit if a == "CRIT" else a for a in args]]
+    given = {"CRIT": lambda: _criteria(tmp_path, "agent_rate_max: -1\n"), "REPLIES": lambda: _replies(tmp_path),
+             "NAN_ANCHORS": lambda: str(_bundle_copy(tmp_path, _edit_anchors(
+                 lambda a: a["base_reference"].update(en=math.nan))))}
+    args = [given[a]() if a in given else a for a in args]
+    before = set(tmp_path.iterdir())
+    argv = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider", *args]
     done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
     assert done.returncode == 4 and len(errors) == 1 and message in errors[0], done.stdout[-1000:] + done.stderr[-1000:]
     assert "Traceback" not in done.stdout + done.stderr
+    assert set(tmp_path.iterdir()) == before  # nothing left in the working directory (no .benchmarks/ either)
