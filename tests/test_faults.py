@@ -361,19 +361,29 @@ def test_train_faults(case_id, tiny_llama_dir, tmp_path, capsys, monkeypatch):
 # ---------------------------------------------------------------- the gate
 
 
-def _adapter(d: Path, name: str = "ad", run: dict | None = None, weights: bytes | None = None) -> Path:
+def _adapter(d: Path, name: str = "ad", run: dict | None = None, weights: bytes | None = None,
+             tensors: dict | None = None) -> Path:
     import torch
     from safetensors.torch import save_file
 
     a = d / name
     a.mkdir(parents=True, exist_ok=True)
     w(a / "adapter_config.json", json.dumps({"peft_type": "LORA", "base_model_name_or_path": "smollm2-135m"}))
-    save_file({"x": torch.zeros(4)}, str(a / "adapter_model.safetensors"))
+    save_file(tensors or {"x": torch.zeros(4)}, str(a / "adapter_model.safetensors"))
     if weights is not None:
         (a / "adapter_model.safetensors").write_bytes(weights)
     if run is not None:
         w(a / "run.json", json.dumps(run))
     return a
+
+
+def _lora(hidden: int, zero: bool = False) -> dict:
+    """One LoRA pair (rank 2) on the first attention query of a model with this hidden size."""
+    import torch
+
+    at = "base_model.model.model.layers.0.self_attn.q_proj"
+    return {f"{at}.lora_A.weight": torch.ones(2, hidden), f"{at}.lora_B.weight": torch.zeros(hidden, 2) if zero
+            else torch.ones(hidden, 2)}
 
 
 def _gate(persona: Path = CLAUDIO, **kw):
@@ -456,6 +466,14 @@ GATE: list[tuple[str, Callable[[Path], object], str]] = [
     ("gate-stale-anchors", lambda d: _gate(_bundle_copy(d, lambda b: w(b / "calibration.jsonl", (
         b / "calibration.jsonl").read_text(encoding="utf-8") + "\n")), replies=_replies(d)), "molting calibrate --persona"),
     ("gate-bad-generation-settings", lambda d: _gate(adapter="base", max_new_tokens=0), "--max-new-tokens"),
+    # issue 22: what the adapter's files tell is checked before the base model loads
+    ("gate-adapter-trained-on-another-base", lambda d: _gate(adapter=str(_adapter(d, run={
+        "complete": True, "base_model": {"id": "smollm2-135m", "fingerprint": "sha256-head:0000"}}, tensors=_lora(576)))),
+     "was trained on base smollm2-135m (sha256-head:0000), but the base to load is smollm2-135m (sha256-head:"),
+    ("gate-adapter-all-zero", lambda d: _gate(adapter=str(_adapter(d, tensors=_lora(576, zero=True)))),
+     "every lora_B weight is zero, so it changes nothing"),
+    ("gate-adapter-of-another-architecture", lambda d: _gate(adapter=str(_adapter(d, tensors=_lora(32)))),
+     "does not fit base smollm2-135m: model.layers.0.self_attn.q_proj: lora_A is 2×32, the base's weight is 576×576"),
     # issue 22: anchors.json checked as it loads, named by file and key
     ("gate-anchors-missing-language", lambda d: _gate(_bundle_copy(d, _edit_anchors(lambda a: a["base_generic"].pop("pt"))),
                                                       replies=_replies(d)),

@@ -27,7 +27,7 @@ from molting.gate.records import (
     load_results,
     prompts_hash,
 )
-from molting.gate.specs import ModelSpec, check_same_base, parse_model
+from molting.gate.specs import ModelSpec, check_adapters_fit, check_same_base, parse_model
 from molting.metrics.stats import mcnemar_regression, paired_bootstrap
 from molting.persona import Persona, Prompt, load_persona, load_prompts
 
@@ -174,6 +174,7 @@ def check_inputs(persona_dir: str, candidate: str, baselines: dict[str, str], *,
                           prompts_source=source)
     specs = {n: parse_model(n, v) for n, v in names.items()}
     base = check_same_base(list(specs.values()), base_model)
+    check_adapters_fit(list(specs.values()), base)
     notes = [f"{s.name}: {s.note}" for s in specs.values() if s.note]
     return GateInputs(persona, crit, prompt_list, specs, base, generation, out, None, use_cache, notes, source)
 
