@@ -19,7 +19,7 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("curate", help="drop agent-like examples, keep an audit trail, write the report")
     p.add_argument("input", help="dataset: ShareGPT JSON/JSONL or OpenAI-style messages")
     p.add_argument("-o", "--output", required=True, help="curated dataset path (same format as the input)")
-    p.add_argument("--report", default="reports/CURATION_REPORT.md", help="Markdown report path")
+    p.add_argument("--report", default=None, help="Markdown report path (default: beside OUTPUT, as NAME.report.md)")
     p.add_argument("--rejected", default=None, help="rejected-examples JSONL (default: beside OUTPUT)")
     p.add_argument("--stats", default=None, help="stats JSON (default: beside the report)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -49,8 +49,7 @@ def _run_curate(args: argparse.Namespace) -> int:
         s = curate_ranked(args.input, args.output, args.persona, top=args.top, shares=args.lang_share,
                           picks=args.picks, report=args.report, rejected=args.rejected, stats=args.stats)
         print(f"curated {s['total']} → {s['kept']} passed the patterns → {s['kept_after_ranking']} kept after ranking "
-              f"({s['ranked_out']} ranked out, {s['hand_dropped']} dropped by hand); wrote {s['output']}, "
-              f"review sheet {s['sheet']}")
+              f"({s['ranked_out']} ranked out, {s['hand_dropped']} dropped by hand); wrote {', '.join(s['written'])}")
         return 0
 
     if args.jobs is not None and args.jobs < 1:
@@ -60,7 +59,7 @@ def _run_curate(args: argparse.Namespace) -> int:
     s = result.stats
     print(
         f"curated {s['total']} → {s['kept']} kept, {s['removed']} removed "
-        f"({s['change_pct']:+.1f}%); wrote {result.output}, {result.rejected}, {result.report}"
+        f"({s['change_pct']:+.1f}%); wrote {result.output}, {result.rejected}, {result.report}, {result.stats_path}"
     )
     return 0
 

@@ -114,6 +114,10 @@ CURATE = [
     Case("curate-lone-surrogate", lambda d: _curate(d, src=str(w(d / "s.json", '[{"conversations": [{"from": "human", '
                                                           '"value": "oi"}, {"from": "gpt", "value": "Oi \\ud800!"}]}]'))),
          2, "example 0, turn 1, 'value': lone surrogate '\\ud800' at character 3"),
+    Case("curate-failed-leaves-no-folder", lambda d: ["curate", str(w(d / "b.json", "[{")), "-o", str(d / "new/deeper/c.json"),
+                                                      "--report", str(d / "new/R.md")], 2, "invalid JSON"),
+    Case("curate-report-beside-the-output", lambda d: ["curate", chat(d), "-o", str(d / "out/c.json")], 0,
+         "out/c.rejected.jsonl, {d}/out/c.report.md, {d}/out/c.report.json", changes=("out", "out/*")),
 ]
 
 
@@ -331,7 +335,8 @@ def run_cli(case: Case, d: Path, capsys, monkeypatch) -> None:
     if case.code:
         assert len(errors) == 1 and case.message in errors[0], out.err[-2000:]
     else:
-        assert not errors and any(case.message in line for line in (out.out + out.err).splitlines()), out.out + out.err
+        message = case.message.replace("{d}", str(d))
+        assert not errors and any(message in line for line in (out.out + out.err).splitlines()), out.out + out.err
     assert "Traceback" not in out.err + out.out
     after = tree_hash(d, CLAUDIO, TEST_DATA)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
