@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from molting.errors import SHORTFALL_EXIT, ConfigError, DatasetError, MoltingError
+from molting.errors import SHORTFALL_EXIT, ConfigError, DatasetError, MoltingError, MoltingWarning
 
 MAX_PROBLEMS_SHOWN = 20  # a broken 10k-line file should not flood the terminal
 
@@ -340,10 +341,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(show: Callable) -> Callable:
+    """warnings.showwarning that prints molting's own warnings as one 'warning:' line."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MoltingWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", MoltingWarning)  # each one once
+            warnings.showwarning = _warning_line(warnings.showwarning)
+            return args.func(args)
     except DatasetError as err:
         shown = err.problems[:MAX_PROBLEMS_SHOWN]
         for line in shown:

@@ -18,14 +18,16 @@ is passed down to every stage, which never reads a fixed path.
 
 from __future__ import annotations
 
+import difflib
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from molting.errors import ConfigError
+from molting.errors import ConfigError, MoltingWarning
 from molting.io import check_keys, read_jsonl, read_yaml_mapping, sha256_file
 
 CARD_FILE = "persona.yaml"
@@ -41,6 +43,7 @@ DEFAULT_FILES = {
     "criteria": "criteria.yaml",
     "anchors": "anchors.json",
 }
+TYPO_SIMILARITY = 0.8  # difflib ratio to a known card key: "sumary", "voise", "language" are typos; "notes" is not
 CARD_KEYS = ("name", "summary", "origin", "languages", "voice", "signature_expressions", "never", "examples",
              "system_prompt", "canary_prompt", "files")
 PROMPT_KEYS = ("id", "lang", "prompt", "reference", "category", "system", "history",
@@ -159,7 +162,7 @@ class Card:
 
 
 def card_from_dict(raw: dict[str, Any], where: str) -> Card:
-    check_keys(raw, CARD_KEYS, where)
+    _check_card_keys(raw, where)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}: 'name' must be the persona's name (non-empty text).")
@@ -175,6 +178,21 @@ def card_from_dict(raw: dict[str, Any], where: str) -> Card:
         canary_prompt=_optional_text(raw.get("canary_prompt"), f"{where}: 'canary_prompt'"),
         examples=_examples(raw.get("examples", []), where),
     )
+
+
+def _check_card_keys(raw: dict[str, Any], where: str) -> None:
+    """A card is the user's prose: a key molting does not read is kept, with a warning, unless it
+    looks like a typo of one it does read ("sumary"), which would silently lose that field."""
+    for key in raw:
+        if key in CARD_KEYS:
+            continue
+        typo = difflib.get_close_matches(str(key).lower().replace("-", "_"), CARD_KEYS, n=1, cutoff=TYPO_SIMILARITY)
+        if typo:
+            raise ConfigError(f"{where}: unknown key '{key}'. Did you mean '{typo[0]}'?")
+        close = difflib.get_close_matches(str(key), CARD_KEYS, n=1, cutoff=0.5)
+        hint = f"if it was meant as '{close[0]}', rename it" if close else f"the keys it reads: {', '.join(CARD_KEYS)}"
+        warnings.warn(f"{where}: molting does not read the key '{key}'; it stays in the card as written ({hint}).",
+                      MoltingWarning, stacklevel=2)
 
 
 def _signatures(raw: Any, languages: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:

@@ -290,9 +290,15 @@ OTHER = [
         d, lambda b: w(b / "calibration.jsonl", "{not json\n")))], 2, "invalid JSON"),
     Case("calibrate-report-over-an-input", lambda d: ["calibrate", "--persona", str(b := _bundle(d)), "--report",
                                                       str(b / "eval_prompts.jsonl")], 4, "input"),
-    Case("calibrate-card-unknown-key", lambda d: ["calibrate", "--persona", str(_bundle(
-        d, lambda b: w(b / "persona.yaml", (b / "persona.yaml").read_text(encoding="utf-8") + "colour: red\n")))], 2,
-        "unknown key 'colour'"),
+    Case("calibrate-card-typo-key", lambda d: ["calibrate", "--persona", str(_bundle(
+        d, lambda b: w(b / "persona.yaml", (b / "persona.yaml").read_text(encoding="utf-8") + "sumary: Terse.\n")))], 2,
+        "unknown key 'sumary'. Did you mean 'summary'?"),
+    # issue 22: a card is the user's prose; a key molting does not read is kept, with a warning
+    Case("calibrate-card-extra-key", lambda d: ["calibrate", "--persona", str(_bundle(
+        d, lambda b: w(b / "persona.yaml", (b / "persona.yaml").read_text(encoding="utf-8")
+                       + "catchphrase_note: at most one catchphrase per reply\n")))], 0,
+        "molting does not read the key 'catchphrase_note'; it stays in the card as written",
+        changes=("bundle/anchors.json", "bundle/METRICS_CALIBRATION.md")),
     Case("report-missing", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(d / "no.json")], 5,
          "no stored results"),
     Case("report-not-json", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(w(d / "r.json", "{"))], 5,
