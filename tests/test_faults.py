@@ -531,3 +531,13 @@ def test_the_gate_turns_every_input_problem_into_one_line_and_exit_code_4(tmp_pa
     assert done.returncode == 4 and len(errors) == 1 and message in errors[0], done.stdout[-1000:] + done.stderr[-1000:]
     assert "Traceback" not in done.stdout + done.stderr
     assert set(tmp_path.iterdir()) == before  # nothing left in the working directory (no .benchmarks/ either)
+
+
+def test_ci_runs_every_test_the_slow_ones_too():
+    """issue 22: the installed-wheel test was marked slow, so neither `make test` nor CI ran it (and it
+    had broken unseen). CI runs `make test` (the README's command) and then the slow tests."""
+    from conftest import ROOT
+
+    ci, make = (ROOT / ".ci/run").read_text(encoding="utf-8"), (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "\nmake test\n" in ci and "\nmake test-slow\n" in ci
+    assert "test-slow: $(STAMP)\n\t$(BIN)/python -m pytest tests -q -m slow\n" in make
