@@ -311,7 +311,8 @@ class DuplicateKey(ValueError):
         self.key = key
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only such an escape can decode to a surrogate
+# only such an escape (JSON's \uD800, YAML's also \U0000D800) can decode to a lone surrogate
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 
 
 def loads_strict(text: str, where: str, error: type[Exception] = ConfigError) -> Any:
@@ -386,6 +387,9 @@ def read_yaml_mapping(path: str | Path, what: str = "YAML file") -> dict[str, An
         raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from None
+    bad = lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
+    if bad:
+        raise ConfigError(f"{path}{bad}")
     if data is None:
         return {}
     if not isinstance(data, dict):

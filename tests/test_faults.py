@@ -281,6 +281,8 @@ OTHER = [
                                           str(CLAUDIO / "persona.yaml")], 4, "raw.json: is a file"),
     Case("init-dir-under-a-file", lambda d: ["persona", "init", str(w(d / "raw.json", "[]") / "bundle"), "--dataset", str(RAW),
                                              "--card", str(CLAUDIO / "persona.yaml")], 4, "raw.json is a file"),
+    Case("init-card-lone-surrogate", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card", str(w(
+        d / "card.yaml", 'name: "Cl\\ud800udio"\nlanguages: [en]\n'))], 2, "card.yaml, 'name': lone surrogate '\\ud800'"),
     Case("init-bad-eval-count", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card",
                                            str(CLAUDIO / "persona.yaml"), "--eval", "0"], 2, "--eval must be at least 1"),
     Case("calibrate-no-bundle", lambda d: ["calibrate", "--persona", str(d / "nope")], 2, "molting persona init"),
