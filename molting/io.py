@@ -75,13 +75,7 @@ def check_writable_file(path: str | Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a directory, expected a file path; choose a file name.")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise OutputError(f"{path}: {parent} is a file, not a directory; choose another output path.")
-            if not os.access(parent, os.W_OK):
-                raise OutputError(f"{parent}: not writable; choose another output path.")
-            break
+    _check_parents(path, "output path")
 
 
 def check_writable_dir(path: str | Path, what: str = "directory") -> None:
@@ -89,12 +83,17 @@ def check_writable_dir(path: str | Path, what: str = "directory") -> None:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: is a file; choose a {what} path.")
+    _check_parents(path, f"{what} path")
+
+
+def _check_parents(path: Path, what: str) -> None:
+    """The nearest existing parent of `path` must be a writable directory."""
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise OutputError(f"{path}: {parent} is a file, not a directory; choose another {what} path.")
+                raise OutputError(f"{path}: {parent} is a file, not a directory; choose another {what}.")
             if not os.access(parent, os.W_OK):
-                raise OutputError(f"{parent}: not writable; choose another {what} path.")
+                raise OutputError(f"{parent}: not writable; choose another {what}.")
             break
 
 
@@ -286,7 +285,8 @@ def lone_surrogate(value: Any, at: str = "") -> str | None:
         if is_text(value):
             return None
         err = next(i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff")
-        return f"{at}: lone surrogate {value[err]!r} at character {err}, not valid Unicode (a broken \\u escape); fix or remove it."
+        return (f"{at}: lone surrogate {value[err]!r} at character {err}, not valid Unicode (a broken \\u escape); "
+                "fix or remove it.")
     items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
     for key, v in items:
         found = (type(key) is str and lone_surrogate(key, at)) or lone_surrogate(v, f"{at}, {key!r}")
@@ -382,7 +382,7 @@ def read_yaml_mapping(path: str | Path, what: str = "YAML file") -> dict[str, An
     path = Path(path)
     text = decode_text(read_bytes(path, what), path)
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe_load's constructors
     except DuplicateYAMLKey as err:
         raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:

@@ -210,7 +210,7 @@ def _in_hub_cache(model_id: str) -> bool:
 
     try:
         return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
-    except Exception:  # a malformed id or cache: not usable offline either
+    except (ValueError, OSError):  # a malformed id (HFValidationError) or cache: not usable offline either
         return False
 
 

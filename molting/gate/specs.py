@@ -186,7 +186,7 @@ def _layer_shapes(model_dir: Path) -> dict[str, tuple[int, ...]] | None:
 def _misfit(key: str, shape: tuple[int, ...], layers: dict[str, tuple[int, ...]] | None) -> str | None:
     """'layers.0.self_attn.q_proj: lora_A is 2×32, the base's weight is 576×576' when a LoRA matrix
     cannot multiply its base layer; None when it can, or when the layer is not found by name."""
-    if layers is None or not (key.endswith(".lora_A.weight") or key.endswith(".lora_B.weight")):
+    if layers is None or not key.endswith((".lora_A.weight", ".lora_B.weight")):
         return None
     module = key.removeprefix("base_model.model.").rsplit(".lora_", 1)[0]
     weight = next((layers[n] for n in (f"{module}.weight", f"{module.split('.', 1)[-1]}.weight") if n in layers), None)

@@ -146,8 +146,8 @@ def resume_changes(plan: RunPlan, inputs: dict, allow_changes: bool) -> dict:
         changes["dataset"] = {"interrupted": f"sha256 {old_sha[:12]}…", "now": f"sha256 {inputs['dataset_sha256'][:12]}…"}
     if changes and not allow_changes:
         raise ConfigError(f"{plan.target}: --resume with other inputs than the interrupted run in {plan.stage} "
-                          f"({describe_changes(changes)}); pass --allow-changes to resume with them anyway (both are recorded in "
-                          f"{RUN_MANIFEST}), or --overwrite to start over.")
+                          f"({describe_changes(changes)}); pass --allow-changes to resume with them anyway (both "
+                          f"are recorded in {RUN_MANIFEST}), or --overwrite to start over.")
     return record | {"interrupted_run": before, "changes": changes}
 
 

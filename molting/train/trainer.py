@@ -22,12 +22,19 @@ from typing import Any
 
 from molting.data import Dataset, load_dataset
 from molting.errors import ConfigError, DatasetError
+from molting.io import sha256_file
 from molting.models import choose_quantization, load_base, load_tokenizer, resolve
 from molting.train import outputs
-from molting.io import sha256_file
 from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes, to_dict
 from molting.train.masking import Example, describe, encode
-from molting.train.rundir import CHECKPOINTS, finish, plan_run, resume_changes, run_inputs, start_stage
+from molting.train.rundir import (
+    CHECKPOINTS,
+    finish,
+    plan_run,
+    resume_changes,
+    run_inputs,
+    start_stage,
+)
 
 log = logging.getLogger("molting.train")
 
