@@ -178,7 +178,8 @@ def _add_persona(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--no-base-replies", action="store_true", help="skip generating the base model's replies "
                    "(only the packaged generic set)")
     q.add_argument("--seed", type=int, default=42, help="split seed (recorded in init.json)")
-    q.add_argument("--overwrite", action="store_true", help="rebuild an existing bundle built from other inputs")
+    q.add_argument("--overwrite", action="store_true", help="rebuild a bundle persona init built from other inputs "
+                   "(never a folder it did not write)")
     q.set_defaults(func=_run_persona_init)
 
 
