@@ -43,7 +43,9 @@ DEFAULT_FILES = {
     "criteria": "criteria.yaml",
     "anchors": "anchors.json",
 }
-TYPO_SIMILARITY = 0.8  # difflib ratio to a known card key: "sumary", "voise", "language" are typos; "notes" is not
+# a card key this few edits (letters added, dropped, changed or swapped) from a known one is a typo:
+# "nmae", "sumary", "language"; from 6 letters on, two edits ("signature_expresion"). "notes" is not.
+TYPO_EDITS_SHORT, TYPO_EDITS = 1, 2
 CARD_KEYS = ("name", "summary", "origin", "languages", "voice", "signature_expressions", "never", "examples",
              "system_prompt", "canary_prompt", "files")
 PROMPT_KEYS = ("id", "lang", "prompt", "reference", "category", "system", "history",
@@ -186,13 +188,27 @@ def _check_card_keys(raw: dict[str, Any], where: str) -> None:
     for key in raw:
         if key in CARD_KEYS:
             continue
-        typo = difflib.get_close_matches(str(key).lower().replace("-", "_"), CARD_KEYS, n=1, cutoff=TYPO_SIMILARITY)
+        typed = str(key).lower().replace("-", "_")
+        typo = next((k for k in CARD_KEYS if _edits(typed, k) <= (TYPO_EDITS if len(k) >= 6 else TYPO_EDITS_SHORT)), None)
         if typo:
-            raise ConfigError(f"{where}: unknown key '{key}'. Did you mean '{typo[0]}'?")
+            raise ConfigError(f"{where}: unknown key '{key}'. Did you mean '{typo}'?")
         close = difflib.get_close_matches(str(key), CARD_KEYS, n=1, cutoff=0.5)
         hint = f"if it was meant as '{close[0]}', rename it" if close else f"the keys it reads: {', '.join(CARD_KEYS)}"
         warnings.warn(f"{where}: molting does not read the key '{key}'; it stays in the card as written ({hint}).",
                       MoltingWarning, stacklevel=2)
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            row.append(min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb)))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def _signatures(raw: Any, languages: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:
