@@ -286,9 +286,10 @@ def parse_record(path: Path, index: int, record: Any, schema: str | None) -> tup
         return None, schema, [f"{where}: uses '{_KEYS[found][0]}' but earlier examples use '{_KEYS[schema][0]}'; use one format per file."]
     list_key, role_key, text_key = _KEYS[found]
     for key, value in record.items():  # the turns' own strings are checked with each turn
-        bad = None if key == list_key else lone_surrogate(value, f", {key!r}")
-        if bad:
-            return None, found, [f"{where}{bad}"]
+        if key != list_key and not (type(value) is str and value.isascii()):
+            bad = lone_surrogate(value, f", {key!r}")
+            if bad:
+                return None, found, [f"{where}{bad}"]
     turns_raw = record[list_key]
     if not isinstance(turns_raw, list):
         return None, found, [f"{where}: '{list_key}' must be a list of turns, got {type(turns_raw).__name__}."]
@@ -315,7 +316,7 @@ def _parse_turn(example: str, j: int, t: Any, role_key: str, text_key: str) -> t
         role, text = t.get(role_key), t.get(text_key)
         mapped = ROLE_MAP.get(role) if type(role) is str else None
         if (mapped and type(text) is str and (mapped != "system" or j == 0) and (mapped != "assistant" or text.strip())
-                and is_text(text) and (len(t) == 2 or not lone_surrogate(t))):
+                and (text.isascii() or is_text(text)) and (len(t) == 2 or not lone_surrogate(t))):
             return Turn(mapped, text), None
     where = f"{example}, turn {j}"
     if not isinstance(t, dict):
