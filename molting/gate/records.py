@@ -147,7 +147,8 @@ def load_results(path: str | Path, criteria: Criteria) -> EvalResults:
         if stored.get(m) != replies_hash([g.reply for g in gens[m]]):
             raise EvalError(f"{where}: the replies of '{m}' changed since the gate wrote this file (sha256 mismatch); "
                             "re-run the gate instead of editing results.json.")
-    _need(data.get("prompts_hash") == prompts_hash(prompts), where, "the prompts or references changed since the gate "
+    _need("prompts_hash" in data, where, "records no prompts_hash (written by an older molting); re-run the gate")
+    _need(data["prompts_hash"] == prompts_hash(prompts), where, "the prompts or references changed since the gate "
           "wrote this file (prompts_hash mismatch); re-run the gate instead of editing results.json")
     return EvalResults(prompts=prompts, models=models, generations=gens, criteria=criteria, languages=languages,
                        facts=data.get("facts") if isinstance(data.get("facts"), dict) else {})
