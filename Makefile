@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONWARNINGS := ignore::DeprecationWarning:setuptools
 
-.PHONY: demo test test-all setup bench clean fixture calibrate
+.PHONY: demo test test-slow test-all setup bench clean fixture calibrate
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q -m "not slow"
+
+# the tests kept out of `make test` (the installed wheel, ~35 s on 2 cores); CI runs both
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest tests -q -m slow
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest tests -q

@@ -143,6 +143,26 @@ def tiny_dataset(tmp_path) -> Path:
     return write_sharegpt(tmp_path / "data.json", sample_conversations(), repeat=6)
 
 
+class Interrupt(Exception):
+    """Stands for Ctrl-C or a killed process in the middle of a training run."""
+
+
+class StopAt:
+    """`StopAt(3).callback` interrupts a training run when it reaches optimizer step 3."""
+
+    def __init__(self, step):
+        from transformers import TrainerCallback
+
+        stop = step
+
+        class _Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                if state.global_step == stop:
+                    raise Interrupt
+
+        self.callback = _Callback()
+
+
 # ---------------------------------------------------------------- persona bundles
 
 ROOT = Path(__file__).resolve().parent

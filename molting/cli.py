@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from molting.errors import SHORTFALL_EXIT, ConfigError, DatasetError, MoltingError
+from molting.errors import SHORTFALL_EXIT, ConfigError, DatasetError, MoltingError, MoltingWarning
 
 MAX_PROBLEMS_SHOWN = 20  # a broken 10k-line file should not flood the terminal
 
@@ -19,7 +20,7 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("curate", help="drop agent-like examples, keep an audit trail, write the report")
     p.add_argument("input", help="dataset: ShareGPT JSON/JSONL or OpenAI-style messages")
     p.add_argument("-o", "--output", required=True, help="curated dataset path (same format as the input)")
-    p.add_argument("--report", default="reports/CURATION_REPORT.md", help="Markdown report path")
+    p.add_argument("--report", default=None, help="Markdown report path (default: beside OUTPUT, as NAME.report.md)")
     p.add_argument("--rejected", default=None, help="rejected-examples JSONL (default: beside OUTPUT)")
     p.add_argument("--stats", default=None, help="stats JSON (default: beside the report)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -49,8 +50,7 @@ def _run_curate(args: argparse.Namespace) -> int:
         s = curate_ranked(args.input, args.output, args.persona, top=args.top, shares=args.lang_share,
                           picks=args.picks, report=args.report, rejected=args.rejected, stats=args.stats)
         print(f"curated {s['total']} → {s['kept']} passed the patterns → {s['kept_after_ranking']} kept after ranking "
-              f"({s['ranked_out']} ranked out, {s['hand_dropped']} dropped by hand); wrote {s['output']}, "
-              f"review sheet {s['sheet']}")
+              f"({s['ranked_out']} ranked out, {s['hand_dropped']} dropped by hand); wrote {', '.join(s['written'])}")
         return 0
 
     if args.jobs is not None and args.jobs < 1:
@@ -60,7 +60,7 @@ def _run_curate(args: argparse.Namespace) -> int:
     s = result.stats
     print(
         f"curated {s['total']} → {s['kept']} kept, {s['removed']} removed "
-        f"({s['change_pct']:+.1f}%); wrote {result.output}, {result.rejected}, {result.report}"
+        f"({s['change_pct']:+.1f}%); wrote {result.output}, {result.rejected}, {result.report}, {result.stats_path}"
     )
     return 0
 
@@ -77,6 +77,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max_steps", type=int, default=None, help="stop after N optimizer steps (overrides epochs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --output")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.add_argument("--allow-changes", action="store_true",
+                   help="with --resume: continue although the config or dataset changed (recorded in run.json)")
     p.add_argument("--dry-run", action="store_true", help="print one example's tokens and labels, then stop")
     p.set_defaults(func=_run_train)
 
@@ -99,16 +101,29 @@ def _run_train(args: argparse.Namespace) -> int:
         return 0
     from molting.train.trainer import train
 
-    result = train(cfg, overwrite=args.overwrite, resume=args.resume)
+    if args.allow_changes and not args.resume:
+        raise ConfigError("--allow-changes goes with --resume; add --resume.")
+    result = train(cfg, overwrite=args.overwrite, resume=args.resume, allow_changes=args.allow_changes)
     m = result.manifest
     if m["quantization"]["substitution"]:
         print(f"note: {m['quantization']['substitution']} (recorded in run.json)")
+    for line in _resume_notes(m.get("resume") or {}):
+        print(f"note: {line} (recorded in run.json)")
     print(
         f"trained {m['steps']} steps ({m['quantization']['used']} on {m['device']}), "
         f"train loss {m['final_train_loss']}, best val loss {m['best_val_loss']}, "
         f"{m['tokens_per_second']} tokens/s; wrote {result.output_dir}"
     )
     return 0
+
+
+def _resume_notes(resume: dict) -> list[str]:
+    from molting.train.rundir import describe_changes
+
+    notes = [resume[k] for k in ("skipped", "note") if resume.get(k)]
+    if resume.get("changes"):
+        notes.append(f"resumed with changed inputs: {describe_changes(resume['changes'])}")
+    return notes
 
 
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:
@@ -163,7 +178,8 @@ def _add_persona(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--no-base-replies", action="store_true", help="skip generating the base model's replies "
                    "(only the packaged generic set)")
     q.add_argument("--seed", type=int, default=42, help="split seed (recorded in init.json)")
-    q.add_argument("--overwrite", action="store_true", help="rebuild an existing bundle built from other inputs")
+    q.add_argument("--overwrite", action="store_true", help="rebuild a bundle persona init built from other inputs "
+                   "(never a folder it did not write)")
     q.add_argument("--accept-weak-voice", action="store_true", help="build the bundle even when the metric cannot "
                    "tell the persona from other voices (recorded in init.json; its reports say so)")
     q.set_defaults(func=_run_persona_init)
@@ -329,10 +345,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(show: Callable) -> Callable:
+    """warnings.showwarning that prints molting's own warnings as one 'warning:' line."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MoltingWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", MoltingWarning)  # each one once
+            warnings.showwarning = _warning_line(warnings.showwarning)
+            return args.func(args)
     except DatasetError as err:
         shown = err.problems[:MAX_PROBLEMS_SHOWN]
         for line in shown:

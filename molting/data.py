@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import DatasetError, OutputError
-from molting.io import DuplicateKey, same_path, sniff_encoding
+from molting.io import DuplicateKey, is_text, lone_surrogate, same_path, sniff_encoding
 
 # ShareGPT speakers and OpenAI roles, mapped explicitly. Anything else is an error, never dropped
 # (TRL's maybe_convert_to_chatml keeps "human"/"gpt" as-is and Phi-3's template drops them).
@@ -285,6 +285,11 @@ def parse_record(path: Path, index: int, record: Any, schema: str | None) -> tup
     if schema is not None and found != schema:
         return None, schema, [f"{where}: uses '{_KEYS[found][0]}' but earlier examples use '{_KEYS[schema][0]}'; use one format per file."]
     list_key, role_key, text_key = _KEYS[found]
+    for key, value in record.items():  # the turns' own strings are checked with each turn
+        if key != list_key and not (type(value) is str and value.isascii()):
+            bad = lone_surrogate(value, f", {key!r}")
+            if bad:
+                return None, found, [f"{where}{bad}"]
     turns_raw = record[list_key]
     if not isinstance(turns_raw, list):
         return None, found, [f"{where}: '{list_key}' must be a list of turns, got {type(turns_raw).__name__}."]
@@ -310,11 +315,15 @@ def _parse_turn(example: str, j: int, t: Any, role_key: str, text_key: str) -> t
     if type(t) is dict:  # the common, valid case first: no message is built for it
         role, text = t.get(role_key), t.get(text_key)
         mapped = ROLE_MAP.get(role) if type(role) is str else None
-        if mapped and type(text) is str and (mapped != "system" or j == 0) and (mapped != "assistant" or text.strip()):
+        if (mapped and type(text) is str and (mapped != "system" or j == 0) and (mapped != "assistant" or text.strip())
+                and (text.isascii() or is_text(text)) and (len(t) == 2 or not lone_surrogate(t))):
             return Turn(mapped, text), None
     where = f"{example}, turn {j}"
     if not isinstance(t, dict):
         return None, f"{where}: expected an object with '{role_key}' and '{text_key}', got {type(t).__name__}."
+    bad = lone_surrogate(t)
+    if bad:
+        return None, f"{where}{bad}"
     for key in (role_key, text_key):
         if key not in t:
             return None, f"{where}: missing key '{key}'."

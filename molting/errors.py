@@ -45,6 +45,10 @@ class EvalError(MoltingError):
     exit_code = 5
 
 
+class MoltingWarning(UserWarning):
+    """Not an error: something the user may want to know (the CLI prints it as one 'warning:' line)."""
+
+
 # Not an error: `molting augment` wrote what passed, but fewer examples than asked for.
 SHORTFALL_EXIT = 7
 

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -74,13 +75,42 @@ def check_writable_file(path: str | Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a directory, expected a file path; choose a file name.")
+    _check_parents(path, "output path")
+
+
+def check_writable_dir(path: str | Path, what: str = "directory") -> None:
+    """Refuse a directory path that is a file, lies under a file, or cannot be written, before any work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file; choose a {what} path.")
+    _check_parents(path, f"{what} path")
+
+
+def _check_parents(path: Path, what: str) -> None:
+    """The nearest existing parent of `path` must be a writable directory."""
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise OutputError(f"{path}: {parent} is a file, not a directory; choose another output path.")
+                raise OutputError(f"{path}: {parent} is a file, not a directory; choose another {what}.")
             if not os.access(parent, os.W_OK):
-                raise OutputError(f"{parent}: not writable; choose another output path.")
+                raise OutputError(f"{parent}: not writable; choose another {what}.")
             break
+
+
+def missing_dirs(path: str | Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first: what making `path`
+    would create, and so what `remove_empty_dirs` may take away again after a failure."""
+    path = Path(path)
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+def remove_empty_dirs(dirs: Iterable[Path]) -> None:
+    """Remove each directory (deepest first) that exists and is empty; never anything with files in it."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            pass
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
@@ -132,6 +162,7 @@ class OutputSet:
     def __init__(self, inputs: Iterable[str | Path] = ()):
         self.inputs = [Path(p) for p in inputs]
         self.staged: list[tuple[Path, Path]] = []  # (temp, target)
+        self.new_dirs: dict[Path, None] = {}  # folders missing when an output was claimed: removed again on abort
 
     def claim(self, path: str | Path, what: str = "output") -> Path:
         """Check `path` can be written by this set (before any work): not an input, not taken."""
@@ -143,6 +174,7 @@ class OutputSet:
             if same_path(path, target):
                 raise OutputError(f"{path}: two outputs of this run would go to the same file; give each its own path.")
         check_writable_file(path)
+        self.new_dirs |= dict.fromkeys(missing_dirs(path.parent))
         return path
 
     def claim_all(self, paths: dict[str, str | Path]) -> None:
@@ -182,6 +214,7 @@ class OutputSet:
         for tmp, _ in self.staged:
             tmp.unlink(missing_ok=True)
         self.staged = []
+        remove_empty_dirs(sorted(self.new_dirs, key=lambda p: len(p.parts), reverse=True))
 
     def __enter__(self) -> OutputSet:
         return self
@@ -234,6 +267,34 @@ def _as(error: type[Exception], message: str) -> Exception:
     return DatasetError([message]) if error is DatasetError else error(message)
 
 
+def is_text(s: str) -> bool:
+    """False for a string holding a lone surrogate: JSON's "\\ud800" escape decodes to one, and no
+    UTF-8 file (nor a hash of the text) can hold it."""
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def lone_surrogate(value: Any, at: str = "") -> str | None:
+    """Where a string in `value` holds a lone surrogate, as ", 'meta', 'source': …" for the message."""
+    if type(value) is str:
+        if is_text(value):
+            return None
+        err = next(i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff")
+        return (f"{at}: lone surrogate {value[err]!r} at character {err}, not valid Unicode (a broken \\u escape); "
+                "fix or remove it.")
+    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for key, v in items:
+        found = (type(key) is str and lone_surrogate(key, at)) or lone_surrogate(v, f"{at}, {key!r}")
+        if found:
+            return found
+    return None
+
+
 def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json object_pairs_hook: a key given twice in one object is an error, never silently collapsed."""
     out: dict[str, Any] = {}
@@ -250,14 +311,22 @@ class DuplicateKey(ValueError):
         self.key = key
 
 
+# only such an escape (JSON's \uD800, YAML's also \U0000D800) can decode to a lone surrogate
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
+
+
 def loads_strict(text: str, where: str, error: type[Exception] = ConfigError) -> Any:
     """json.loads with duplicate keys refused and the error's line/column in the message."""
     try:
-        return json.loads(text, object_pairs_hook=reject_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
     except json.JSONDecodeError as err:
         raise _as(error, f"{where}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}.") from None
     except DuplicateKey as err:
         raise _as(error, f"{where}: key {err.key!r} appears twice in one object; keep one.") from None
+    bad = lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
+    if bad:
+        raise _as(error, f"{where}{bad}")
+    return data
 
 
 def read_json(path: str | Path, what: str = "JSON file", error: type[Exception] = ConfigError) -> Any:
@@ -279,14 +348,48 @@ def read_jsonl(path: str | Path, what: str = "JSON Lines file", error: type[Exce
     return rows
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader, except that a key given twice in one mapping is an error (PyYAML
+    keeps the last value silently, as json.loads does)."""
+
+
+class DuplicateYAMLKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(f"key {key!r} appears twice (lines {first} and {again}); keep one.")
+
+
+def _strict_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` then an explicit key: YAML's override
+            continue
+        key, line = loader.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+        try:
+            if key in seen:
+                raise DuplicateYAMLKey(key, seen[key], line)
+            seen[key] = line
+        except TypeError:  # an unhashable key: construct_mapping names it
+            continue
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+
+
 def read_yaml_mapping(path: str | Path, what: str = "YAML file") -> dict[str, Any]:
-    """A YAML file that must hold a mapping (yaml.safe_load; an empty file is {})."""
+    """A YAML file that must hold a mapping (yaml.safe_load, duplicate keys refused; an empty file
+    is {}). The one YAML reader: encodings as `decode_text` reads them."""
     path = Path(path)
     text = decode_text(read_bytes(path, what), path)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe_load's constructors
+    except DuplicateYAMLKey as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from None
+    bad = lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
+    if bad:
+        raise ConfigError(f"{path}{bad}")
     if data is None:
         return {}
     if not isinstance(data, dict):

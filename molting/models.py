@@ -10,6 +10,7 @@ fp32 once (~25 s) and cached as safetensors, so later loads take ~1 s:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -160,6 +161,59 @@ def resolve(name: str) -> tuple[str, str]:
     return name, "hub"
 
 
+# ---------------------------------------------------------------- the hub, when it cannot be reached
+
+HUB_PROBE_TIMEOUT_S = 5.0  # one request, no retries: huggingface_hub retries for ~50 s, a warning per retry
+_TRUE = ("1", "on", "yes", "true")
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) as the user set it: then nothing asks the hub."""
+    return any(os.environ.get(k, "").strip().lower() in _TRUE for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def check_hub(model_id: str) -> None:
+    """Before anything asks the hub for `model_id`: unless offline mode is set, one quick request
+    tells a reachable hub from an unreachable one, which is then one error line with the fix."""
+    if hub_offline():
+        return
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    why = _unreachable(endpoint)
+    if why is None:
+        return
+    if _in_hub_cache(model_id):
+        fix = "the model is in the local cache: set HF_HUB_OFFLINE=1 to use it"
+    else:
+        fix = (f"the model is not in the local cache either: connect, or pass a local model directory or "
+               f"'{OFFLINE_DEFAULT}' (and set HF_HUB_OFFLINE=1 where there is no network)")
+    raise ModelError(f"base model '{model_id}': the hub at {endpoint} cannot be reached ({why}); {fix}.")
+
+
+@functools.lru_cache(maxsize=4)
+def _unreachable(endpoint: str) -> str | None:
+    """None when `endpoint` answers (any status below 500), else why not."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=HUB_PROBE_TIMEOUT_S).close()
+    except urllib.error.HTTPError as err:
+        return f"HTTP {err.code}" if err.code >= 500 else None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        return str(getattr(reason, "strerror", None) or reason)
+    return None
+
+
+def _in_hub_cache(model_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except (ValueError, OSError):  # a malformed id (HFValidationError) or cache: not usable offline either
+        return False
+
+
 def fingerprint(path_or_id: str, source: str, model: Any = None) -> str:
     """Hub: the commit the weights came from. Local: a hash of the weight files' heads and sizes
     and of config.json (cheap, computed from the files without loading them)."""
@@ -279,6 +333,8 @@ def _from_pretrained(path: str, name: str, kwargs: dict[str, Any]) -> Any:
 def load_tokenizer(path: str, *, trust_remote_code: bool = False, revision: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
+    if not Path(path).is_dir():  # a hub id: the first thing that asks the hub, for training and the gate alike
+        check_hub(path)
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
     except OSError as err:

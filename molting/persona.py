@@ -18,14 +18,16 @@ is passed down to every stage, which never reads a fixed path.
 
 from __future__ import annotations
 
+import difflib
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from molting.errors import ConfigError
+from molting.errors import ConfigError, MoltingWarning
 from molting.io import check_keys, read_jsonl, read_yaml_mapping, sha256_file
 
 CARD_FILE = "persona.yaml"
@@ -41,6 +43,9 @@ DEFAULT_FILES = {
     "criteria": "criteria.yaml",
     "anchors": "anchors.json",
 }
+# a card key this few edits (letters added, dropped, changed or swapped) from a known one is a typo:
+# "nmae", "sumary", "language"; from 6 letters on, two edits ("signature_expresion"). "notes" is not.
+TYPO_EDITS_SHORT, TYPO_EDITS = 1, 2
 CARD_KEYS = ("name", "summary", "origin", "languages", "voice", "signature_expressions", "never", "examples",
              "system_prompt", "canary_prompt", "files")
 PROMPT_KEYS = ("id", "lang", "prompt", "reference", "category", "system", "history",
@@ -159,7 +164,7 @@ class Card:
 
 
 def card_from_dict(raw: dict[str, Any], where: str) -> Card:
-    check_keys(raw, CARD_KEYS, where)
+    _check_card_keys(raw, where)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}: 'name' must be the persona's name (non-empty text).")
@@ -175,6 +180,35 @@ def card_from_dict(raw: dict[str, Any], where: str) -> Card:
         canary_prompt=_optional_text(raw.get("canary_prompt"), f"{where}: 'canary_prompt'"),
         examples=_examples(raw.get("examples", []), where),
     )
+
+
+def _check_card_keys(raw: dict[str, Any], where: str) -> None:
+    """A card is the user's prose: a key molting does not read is kept, with a warning, unless it
+    looks like a typo of one it does read ("sumary"), which would silently lose that field."""
+    for key in raw:
+        if key in CARD_KEYS:
+            continue
+        typed = str(key).lower().replace("-", "_")
+        typo = next((k for k in CARD_KEYS if _edits(typed, k) <= (TYPO_EDITS if len(k) >= 6 else TYPO_EDITS_SHORT)), None)
+        if typo:
+            raise ConfigError(f"{where}: unknown key '{key}'. Did you mean '{typo}'?")
+        close = difflib.get_close_matches(str(key), CARD_KEYS, n=1, cutoff=0.5)
+        hint = f"if it was meant as '{close[0]}', rename it" if close else f"the keys it reads: {', '.join(CARD_KEYS)}"
+        warnings.warn(f"{where}: molting does not read the key '{key}'; it stays in the card as written ({hint}).",
+                      MoltingWarning, stacklevel=2)
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            row.append(min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb)))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def _signatures(raw: Any, languages: tuple[str, ...], where: str) -> dict[str, tuple[str, ...]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,9 +36,12 @@ from molting.data import Conversation, load_dataset, save_records, to_record
 from molting.errors import ConfigError, OutputError
 from molting.io import (
     OutputSet,
+    check_writable_dir,
     json_text,
+    missing_dirs,
     read_json,
     read_yaml_mapping,
+    remove_empty_dirs,
     same_path,
     sha256_file,
     sha256_json,
@@ -106,21 +110,26 @@ def init_bundle(target: str | Path, opts: InitOptions, *, overwrite: bool = Fals
     for src in (opts.dataset, opts.card, opts.eval_prompts):
         if src is not None and (same_path(src, target) or Path(src).resolve().is_relative_to(target.resolve())):
             raise OutputError(f"{target}: the bundle directory holds the input {src}; choose another directory.")
+    check_writable_dir(target, "bundle directory")
     key = opts.fingerprint()
     if _up_to_date(target, key):
         progress(f"bundle {target} is up to date with these inputs ({INIT_FILE}); nothing to do")
         return InitResult(target, reused=True, seconds=time.perf_counter() - t0)
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise OutputError(f"{target}: exists and was built from other inputs; pass --overwrite to rebuild it "
-                          "(the old bundle stays until the new one is complete) or choose another directory.")
-    stage = target.parent / f".{target.name}.init"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    _check_replaceable(target, overwrite)
+    new_dirs = missing_dirs(target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # a name of this run's own: a folder that happens to be called like a staging one is never touched
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.init-", dir=target.parent))
     try:
+        stage.chmod(0o755)  # mkdtemp makes it private; the bundle is an ordinary directory
         result = _build(stage, card_raw, card, opts, progress, threshold)
-        (stage / INIT_FILE).write_text(json_text({"inputs": key, "counts": result.counts,
-                                                  "validity": result.validity}), encoding="utf-8")
+        written = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+        (stage / INIT_FILE).write_text(json_text({"inputs": key, "counts": result.counts, "validity": result.validity,
+                                                  "files": written}), encoding="utf-8")
         _swap(stage, target)
+    except BaseException:
+        remove_empty_dirs(new_dirs)
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     result.bundle, result.seconds = target, time.perf_counter() - t0
@@ -138,13 +147,46 @@ def _up_to_date(target: Path, key: str) -> bool:
         return False
 
 
+def _check_replaceable(target: Path, overwrite: bool) -> None:
+    """Only a bundle this command wrote may be replaced, and only when every file in it is one it
+    wrote (init.json lists them): a folder of the user's, or a file added to a bundle, is never deleted."""
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    foreign = _foreign_files(target)
+    if foreign is None:
+        raise OutputError(f"{target}: not a bundle `molting persona init` wrote (no {INIT_FILE}); refusing to replace "
+                          "what is in it. Choose a new or empty directory.")
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise OutputError(f"{target}: holds files `molting persona init` did not write ({shown}); refusing to replace "
+                          "them. Move them out of the bundle or choose another directory.")
+    if not overwrite:
+        raise OutputError(f"{target}: exists and was built from other inputs; pass --overwrite to rebuild it "
+                          "(the old bundle stays until the new one is complete) or choose another directory.")
+
+
+def _foreign_files(target: Path) -> list[str] | None:
+    """Files under `target` that init.json does not list (None: no readable init.json, or no list)."""
+    try:
+        listed = read_json(target / INIT_FILE).get("files")
+    except (ConfigError, AttributeError):
+        return None
+    if not isinstance(listed, list):
+        return None
+    known = {*listed, INIT_FILE}
+    return sorted(rel for p in target.rglob("*") if p.is_file() and (rel := p.relative_to(target).as_posix()) not in known)
+
+
 def _swap(stage: Path, target: Path) -> None:
-    old = target.parent / f".{target.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
+    """Put the complete bundle in place; the old one (checked: only files init wrote) goes only now."""
+    if not target.exists():
+        stage.rename(target)
+        return
+    _check_replaceable(target, overwrite=True)
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    target.rename(trash / target.name)
     stage.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the steps

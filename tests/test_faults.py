@@ -9,8 +9,10 @@ plugin turns its error into one line and exit code 4: see the subprocess cases a
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -29,11 +31,13 @@ CHAT = [{"conversations": [{"from": "human", "value": "oi"}, {"from": "gpt", "va
 
 
 def tree_hash(*roots: Path) -> dict[str, str]:
+    """sha256 of every file, and every folder (an empty one left behind is a change too)."""
     out = {}
     for root in roots:
         for p in sorted(root.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
-                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+            if "__pycache__" in p.parts:
+                continue
+            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
     return out
 
 
@@ -42,8 +46,10 @@ class Case:
     id: str
     setup: Callable[[Path], list[str]]  # writes files into the case dir, returns the argv
     code: int
-    message: str  # a substring of the one error line
-    changes: tuple[str, ...] = field(default=())  # files the case may create (relative to the case dir)
+    message: str  # a substring of the one error line (code 0: of a line of the output, e.g. a note)
+    changes: tuple[str, ...] = field(default=())  # what the case may create or change (globs, relative to the case dir)
+    env: dict[str, str | None] = field(default_factory=dict)  # environment for the run (None: unset)
+    check: Callable[[Path], None] | None = None  # more assertions on the case dir afterwards
 
 
 def w(path: Path, text: str | bytes) -> Path:
@@ -104,6 +110,14 @@ CURATE = [
                                                     "--report", str(d / "R.md")], 4, "is a file"),
     Case("curate-rank-without-persona", lambda d: _curate(d, "--rank"), 2, "--rank needs --persona"),
     Case("curate-top-without-rank", lambda d: _curate(d, "--top", "3"), 2, "work with --rank"),
+    # issue 22
+    Case("curate-lone-surrogate", lambda d: _curate(d, src=str(w(d / "s.json", '[{"conversations": [{"from": "human", '
+                                                          '"value": "oi"}, {"from": "gpt", "value": "Oi \\ud800!"}]}]'))),
+         2, "example 0, turn 1, 'value': lone surrogate '\\ud800' at character 3"),
+    Case("curate-failed-leaves-no-folder", lambda d: ["curate", str(w(d / "b.json", "[{")), "-o", str(d / "new/deeper/c.json"),
+                                                      "--report", str(d / "new/R.md")], 2, "invalid JSON"),
+    Case("curate-report-beside-the-output", lambda d: ["curate", chat(d), "-o", str(d / "out/c.json")], 0,
+         "out/c.rejected.jsonl, {d}/out/c.report.md, {d}/out/c.report.json", changes=("out", "out/*")),
 ]
 
 
@@ -120,6 +134,39 @@ def _cfg(d: Path, model: Path, dataset: str | None = None, **extra) -> str:
 
 def _train(d: Path, model: Path, *extra: str, **cfg) -> list[str]:
     return ["train", "--config", _cfg(d, model, **cfg), "--output", str(d / "run"), *extra]
+
+
+RUN = ("run", "run/*", ".run.partial", ".run.partial/*")  # what a resumed run may change
+
+
+def _interrupted(d: Path, model: Path, stop: int, max_steps: int = 4, empty: str | None = None) -> None:
+    """A run checkpointed every 2 steps and cut at step `stop`; `empty`: a checkpoint file then cut to 0 bytes."""
+    from conftest import Interrupt, StopAt
+    from molting.train.config import load_config
+    from molting.train.trainer import train
+
+    try:
+        train(load_config(_cfg(d, model, max_steps=max_steps, eval_steps=2)), d / "run", callbacks=[StopAt(stop).callback])
+    except Interrupt:
+        pass
+    if empty:
+        (d / ".run.partial/checkpoints" / empty).write_bytes(b"")
+
+
+def _resume(d: Path, model: Path, stop: int, *extra: str, max_steps: int = 4, empty: str | None = None,
+            **cfg) -> list[str]:
+    _interrupted(d, model, stop, max_steps, empty)
+    return _train(d, model, *extra, max_steps=max_steps, eval_steps=2, **cfg)
+
+
+def _manifest(d: Path) -> dict:
+    return json.loads((d / "run/run.json").read_text(encoding="utf-8"))
+
+
+def _resumed_with_both_inputs(d: Path) -> None:
+    m = _manifest(d)
+    assert m["config"]["learning_rate"] == 0.02 and m["resume"]["interrupted_run"]["config"]["learning_rate"] == 2e-4
+    assert m["resume"]["changes"] == {"learning_rate": {"interrupted": 2e-4, "now": 0.02}}
 
 
 def train_cases(model: Path) -> list[Case]:
@@ -145,6 +192,29 @@ def train_cases(model: Path) -> list[Case]:
              "target_modules"),
         Case("train-nothing-trainable", lambda d: _train(d, model, max_seq_length=2), 2, "no example keeps a trained token"),
         Case("train-validation-too-big", lambda d: _train(d, model, val_set_size=50), 2, "leaves no training examples"),
+        # issue 22
+        Case("train-config-not-utf8", lambda d: ["train", "--config", str(w(d / "c.yaml", "base_model: modèle\n".encode(
+            "latin-1")))], 2, "bad encoding at byte 15"),
+        Case("train-config-duplicate-key", lambda d: ["train", "--config", str(w(d / "c.yaml", "lora_rank: 2\nlora_rank: 4\n"))],
+             2, "key 'lora_rank' appears twice (lines 1 and 2)"),
+        Case("train-resume-skips-an-empty-optimizer-file", lambda d: _resume(
+            d, model, 5, "--resume", max_steps=6, empty="checkpoint-4/optimizer.pt"), 0,
+            "checkpoint-4 (optimizer.pt is empty); resuming from checkpoint-2", changes=RUN,
+            check=lambda d: _manifest(d)["resumed_from"].endswith("checkpoint-2")),
+        Case("train-resume-with-another-learning-rate", lambda d: _resume(d, model, 3, "--resume", learning_rate=0.02), 2,
+             "(learning_rate 0.0002 → 0.02); pass --allow-changes"),
+        Case("train-resume-with-another-dataset", lambda d: _resume(d, model, 3, "--resume", dataset=chat(
+            d, "other.json", CHAT * 7 + [{"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}])),
+             2, "dataset 'sha256"),
+        Case("train-resume-allow-changes-records-both", lambda d: _resume(
+            d, model, 3, "--resume", "--allow-changes", learning_rate=0.02), 0,
+            "resumed with changed inputs: learning_rate 0.0002 → 0.02", changes=RUN, check=_resumed_with_both_inputs),
+        Case("train-interrupted-before-a-checkpoint", lambda d: _resume(d, model, 1), 4,
+             "saved no checkpoint, so nothing can be resumed; pass --overwrite to start over"),
+        Case("train-resume-before-a-checkpoint", lambda d: _resume(d, model, 1, "--resume"), 4,
+             "nothing can be resumed; pass --overwrite (instead of --resume) to start over"),
+        Case("train-hub-unreachable", lambda d: _train(d, "some-org/some-model"), 3, "HF_HUB_OFFLINE=1",
+             env={"HF_HUB_OFFLINE": None, "TRANSFORMERS_OFFLINE": None, "HF_ENDPOINT": "http://127.0.0.1:9"}),
     ]
 
 
@@ -160,13 +230,17 @@ def _bundle(d: Path, edit: Callable[[Path], None] | None = None) -> Path:
 
 
 def _results(d: Path) -> Path:
-    from molting.gate.records import CANDIDATE, replies_hash
+    """A results.json as the gate writes it, for Cláudio's first two eval prompts."""
+    from molting.gate.records import CANDIDATE, persona_fingerprints, prompts_hash, replies_hash
+    from molting.persona import load_persona, prompt_from_dict
 
     ev = [json.loads(x) for x in (CLAUDIO / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()][:2]
     samples = [{"prompt": {k: r[k] for k in ("id", "lang", "prompt", "reference")},
                 "models": {"base": {"reply": r["generic"], "new_tokens": 3, "cached": False},
                            CANDIDATE: {"reply": r["reference"], "new_tokens": 3, "cached": False}}} for r in ev]
-    data = {"results_version": 2, "models": ["base", CANDIDATE], "languages": ["en", "pt"], "facts": {},
+    facts = {"persona": "Cláudio", "persona_fingerprints": persona_fingerprints(load_persona(CLAUDIO))}
+    data = {"results_version": 2, "models": ["base", CANDIDATE], "languages": ["en", "pt"], "facts": facts,
+            "prompts_hash": prompts_hash([prompt_from_dict(s["prompt"], "x") for s in samples]),
             "replies_sha256": {m: replies_hash([s["models"][m]["reply"] for s in samples]) for m in ("base", CANDIDATE)},
             "samples": samples}
     return w(d / "results.json", json.dumps(data, ensure_ascii=False))
@@ -191,6 +265,24 @@ OTHER = [
                                                str(TEST_DATA / "helena/persona.yaml")], 4, "holds the input"),
     Case("init-too-little-data", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(TEST_DATA / "helena/dataset.json"),
                                             "--card", str(TEST_DATA / "helena/persona.yaml")], 2, "too little data"),
+    # issue 22: persona init never deletes what it did not write
+    Case("init-overwrite-a-folder-of-the-users", lambda d: (w(d / "mine/thesis.tex", "x"), w(d / "mine/notes/a.txt", "y"), [
+        "persona", "init", str(d / "mine"), "--dataset", str(RAW), "--card", str(CLAUDIO / "persona.yaml"), "--overwrite",
+        "--no-base-replies"])[-1], 4, "not a bundle `molting persona init` wrote (no init.json)"),
+    Case("init-overwrite-a-bundle-holding-the-users-files", lambda d: (
+        w(d / "b/init.json", json.dumps({"inputs": "other", "files": ["persona.yaml"]})), w(d / "b/persona.yaml", "x"),
+        w(d / "b/criteria.yaml", "personality_min: 9\n"), ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card",
+                                                           str(CLAUDIO / "persona.yaml"), "--overwrite"])[-1], 4,
+        "holds files `molting persona init` did not write (criteria.yaml)"),
+    Case("init-keeps-a-folder-named-like-its-staging", lambda d: (w(d / ".b.init/keep.txt", "mine"), [
+        "persona", "init", str(d / "b"), "--dataset", str(TEST_DATA / "helena/dataset.json"), "--card",
+        str(TEST_DATA / "helena/persona.yaml")])[-1], 2, "too little data"),
+    Case("init-dir-is-a-file", lambda d: ["persona", "init", str(w(d / "raw.json", "[]")), "--dataset", str(RAW), "--card",
+                                          str(CLAUDIO / "persona.yaml")], 4, "raw.json: is a file"),
+    Case("init-dir-under-a-file", lambda d: ["persona", "init", str(w(d / "raw.json", "[]") / "bundle"), "--dataset", str(RAW),
+                                             "--card", str(CLAUDIO / "persona.yaml")], 4, "raw.json is a file"),
+    Case("init-card-lone-surrogate", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card", str(w(
+        d / "card.yaml", 'name: "Cl\\ud800udio"\nlanguages: [en]\n'))], 2, "card.yaml, 'name': lone surrogate '\\ud800'"),
     Case("init-bad-eval-count", lambda d: ["persona", "init", str(d / "b"), "--dataset", str(RAW), "--card",
                                            str(CLAUDIO / "persona.yaml"), "--eval", "0"], 2, "--eval must be at least 1"),
     Case("calibrate-no-bundle", lambda d: ["calibrate", "--persona", str(d / "nope")], 2, "molting persona init"),
@@ -200,9 +292,15 @@ OTHER = [
         d, lambda b: w(b / "calibration.jsonl", "{not json\n")))], 2, "invalid JSON"),
     Case("calibrate-report-over-an-input", lambda d: ["calibrate", "--persona", str(b := _bundle(d)), "--report",
                                                       str(b / "eval_prompts.jsonl")], 4, "input"),
-    Case("calibrate-card-unknown-key", lambda d: ["calibrate", "--persona", str(_bundle(
-        d, lambda b: w(b / "persona.yaml", (b / "persona.yaml").read_text(encoding="utf-8") + "colour: red\n")))], 2,
-        "unknown key 'colour'"),
+    Case("calibrate-card-typo-key", lambda d: ["calibrate", "--persona", str(_bundle(
+        d, lambda b: w(b / "persona.yaml", (b / "persona.yaml").read_text(encoding="utf-8") + "sumary: Terse.\n")))], 2,
+        "unknown key 'sumary'. Did you mean 'summary'?"),
+    # issue 22: a card is the user's prose; a key molting does not read is kept, with a warning
+    Case("calibrate-card-extra-key", lambda d: ["calibrate", "--persona", str(_bundle(
+        d, lambda b: w(b / "persona.yaml", (b / "persona.yaml").read_text(encoding="utf-8")
+                       + "catchphrase_note: at most one catchphrase per reply\n")))], 0,
+        "molting does not read the key 'catchphrase_note'; it stays in the card as written",
+        changes=("bundle/anchors.json", "bundle/METRICS_CALIBRATION.md")),
     Case("report-missing", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(d / "no.json")], 5,
          "no stored results"),
     Case("report-not-json", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(w(d / "r.json", "{"))], 5,
@@ -217,6 +315,14 @@ OTHER = [
     Case("report-prompt-without-reference", _edit_results(lambda x: x["samples"][0]["prompt"].pop("reference")), 5,
          "missing 'reference'"),
     Case("report-languages-missing", _edit_results(lambda x: x.pop("languages")), 5, "'languages' is missing"),
+    # issue 22: a results file is re-scored only as the gate wrote it, and only with its own persona
+    Case("report-count-not-a-number", _edit_results(lambda x: x["samples"][0]["models"]["base"].update(new_tokens="three")),
+         5, "samples[0]: model 'base': 'new_tokens' must be a count"),
+    Case("report-edited-reference", _edit_results(lambda x: x["samples"][1]["prompt"].update(reference="Edited.")), 5,
+         "the prompts or references changed since the gate wrote this file"),
+    Case("report-another-personas-results", lambda d: ["report", "--persona", str(TEST_DATA / "helena"), "--results",
+                                                       str(_results(d)), "--report-dir", str(d / "rep")], 5,
+         "written by a gate run on persona 'Cláudio'"),
     Case("report-dir-is-a-file", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(_results(d)),
                                             "--report-dir", str(w(d / "f", "x"))], 2, "is a file"),
     Case("report-unnamed-comparison", lambda d: ["report", "--persona", str(CLAUDIO), "--results", str(_results(d)),
@@ -224,50 +330,73 @@ OTHER = [
 ]
 
 
-def run_cli(case: Case, d: Path, capsys) -> None:
+def run_cli(case: Case, d: Path, capsys, monkeypatch) -> None:
     argv = case.setup(d)
+    capsys.readouterr()  # what the setup printed is not the command's
+    for key, value in case.env.items():
+        monkeypatch.delenv(key, raising=False) if value is None else monkeypatch.setenv(key, value)
     before = tree_hash(d, CLAUDIO, TEST_DATA)
     code = main(argv)
     out = capsys.readouterr()
     errors = [line for line in out.err.splitlines() if line.startswith("error:")]
     assert code == case.code, (code, out.err[-2000:])
-    assert len(errors) == 1 and case.message in errors[0], out.err[-2000:]
+    if case.code:
+        assert len(errors) == 1 and case.message in errors[0], out.err[-2000:]
+    else:
+        message = case.message.replace("{d}", str(d))
+        assert not errors and any(message in line for line in (out.out + out.err).splitlines()), out.out + out.err
     assert "Traceback" not in out.err + out.out
     after = tree_hash(d, CLAUDIO, TEST_DATA)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-    assert not changed, f"files changed by a failed command: {sorted(changed)[:5]}"
+    unexpected = {k for k in changed if not (Path(k).is_relative_to(d) and any(
+        fnmatch.fnmatch(Path(k).relative_to(d).as_posix(), g) for g in case.changes))}
+    assert not unexpected, f"files changed outside the command's outputs: {sorted(unexpected)[:5]}"
+    if case.check:
+        case.check(d)
 
 
 @pytest.mark.parametrize("case", CURATE + OTHER, ids=[c.id for c in CURATE + OTHER])
-def test_cli_faults(case, tmp_path, capsys):
-    run_cli(case, tmp_path, capsys)
+def test_cli_faults(case, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default output path lands in the case dir, where it is seen
+    run_cli(case, tmp_path, capsys, monkeypatch)
 
 
 TRAIN_IDS = [c.id for c in train_cases(Path("x"))]
 
 
 @pytest.mark.parametrize("case_id", TRAIN_IDS)
-def test_train_faults(case_id, tiny_llama_dir, tmp_path, capsys):
+def test_train_faults(case_id, tiny_llama_dir, tmp_path, capsys, monkeypatch):
     case = next(c for c in train_cases(tiny_llama_dir) if c.id == case_id)
-    run_cli(case, tmp_path, capsys)
+    monkeypatch.chdir(tmp_path)
+    run_cli(case, tmp_path, capsys, monkeypatch)
 
 
 # ---------------------------------------------------------------- the gate
 
 
-def _adapter(d: Path, name: str = "ad", run: dict | None = None, weights: bytes | None = None) -> Path:
+def _adapter(d: Path, name: str = "ad", run: dict | None = None, weights: bytes | None = None,
+             tensors: dict | None = None) -> Path:
     import torch
     from safetensors.torch import save_file
 
     a = d / name
     a.mkdir(parents=True, exist_ok=True)
     w(a / "adapter_config.json", json.dumps({"peft_type": "LORA", "base_model_name_or_path": "smollm2-135m"}))
-    save_file({"x": torch.zeros(4)}, str(a / "adapter_model.safetensors"))
+    save_file(tensors or {"x": torch.zeros(4)}, str(a / "adapter_model.safetensors"))
     if weights is not None:
         (a / "adapter_model.safetensors").write_bytes(weights)
     if run is not None:
         w(a / "run.json", json.dumps(run))
     return a
+
+
+def _lora(hidden: int, zero: bool = False) -> dict:
+    """One LoRA pair (rank 2) on the first attention query of a model with this hidden size."""
+    import torch
+
+    at = "base_model.model.model.layers.0.self_attn.q_proj"
+    return {f"{at}.lora_A.weight": torch.ones(2, hidden), f"{at}.lora_B.weight": torch.zeros(hidden, 2) if zero
+            else torch.ones(hidden, 2)}
 
 
 def _gate(persona: Path = CLAUDIO, **kw):
@@ -291,6 +420,14 @@ def _bundle_copy(d: Path, edit: Callable[[Path], None]) -> Path:
     shutil.copytree(CLAUDIO, b, ignore=shutil.ignore_patterns("validation"))
     edit(b)
     return b
+
+
+def _edit_anchors(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(b: Path) -> None:
+        anchors = json.loads((b / "anchors.json").read_text(encoding="utf-8"))
+        change(anchors)
+        w(b / "anchors.json", json.dumps(anchors))
+    return edit
 
 
 GATE: list[tuple[str, Callable[[Path], object], str]] = [
@@ -342,6 +479,22 @@ GATE: list[tuple[str, Callable[[Path], object], str]] = [
     ("gate-stale-anchors", lambda d: _gate(_bundle_copy(d, lambda b: w(b / "calibration.jsonl", (
         b / "calibration.jsonl").read_text(encoding="utf-8") + "\n")), replies=_replies(d)), "molting calibrate --persona"),
     ("gate-bad-generation-settings", lambda d: _gate(adapter="base", max_new_tokens=0), "--max-new-tokens"),
+    # issue 22: what the adapter's files tell is checked before the base model loads
+    ("gate-adapter-trained-on-another-base", lambda d: _gate(adapter=str(_adapter(d, run={
+        "complete": True, "base_model": {"id": "smollm2-135m", "fingerprint": "sha256-head:0000"}}, tensors=_lora(576)))),
+     "was trained on base smollm2-135m (sha256-head:0000), but the base to load is smollm2-135m (sha256-head:"),
+    ("gate-adapter-all-zero", lambda d: _gate(adapter=str(_adapter(d, tensors=_lora(576, zero=True)))),
+     "every lora_B weight is zero, so it changes nothing"),
+    ("gate-adapter-of-another-architecture", lambda d: _gate(adapter=str(_adapter(d, tensors=_lora(32)))),
+     "does not fit base smollm2-135m: model.layers.0.self_attn.q_proj: lora_A is 2×32, the base's weight is 576×576"),
+    # issue 22: anchors.json checked as it loads, named by file and key
+    ("gate-anchors-missing-language", lambda d: _gate(_bundle_copy(d, _edit_anchors(lambda a: a["base_generic"].pop("pt"))),
+                                                      replies=_replies(d)),
+     "anchors.json: 'base_generic' has no value for language 'pt'"),
+    ("gate-anchors-not-a-number", lambda d: _gate(_bundle_copy(d, _edit_anchors(lambda a: a["topical"]["en"].update(
+        low="low"))), replies=_replies(d)), "anchors.json: 'topical.en.low' must be a number, got 'low'"),
+    ("gate-anchors-nan", lambda d: _gate(_bundle_copy(d, _edit_anchors(lambda a: a["base_reference"].update(en=math.nan))),
+                                         replies=_replies(d)), "anchors.json: 'base_reference.en' must be a finite number"),
 ]
 
 
@@ -362,12 +515,31 @@ def test_gate_faults(case_id, setup, message, tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["--persona", str(CLAUDIO), "--adapter", "base", "--criteria", "CRIT"], "'agent_rate_max' must be in [0, 1]"),
     (["--adapter", "base"], "needs --persona"),
+    # issue 22: options checked before collection; a damaged anchors.json named, not an INTERNALERROR
+    (["--persona", str(CLAUDIO), "--adapter", "base", "--baseline", "phase3"], "--baseline 'phase3': expected NAME=MODEL"),
+    (["--persona", str(CLAUDIO), "--adapter", "base", "--baseline", "old=base", "--baseline", "old=x"],
+     "the name 'old' is given twice"),
+    (["--persona", "NAN_ANCHORS", "--replies", "REPLIES"], "anchors.json: 'base_reference.en' must be a finite number"),
 ])
 def test_the_gate_turns_every_input_problem_into_one_line_and_exit_code_4(tmp_path, args, message):
-    crit = _criteria(tmp_path, "agent_rate_max: -1\n")
-    argv = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider",
-            *[crit if a == "CRIT" else a for a in args]]
+    given = {"CRIT": lambda: _criteria(tmp_path, "agent_rate_max: -1\n"), "REPLIES": lambda: _replies(tmp_path),
+             "NAN_ANCHORS": lambda: str(_bundle_copy(tmp_path, _edit_anchors(
+                 lambda a: a["base_reference"].update(en=math.nan))))}
+    args = [given[a]() if a in given else a for a in args]
+    before = set(tmp_path.iterdir())
+    argv = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider", *args]
     done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
     assert done.returncode == 4 and len(errors) == 1 and message in errors[0], done.stdout[-1000:] + done.stderr[-1000:]
     assert "Traceback" not in done.stdout + done.stderr
+    assert set(tmp_path.iterdir()) == before  # nothing left in the working directory (no .benchmarks/ either)
+
+
+def test_ci_runs_every_test_the_slow_ones_too():
+    """issue 22: the installed-wheel test was marked slow, so neither `make test` nor CI ran it (and it
+    had broken unseen). CI runs `make test` (the README's command) and then the slow tests."""
+    from conftest import ROOT
+
+    ci, make = (ROOT / ".ci/run").read_text(encoding="utf-8"), (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "\nmake test\n" in ci and "\nmake test-slow\n" in ci
+    assert "test-slow: $(STAMP)\n\t$(BIN)/python -m pytest tests -q -m slow\n" in make

@@ -18,6 +18,33 @@ from conftest import ROOT, TEST_DATA
 from molting.io import read_jsonl
 
 
+# Left out of the source copy the wheel is built from: anywhere, and (ROOT_ONLY) at the top of the
+# checkout only — molting/metrics/data holds packaged sets, while ./data is a user's working folder.
+ANYWHERE = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+                                  ".benchmarks")
+ROOT_ONLY = ("output", "data", "build")
+
+
+def source_copy_ignore(folder: str, names: list[str]) -> set[str]:
+    ignored = set(ANYWHERE(folder, names))
+    return ignored | ({n for n in names if n in ROOT_ONLY} if Path(folder) == ROOT else set())
+
+
+def test_the_source_copy_keeps_every_package_file():
+    """What the slow test below builds its wheel from: every file of the package is in the copy."""
+    tracked = subprocess.run(["git", "ls-files", "molting"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    left_out = []
+    for rel in tracked.stdout.split():
+        parts = Path(rel).parts
+        for i in range(len(parts)):
+            if parts[i] in source_copy_ignore(str(ROOT.joinpath(*parts[:i])), [parts[i]]):
+                left_out.append(rel)
+                break
+    assert not left_out and any(p.startswith("molting/metrics/data/") for p in tracked.stdout.split()), left_out[:5]
+
+
 def run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
@@ -29,8 +56,7 @@ def test_the_installed_wheel_calibrates_gates_and_reports_outside_the_checkout(t
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     dist, src = tmp_path / "dist", tmp_path / "src"
     # built from a copy: setuptools writes build/ and *.egg-info beside the sources
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "output", "data", "build", "*.egg-info",
-                                                             "__pycache__", ".pytest_cache", ".hypothesis"))
+    shutil.copytree(ROOT, src, ignore=source_copy_ignore)
     run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w", str(dist)],
         tmp_path, env)
     wheel = next(dist.glob("molting-*.whl"))

@@ -125,3 +125,24 @@ def test_user_written_eval_prompts_take_precedence(tmp_path):
     with pytest.raises(Refusal, match="user-written eval prompts, need at least 6"):
         init_bundle(tmp_path / "b", InitOptions(dataset=raw, card=CLAUDIO / "persona.yaml", eval_prompts=mine,
                                                 generic_from_base=False), progress=lambda s: None)
+
+
+def test_overwrite_swaps_the_new_bundle_in_and_removes_only_the_old_one(tmp_path):
+    """The swap behind --overwrite: the old bundle (only files init.json lists) goes once the new one
+    is in place; a folder of the user's named like molting's swap folder is never touched."""
+    from molting.persona_init import _swap
+
+    old = tmp_path / "b"
+    (old / "negatives").mkdir(parents=True)
+    (old / "persona.yaml").write_text("old card")
+    (old / "negatives/agent.jsonl").write_text("old")
+    (old / "init.json").write_text(json.dumps({"inputs": "x", "files": ["negatives/agent.jsonl", "persona.yaml"]}))
+    stage = tmp_path / ".b.init-1234"
+    stage.mkdir()
+    (stage / "persona.yaml").write_text("new card")
+    (tmp_path / ".b.old").mkdir()
+    (tmp_path / ".b.old/mine.txt").write_text("mine")
+    _swap(stage, old)
+    assert (old / "persona.yaml").read_text() == "new card" and not (old / "negatives").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.old", "b"]
+    assert (tmp_path / ".b.old/mine.txt").read_text() == "mine"

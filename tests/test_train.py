@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import Interrupt, StopAt
 from molting.cli import main
 from molting.errors import ConfigError, DatasetError, OutputError
 from molting.train.config import build_config
@@ -127,24 +128,6 @@ def test_same_seed_same_losses(tiny_llama_dir, tiny_dataset, tmp_path):
     a = train(cfg, tmp_path / "a").manifest["losses"]
     b = train(cfg, tmp_path / "b").manifest["losses"]
     assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
-
-
-class Interrupt(Exception):
-    pass
-
-
-class StopAt:
-    def __init__(self, step):
-        from transformers import TrainerCallback
-
-        stop = step
-
-        class _Callback(TrainerCallback):
-            def on_step_end(self, args, state, control, **kw):
-                if state.global_step == stop:
-                    raise Interrupt
-
-        self.callback = _Callback()
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_llama_dir, tiny_dataset, tmp_path):

@@ -202,13 +202,19 @@ class CurationResult:
     stats: dict[str, Any]
 
 
-def curate_file(input_path: str | Path, output: str | Path, report: str | Path = "reports/CURATION_REPORT.md",
+def default_report(output: Path) -> Path:
+    """The report beside the curated set: data/curated.json → data/curated.report.md (stats: .report.json)."""
+    return output.with_name(output.stem + ".report.md")
+
+
+def curate_file(input_path: str | Path, output: str | Path, report: str | Path | None = None,
                 rejected: str | Path | None = None, stats: str | Path | None = None,
                 jobs: int | None = None) -> CurationResult:
     """Curate a dataset file; write curated set, rejected JSONL, report and stats — all or nothing.
 
     Every output is checked before reading a byte: none may be the input or another output (the
-    default stats path is the report's with .json), a directory, or under a file. `jobs`: worker
+    default report goes beside OUTPUT, the default stats path is the report's with .json), a
+    directory, or under a file. `jobs`: worker
     processes for a large JSON Lines input (default: the cores this process may use); the
     output is the same byte for byte whatever it is (see `molting.curate.parallel`)."""
     import json
@@ -218,7 +224,7 @@ def curate_file(input_path: str | Path, output: str | Path, report: str | Path =
 
     input_path, output = Path(input_path), Path(output)
     rejected = Path(rejected) if rejected else output.with_name(output.stem + ".rejected.jsonl")
-    report = Path(report)
+    report = Path(report) if report else default_report(output)
     stats_path = Path(stats) if stats else report.with_suffix(".json")
     outs = OutputSet(inputs=[input_path])
     outs.claim_all({"curated set (-o)": output, "rejected file (--rejected)": rejected, "report (--report)": report,

@@ -156,7 +156,7 @@ def sheet_markdown(ranked: list[Ranked], kept: set[str], persona: str) -> str:
 
 
 def curate_ranked(input_path: str | Path, output: str | Path, persona_dir: str | Path, *, top: int | None = None,
-                  shares: str | None = None, picks: str | Path | None = None, report: str | Path,
+                  shares: str | None = None, picks: str | Path | None = None, report: str | Path | None = None,
                   rejected: str | Path | None = None, stats: str | Path | None = None) -> dict:
     """Curate with the patterns, rank what is kept with the persona's scorer, keep the top N and/or
     apply a reviewed sheet; write curated set, rejected file, report, stats and the sheets — all or nothing."""
@@ -164,7 +164,7 @@ def curate_ranked(input_path: str | Path, output: str | Path, persona_dir: str |
     import shutil
     import tempfile
 
-    from molting.curate.filter import curate_file
+    from molting.curate.filter import curate_file, default_report
     from molting.curate.report import render_report
     from molting.data import load_dataset, to_record
     from molting.io import OutputSet, json_text
@@ -172,7 +172,8 @@ def curate_ranked(input_path: str | Path, output: str | Path, persona_dir: str |
     from molting.metrics.language import LanguageIdentifier, text_language
     from molting.persona import load_persona
 
-    output, report = Path(output), Path(report)
+    output = Path(output)
+    report = Path(report) if report else default_report(output)
     rejected = Path(rejected) if rejected else output.with_name(output.stem + ".rejected.jsonl")
     stats = Path(stats) if stats else report.with_suffix(".json")
     sheet = output.with_name(output.stem + ".review.csv")
@@ -222,7 +223,8 @@ def curate_ranked(input_path: str | Path, output: str | Path, persona_dir: str |
             outs.add(sheet.with_suffix(".md"), sheet_markdown(ranked, keep, persona.name), "review sheet (Markdown)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return summary | {"output": str(output), "sheet": str(sheet)}
+    written = [output, rejected, report, stats, sheet, sheet.with_suffix(".md")]
+    return summary | {"output": str(output), "sheet": str(sheet), "written": [str(p) for p in written]}
 
 
 def _container_text(records: list[dict], container: str) -> str:

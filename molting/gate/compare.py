@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from molting.errors import EvalError
 from molting.gate.criteria import load_criteria, model_checks, verdict
-from molting.gate.records import CANDIDATE, load_results, prompts_hash, replies_hash
+from molting.gate.records import CANDIDATE, check_persona, load_results, prompts_hash, replies_hash
 from molting.io import OutputSet
 from molting.metrics.stats import paired_bootstrap
 from molting.persona import load_persona
@@ -30,6 +30,8 @@ def compare_candidates(persona_dir: str, named: dict[str, str], report_dir: str 
     persona = load_persona(persona_dir)
     crit = load_criteria(persona.criteria_path, criteria_path)
     runs = {name: load_results(path, crit) for name, path in named.items()}
+    for name, r in runs.items():
+        check_persona(r, persona, named[name])
     first_name, first = next(iter(runs.items()))
     baselines = first.baselines()
     for name, r in runs.items():

@@ -63,8 +63,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help=f"store the candidate's per-sample scores as the blessed baseline ({BLESSED})")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """A gate run (one of the gate's options, or `--pyargs molting.gate`) writes its reports and
+    nothing else: pytest-benchmark, where installed, would leave an empty .benchmarks/ in the
+    user's directory at every run."""
+    ours = {name for option in parser.getgroup("molting gate").options for name in option.names()}
+    if any(a.split("=", 1)[0] in ours or a.startswith("molting.gate") for a in args):
+        early_config.pluginmanager.set_blocked("benchmark")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = GateState()
+    if config.getoption("--baseline"):  # checked here, not while collecting: one usage-error line, exit 4
+        from molting.gate.run import parse_baselines
+
+        try:
+            parse_baselines(config.getoption("--baseline"))
+        except MoltingError as err:
+            raise pytest.UsageError(f"molting gate: {err}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -120,10 +137,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "baseline_name" in metafunc.fixturenames:
         from molting.gate.run import parse_baselines
 
-        try:
-            names = list(parse_baselines(metafunc.config.getoption("--baseline")))
-        except MoltingError as err:
-            raise pytest.UsageError(f"molting gate: {err}") from None
+        names = list(parse_baselines(metafunc.config.getoption("--baseline")))  # checked in pytest_configure
         report_dir = Path(metafunc.config.getoption("--report-dir"))
         if (report_dir / BLESSED).is_file() and not metafunc.config.getoption("--update-baseline"):
             names.append("blessed")
@@ -148,7 +162,7 @@ def gate(request: pytest.FixtureRequest) -> Any:
 
 
 def _build_results(st: GateState) -> tuple[Any, Any]:
-    from molting.gate.records import CANDIDATE, EvalResults, prompts_hash
+    from molting.gate.records import CANDIDATE, EvalResults, persona_fingerprints, prompts_hash
     from molting.gate.run import (
         canary_identical,
         generate_all,
@@ -167,6 +181,7 @@ def _build_results(st: GateState) -> tuple[Any, Any]:
                            "(or zero-initialised).")
     generations, gfacts = generate_all(gen, inputs)
     facts = {"persona": inputs.persona.name, "persona_dir": str(inputs.persona.root),
+             "persona_fingerprints": persona_fingerprints(inputs.persona),
              "prompts": inputs.prompts_source, "prompts_hash": prompts_hash(inputs.prompts),
              "generation": inputs.generation.key(), "scorer_version": SCORER_VERSION, **gen.facts(), **gfacts}
     if inputs.notes:

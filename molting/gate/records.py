@@ -17,7 +17,7 @@ from molting.errors import EvalError
 from molting.gate.criteria import Check, Criteria, comparison_checks, model_checks
 from molting.io import read_json
 from molting.metrics.stats import Interval, McNemar
-from molting.persona import Prompt, prompt_from_dict
+from molting.persona import Persona, Prompt, prompt_from_dict
 
 CANDIDATE = "candidate"
 BASE = "base"  # the base model with no adapter
@@ -137,14 +137,40 @@ def load_results(path: str | Path, criteria: Criteria) -> EvalResults:
         for m in models:
             g = s["models"].get(m)
             _need(isinstance(g, dict) and isinstance(g.get("reply"), str), at, f"model '{m}' has no reply text")
-            gens[m].append(Generation(m, prompts[-1].id, g["reply"], int(g.get("new_tokens") or 0), bool(g.get("cached"))))
+            n, cached = g.get("new_tokens", 0), g.get("cached", False)
+            _need(type(n) is int and n >= 0, at, f"model '{m}': 'new_tokens' must be a count (a whole number ≥ 0), "
+                  f"got {n!r}; re-run the gate instead of editing results.json")
+            _need(type(cached) is bool, at, f"model '{m}': 'cached' must be true or false, got {cached!r}")
+            gens[m].append(Generation(m, prompts[-1].id, g["reply"], n, cached))
     stored = data.get("replies_sha256") or {}
     for m in models:
         if stored.get(m) != replies_hash([g.reply for g in gens[m]]):
             raise EvalError(f"{where}: the replies of '{m}' changed since the gate wrote this file (sha256 mismatch); "
                             "re-run the gate instead of editing results.json.")
+    _need("prompts_hash" in data, where, "records no prompts_hash (written by an older molting); re-run the gate")
+    _need(data["prompts_hash"] == prompts_hash(prompts), where, "the prompts or references changed since the gate "
+          "wrote this file (prompts_hash mismatch); re-run the gate instead of editing results.json")
     return EvalResults(prompts=prompts, models=models, generations=gens, criteria=criteria, languages=languages,
                        facts=data.get("facts") if isinstance(data.get("facts"), dict) else {})
+
+
+def persona_fingerprints(persona: Persona) -> dict[str, str]:
+    """What makes a bundle this persona's (card, data, prompts, negatives): stored with every gate run."""
+    return {k: v for k, v in persona.fingerprints().items() if k != "patterns_version"}
+
+
+def check_persona(results: EvalResults, persona: Persona, where: str | Path) -> None:
+    """Refuse to re-score a gate run with another persona's metric (or with this one's after its
+    bundle changed): the verdict would belong to neither."""
+    stored = results.facts.get("persona_fingerprints")
+    if not isinstance(stored, dict):
+        raise EvalError(f"{where}: records no persona fingerprint (written by an older molting); re-run the gate.")
+    now = persona_fingerprints(persona)
+    changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
+    if changed:
+        raise EvalError(f"{where}: written by a gate run on persona {results.facts.get('persona')!r}, and the bundle "
+                        f"{persona.root} ({persona.name}) differs from that one in {', '.join(changed)}; pass the bundle "
+                        "the gate ran with, or re-run the gate.")
 
 
 def _need(ok: bool, where: str, what: str) -> None:

@@ -23,10 +23,11 @@ from molting.gate.records import (
     CANDIDATE,
     Comparison,
     EvalResults,
+    check_persona,
     load_results,
     prompts_hash,
 )
-from molting.gate.specs import ModelSpec, check_same_base, parse_model
+from molting.gate.specs import ModelSpec, check_adapters_fit, check_same_base, parse_model
 from molting.metrics.stats import mcnemar_regression, paired_bootstrap
 from molting.persona import Persona, Prompt, load_persona, load_prompts
 
@@ -173,6 +174,7 @@ def check_inputs(persona_dir: str, candidate: str, baselines: dict[str, str], *,
                           prompts_source=source)
     specs = {n: parse_model(n, v) for n, v in names.items()}
     base = check_same_base(list(specs.values()), base_model)
+    check_adapters_fit(list(specs.values()), base)
     notes = [f"{s.name}: {s.note}" for s in specs.values() if s.note]
     return GateInputs(persona, crit, prompt_list, specs, base, generation, out, None, use_cache, notes, source)
 
@@ -285,6 +287,7 @@ def rescore_file(persona_dir: str, results_path: str | Path, report_dir: str | P
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--report-dir {out}: is a file; choose a directory for the reports.")
     results = load_results(path, crit)
+    check_persona(results, persona, path)
     missing = [lg for lg in results.languages if lg not in persona.languages]
     if missing:
         raise EvalError(f"{path}: its prompts are in {', '.join(missing)}, which persona {persona.name} does not speak; "

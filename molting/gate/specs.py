@@ -126,3 +126,74 @@ def check_same_base(specs: list[ModelSpec], base_model: str | None) -> str | Non
     if needs_base and not base_model:
         raise ModelError("cannot tell which base model to load: no adapter records one; pass --base-model.")
     return base_model if needs_base else None
+
+
+def check_adapters_fit(specs: list[ModelSpec], base_model: str | None) -> None:
+    """What can be told from files before the base loads: each adapter was trained on this base (the
+    fingerprint its run recorded), it changes something (its weights are not all zero), and its
+    LoRA matrices have the shapes of the base's layers. A hub base's files are not here: PEFT and
+    the canary check those adapters after loading."""
+    from molting.models import fingerprint, resolve
+
+    adapters = [s for s in specs if s.kind == "adapter"]
+    if not adapters or base_model is None:
+        return
+    path, source = resolve(base_model)
+    if source == "hub":
+        return
+    base_fp = fingerprint(path, source)
+    layers = _layer_shapes(Path(path))
+    for s in adapters:
+        if s.base_fingerprint and s.base_fingerprint != base_fp:
+            raise ModelError(f"adapter '{s.name}' ({s.source}) was trained on base {s.base_id} ({s.base_fingerprint}), "
+                             f"but the base to load is {base_model} ({base_fp}); pass --base-model with the model it "
+                             "was trained on.")
+        tensors = _tensors(Path(s.source) / ADAPTER_WEIGHTS)
+        lora_b = [t for k, t in tensors.items() if "lora_B" in k]  # B starts at zero: a LoRA update is B·A
+        if not any(bool(t.any()) for t in lora_b or tensors.values()):
+            raise ModelError(f"adapter '{s.name}' ({s.source}): every {'lora_B ' if lora_b else ''}weight is zero, so "
+                             "it changes nothing (an untrained or zeroed adapter); train it, or pass the right directory.")
+        for key, t in tensors.items():
+            problem = _misfit(key, tuple(t.shape), layers)
+            if problem:
+                raise ModelError(f"adapter '{s.name}' ({s.source}) does not fit base {base_model}: {problem}; pass "
+                                 "--base-model with the model it was trained on.")
+
+
+def _tensors(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _layer_shapes(model_dir: Path) -> dict[str, tuple[int, ...]] | None:
+    """Weight shapes from the base's safetensors headers (nothing loaded); None when they would not
+    compare (a checkpoint saved quantized packs its weights)."""
+    import json
+
+    cfg = model_dir / "config.json"
+    if cfg.is_file() and "quantization_config" in json.loads(cfg.read_text(encoding="utf-8")):
+        return None
+    shapes: dict[str, tuple[int, ...]] = {}
+    for f in sorted(model_dir.glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+        shapes |= {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    return shapes
+
+
+def _misfit(key: str, shape: tuple[int, ...], layers: dict[str, tuple[int, ...]] | None) -> str | None:
+    """'layers.0.self_attn.q_proj: lora_A is 2×32, the base's weight is 576×576' when a LoRA matrix
+    cannot multiply its base layer; None when it can, or when the layer is not found by name."""
+    if layers is None or not key.endswith((".lora_A.weight", ".lora_B.weight")):
+        return None
+    module = key.removeprefix("base_model.model.").rsplit(".lora_", 1)[0]
+    weight = next((layers[n] for n in (f"{module}.weight", f"{module.split('.', 1)[-1]}.weight") if n in layers), None)
+    if weight is None or len(weight) != 2 or len(shape) != 2:
+        return None
+    side = shape[1] if ".lora_A." in key else shape[0]  # A: rank × in, B: out × rank
+    if side in weight:  # either way round: Conv1D layers (GPT-2) store their weight transposed
+        return None
+    which = "lora_A" if ".lora_A." in key else "lora_B"
+    return f"{module}: {which} is {shape[0]}×{shape[1]}, the base's weight is {weight[0]}×{weight[1]}"

@@ -6,9 +6,13 @@ other bundle files, other packaged sets or another scorer version.
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import asdict, dataclass, field
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -330,14 +334,54 @@ def load_anchors(persona: Persona) -> Anchors:
     hint = f"Run: molting calibrate --persona {persona.root}"
     if not path.is_file():
         raise ModelError(f"{path}: this persona has no fitted anchors yet. {hint}")
+    raw = read_json(path, "anchors file")
+    if not isinstance(raw, dict):
+        raise ModelError(f"{path}: not a molting anchors file (expected a JSON object). {hint}")
+    if raw.get("version") != SCORER_VERSION:
+        raise ModelError(f"{path}: anchors are for scorer {raw.get('version')}, this molting has {SCORER_VERSION}. {hint}")
+    problem = _value_problem(raw, Anchors, "", persona.languages)
+    if problem:
+        raise ModelError(f"{path}: {problem}; it is damaged or edited by hand. {hint}")
     try:
-        anchors = Anchors.from_json(read_json(path, "anchors file"))
+        anchors = Anchors.from_json(raw)
     except (KeyError, TypeError, ValueError) as err:
         raise ModelError(f"{path}: not a molting anchors file ({type(err).__name__}: {err}). {hint}") from None
-    if anchors.version != SCORER_VERSION:
-        raise ModelError(f"{path}: anchors are for scorer {anchors.version}, this molting has {SCORER_VERSION}. {hint}")
     now = bundle_fingerprints(persona)
     changed = sorted(k for k in set(now) | set(anchors.fingerprints) if anchors.fingerprints.get(k) != now.get(k))
     if changed:
         raise ModelError(f"{path}: the bundle changed since calibration ({', '.join(changed)}). {hint}")
     return anchors
+
+
+def _value_problem(value: Any, tp: Any, key: str, languages: tuple[str, ...]) -> str | None:
+    """What in anchors.json scoring could not use, named by its key ('topical.en.low'), checked
+    against the Anchors dataclass's own types: a number where a number goes, and finite; a value
+    for every persona language in each per-language table; None when all is well."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):  # `X | None`: null is fine
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        tp = next(t for t in typing.get_args(tp) if t is not type(None))
+    if tp in (int, float):
+        if type(value) not in (int, float) or (tp is int and type(value) is not int):
+            return f"'{key}' must be {'a whole number' if tp is int else 'a number'}, got {value!r}"
+        return None if math.isfinite(value) else f"'{key}' must be a finite number, got {value!r}"
+    if tp is str:
+        return None if isinstance(value, str) else f"'{key}' must be text, got {value!r}"
+    if not isinstance(value, dict):
+        return f"'{key}' must be a JSON object, got {value!r}"
+    if typing.get_origin(tp) is dict:
+        item = typing.get_args(tp)[1]
+        missing = [lg for lg in languages if lg not in value] if item is not str else []
+        if missing:
+            return f"'{key}' has no value for language '{missing[0]}'"
+        return next((p for k, v in value.items() if (p := _value_problem(v, item, f"{key}.{k}", languages))), None)
+    for f in fields(tp):
+        at = f"{key}.{f.name}" if key else f.name
+        if f.name not in value:
+            if f.default is MISSING:
+                return f"'{at}' is missing"
+            continue
+        problem = _value_problem(value[f.name], typing.get_type_hints(tp)[f.name], at, languages)
+        if problem:
+            return problem
+    return None

@@ -11,7 +11,6 @@ needs. Paths are relative to the working directory, as in the seed.
 
 from __future__ import annotations
 
-import difflib
 import math
 import types
 import typing
@@ -19,9 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from molting.errors import ConfigError
+from molting.io import check_keys, read_yaml_mapping
 
 QUANTIZATIONS = ("4bit", "none")
 FORMATS = ("sharegpt", "messages")
@@ -74,42 +72,19 @@ def field_names() -> list[str]:
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read YAML (or start from the defaults when `path` is None), apply non-None overrides, validate."""
-    raw = _read_yaml(Path(path)) if path is not None else {}
+    raw = read_yaml_mapping(path, "config file") if path is not None else {}
     where = str(path) if path is not None else "config"
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build_config(raw, where)
 
 
 def build_config(raw: dict[str, Any], where: str = "config") -> TrainConfig:
-    _check_unknown_keys(raw, where)
+    check_keys(raw, field_names(), where)
     types_ = typing.get_type_hints(TrainConfig)
     values = {k: _coerce(where, k, v, types_[k]) for k, v in raw.items()}
     cfg = TrainConfig(**values)
     _check_fields(cfg, where)
     return cfg
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML: {err}".replace("\n", " ")) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}.")
-    return dict(data)
-
-
-def _check_unknown_keys(raw: dict[str, Any], where: str) -> None:
-    valid = field_names()
-    for key in raw:
-        if key not in valid:
-            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
-            hint = f" Did you mean '{close[0]}'?" if close else f" Valid keys: {', '.join(valid)}."
-            raise ConfigError(f"{where}: unknown key '{key}'.{hint}")
 
 
 def _coerce(where: str, key: str, value: Any, tp: Any) -> Any:

@@ -63,6 +63,7 @@ def build_manifest(cfg: TrainConfig, base: Any, prep: Any, trainer: Any, run: di
         "final_train_loss": next((r["train_loss"] for r in reversed(rows) if r["train_loss"] is not None), None),
         "losses": rows,
         "resumed_from": run["resumed_from"],
+        "resume": run.get("resume"),  # the interrupted run's inputs, what changed, checkpoints skipped
         "warnings": prep.warnings,
         "tokens_seen": tokens,
         "tokens_per_second": round(tokens_now / train_seconds, 1) if train_seconds > 0 else None,

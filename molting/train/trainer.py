@@ -22,14 +22,21 @@ from typing import Any
 
 from molting.data import Dataset, load_dataset
 from molting.errors import ConfigError, DatasetError
+from molting.io import sha256_file
 from molting.models import choose_quantization, load_base, load_tokenizer, resolve
 from molting.train import outputs
-from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes
+from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes, to_dict
 from molting.train.masking import Example, describe, encode
-from molting.train.rundir import CHECKPOINTS, finish, plan_run, start_stage
+from molting.train.rundir import (
+    CHECKPOINTS,
+    finish,
+    plan_run,
+    resume_changes,
+    run_inputs,
+    start_stage,
+)
 
 log = logging.getLogger("molting.train")
-
 
 
 @dataclass(frozen=True)
@@ -48,11 +55,12 @@ class Prepared:
 
 
 def train(cfg: TrainConfig, output_dir: str | Path | None = None, *, overwrite: bool = False,
-          resume: bool = False, callbacks: list[Any] | None = None) -> TrainResult:
+          resume: bool = False, allow_changes: bool = False, callbacks: list[Any] | None = None) -> TrainResult:
     """Train an adapter; return the output dir and the manifest written to run.json.
 
-    Everything a user can get wrong — output directory, base model, tokenizer, dataset — is
-    checked before the weights load and before anything on disk changes (molting.train.rundir)."""
+    Everything a user can get wrong — output directory, base model, tokenizer, dataset, a resume
+    with other inputs than the interrupted run (refused unless `allow_changes`) — is checked
+    before the weights load and before anything on disk changes (molting.train.rundir)."""
     import transformers
 
     out = _output_dir(cfg, output_dir)
@@ -63,6 +71,10 @@ def train(cfg: TrainConfig, output_dir: str | Path | None = None, *, overwrite: 
     path, _ = resolve(cfg.base_model)
     prep = prepare_examples(cfg, load_tokenizer(path, trust_remote_code=cfg.trust_remote_code,
                                                 revision=cfg.model_revision))
+    inputs = run_inputs(to_dict(cfg), sha256_file(prep.dataset.path))
+    resumed = resume_changes(plan, inputs, allow_changes)
+    if resumed.get("changes"):
+        log.warning("resuming with changed inputs (recorded in run.json): %s", ", ".join(resumed["changes"]))
     for warning in prep.warnings:
         log.warning("%s", warning)
     base = load_base(cfg.base_model, cfg.quantization, trust_remote_code=cfg.trust_remote_code,
@@ -71,13 +83,13 @@ def train(cfg: TrainConfig, output_dir: str | Path | None = None, *, overwrite: 
     from molting.train.loop import add_adapter, build_trainer, training_arguments
 
     model = add_adapter(base.model, cfg)
-    start_stage(plan)
+    start_stage(plan, inputs)
     args = training_arguments(cfg, str(plan.stage / CHECKPOINTS), bool(prep.val), base.device, base.dtype)
     trainer = build_trainer(model, base.tokenizer, cfg, args, prep.train, prep.val, callbacks or [])
     log.info("training %s on %d examples (%d held out), %d steps planned, quantization %s, device %s",
              base.model_id, len(prep.train), len(prep.val), planned_steps(cfg, len(prep.train)),
              base.quantization, base.device)
-    run = _run(trainer, plan.resume_from, cfg)
+    run = _run(trainer, plan.resume_from, cfg) | {"resume": resumed or None}
     manifest = outputs.write_outputs(plan.stage, cfg, base, prep, trainer, run, time.perf_counter() - started)
     return TrainResult(finish(plan, cfg.keep_checkpoints), manifest)
 
