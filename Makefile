@@ -46,10 +46,14 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 
-# the example persona's calibration report, then the cross-persona validity section
-# (Cláudio, Helena, and Marina's bundle built by persona init) appended to it
+# your persona's calibration report into its bundle; for the example persona, the repository's
+# report with the cross-persona validity section (Cláudio, Helena, Marina built by persona init)
 calibrate: $(STAMP)
+ifeq ($(PERSONA),fixtures/claudio)
 	$(BIN)/python bench/bench_validity.py --report reports/METRICS_CALIBRATION.md
+else
+	$(BIN)/molting calibrate --persona $(PERSONA)
+endif
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_curate.py
