@@ -39,7 +39,7 @@ BASELINE = "4cf725b"  # curation before the construction-built patterns and the 
 CHILD = r"""
 import json, resource, sys, time
 import molting
-from molting.curate.filter import curate_file
+from molting.curate.run import curate_file
 kw = {} if sys.argv[4] == "-" else {"jobs": int(sys.argv[4])}
 t = time.perf_counter()
 r = curate_file(sys.argv[1], sys.argv[2], report=sys.argv[3], **kw)

@@ -38,7 +38,7 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_curate(args: argparse.Namespace) -> int:
-    from molting.curate.filter import curate_file
+    from molting.curate.run import curate_file
 
     if (args.top or args.picks or args.persona or args.lang_share) and not args.rank:
         raise ConfigError("--persona, --top, --lang-share and --picks work with --rank; add --rank.")

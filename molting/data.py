@@ -140,7 +140,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 # json.loads(…, object_pairs_hook=_object) without building a decoder per record
 _DECODER = json.JSONDecoder(object_pairs_hook=_object)
-_DECODE = _DECODER.decode
+decode_json_line = _DECODER.decode
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
@@ -169,7 +169,7 @@ def _parse_lines(path: Path, lines: Iterable[bytes]) -> Iterator[tuple[int, Any]
         if not line.strip():
             continue
         try:
-            record = _DECODE(line)
+            record = decode_json_line(line)
         except json.JSONDecodeError as err:
             raise DatasetError([f"{path}: invalid JSON at line {lineno}, column {err.colno}: {err.msg}."]) from None
         except DuplicateKey as err:
@@ -383,7 +383,7 @@ def to_record(conv: Conversation, schema: str) -> dict[str, Any]:
 
 
 # json.dumps(record, ensure_ascii=False[, indent=2]) without building an encoder per record.
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+encode_json_line = json.JSONEncoder(ensure_ascii=False).encode
 _ENCODE_INDENTED = json.JSONEncoder(ensure_ascii=False, indent=2).encode
 
 
@@ -410,7 +410,7 @@ class AtomicWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         if self.container == "jsonl":
-            self.f.write(_ENCODE(record) + "\n")
+            self.f.write(encode_json_line(record) + "\n")
         else:
             body = _ENCODE_INDENTED(record).replace("\n", "\n  ")
             self.f.write(("," if self.count else "") + "\n  " + body)

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from molting.curate.filter import curate_file
+from molting.curate.run import curate_file
 from molting.io import sha256_file
 from molting.train.config import load_config, to_dict, with_overrides
 

@@ -326,7 +326,7 @@ class Persona:
 
     def fingerprints(self) -> dict[str, str]:
         """sha256 (16 hex digits) of every bundle file the scorer is fitted on, and the patterns version."""
-        from molting.curate.patterns import PATTERNS_VERSION
+        from molting.text.patterns import PATTERNS_VERSION
 
         files = {"card": self.root / CARD_FILE, "dataset": self.dataset, "calibration": self.files["calibration"],
                  "eval": self.files["eval"]}  # eval prompts decontaminate the training split
@@ -386,6 +386,6 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 def slug(name: str) -> str:
     """A file-name-safe form of the persona's name: 'Cláudio Souza' → 'claudio-souza'."""
-    from molting.curate.patterns import normalize
+    from molting.text.patterns import normalize
 
     return _SLUG.sub("-", normalize(name)).strip("-") or "persona"

@@ -193,7 +193,7 @@ def _swap(stage: Path, target: Path) -> None:
 
 
 def _build(stage: Path, card_raw: dict, card, opts: InitOptions, progress, threshold: float) -> InitResult:
-    from molting.curate.filter import curate_file
+    from molting.curate.run import curate_file
     from molting.metrics.language import LanguageIdentifier, text_language
 
     progress(f"[1/5] curate {opts.dataset}")

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from molting.cli import main
-from molting.curate.filter import DUPLICATE, curate, curate_file
+from molting.curate.filter import DUPLICATE, curate
+from molting.curate.run import curate_file
 from molting.data import Conversation, Turn, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from molting.curate.patterns import is_agent_like
 from molting.data import load_dataset
+from molting.text.patterns import is_agent_like
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "fixtures/claudio"

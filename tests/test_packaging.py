@@ -17,7 +17,6 @@ import pytest
 from conftest import ROOT, TEST_DATA
 from molting.io import read_jsonl
 
-
 # Left out of the source copy the wheel is built from: anywhere, and (ROOT_ONLY) at the top of the
 # checkout only — molting/metrics/data holds packaged sets, while ./data is a user's working folder.
 ANYWHERE = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",

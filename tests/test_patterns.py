@@ -12,7 +12,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from molting.curate.patterns import (
+from molting.text.normalize import SpanMap
+from molting.text.patterns import (
     _MATCHER,
     BY_ID,
     CATEGORIES,
@@ -22,8 +23,7 @@ from molting.curate.patterns import (
     is_agent_like,
     normalize,
 )
-from molting.curate.redos import backtracking_problems, unbounded
-from molting.curate.textnorm import SpanMap
+from molting.text.redos import backtracking_problems, unbounded
 
 DEV = Path(__file__).parent / "data" / "agent_openings_dev.jsonl"
 
@@ -161,7 +161,7 @@ REGEXES = [(p.id, p.compiled) for p in PATTERNS] + [
 
 @pytest.mark.parametrize("name, rx", REGEXES, ids=[r[0] for r in REGEXES])
 def test_patterns_are_safe_from_catastrophic_backtracking(name, rx):
-    """Proved on the parse tree (molting/curate/redos.py), not timed: no nested or competing long
+    """Proved on the parse tree (molting/text/redos.py), not timed: no nested or competing long
     repeats, and every repeat bounded, so matching is linear in the length of the text."""
     assert backtracking_problems(rx) == []
     assert unbounded(rx) == 0
@@ -236,8 +236,8 @@ def test_the_head_guard_drops_no_match_of_any_pattern():
     have, each pattern matches exactly where it would without it."""
     import re
 
-    from molting.curate import grammar as G
-    from molting.curate.matcher import split_filler
+    from molting.text import grammar as G
+    from molting.text.matcher import split_filler
 
     texts = [normalize(t) for t in _corpus()]
     for p in PATTERNS:

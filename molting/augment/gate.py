@@ -27,11 +27,11 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from molting.curate.patterns import find_agent_talk
 from molting.metrics import personality as P
 from molting.metrics.scorer import LANG_MATCH_MIN, Scorer
 from molting.metrics.text import NearDuplicates
 from molting.persona import Prompt
+from molting.text.patterns import find_agent_talk
 
 PARSE_ERROR, EMPTY, AGENT_TALK, LANGUAGE, NEAR_DUPLICATE, PERSONA_SCORE = (
     "parse_error", "empty", "agent_talk", "language", "near_duplicate", "persona_score")

@@ -19,12 +19,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from molting.curate.patterns import normalize
 from molting.errors import ConfigError
 from molting.io import sha256_json
 from molting.metrics.text import content_words, words
 from molting.metrics.training import Pair
 from molting.persona import Card, normalize_lang
+from molting.text.patterns import normalize
 
 LANGUAGE_NAMES = {"en": "English", "pt": "Brazilian Portuguese (pt-BR)"}
 EXAMPLES_PER_REQUEST = 3  # enough to show the voice; more makes copying likelier and requests dearer

@@ -34,7 +34,13 @@ from molting.curate.filter import (
     rejected_record,
     rejected_row,
 )
-from molting.data import _DECODE, _ENCODE, AtomicWriter, parse_record, sniff_encoding
+from molting.data import (
+    AtomicWriter,
+    decode_json_line,
+    encode_json_line,
+    parse_record,
+    sniff_encoding,
+)
 from molting.io import DuplicateKey
 
 CHUNK_LINES = 1000  # lines per task: big enough to amortise the hand-over, small enough to balance
@@ -93,7 +99,7 @@ def _work(path_name: str, offset: int, size: int, lineno: int, index: int) -> _C
             lineno += 1
             if not line.strip():
                 continue
-            record = _DECODE(line)
+            record = decode_json_line(line)
         except (UnicodeDecodeError, json.JSONDecodeError, DuplicateKey):
             return _Chunk(ok=False)
         conv, schema, problems = parse_record(path, index, record, None)
@@ -105,13 +111,13 @@ def _work(path_name: str, offset: int, size: int, lineno: int, index: int) -> _C
         if hits:
             d = Decision(conv, hits[0][1].pattern.id, hits)
             out.stats.add(d)
-            rejected.append(_ENCODE(rejected_record(d, schema)) + "\n")
+            rejected.append(encode_json_line(rejected_record(d, schema)) + "\n")
         else:
             lang, multi = guess_language(conv), len(conv.assistant_turns()) > 1
             out.stats.add(Decision(conv, None), lang)
             out.rejected.append("".join(rejected))
             rejected = []
-            out.candidates.append((digest, _ENCODE(conv.raw) + "\n", conv.index, conv.id, lang, multi))
+            out.candidates.append((digest, encode_json_line(conv.raw) + "\n", conv.index, conv.id, lang, multi))
     out.rejected.append("".join(rejected))
     return out
 
@@ -164,7 +170,7 @@ def curate_parallel(path: Path, kept_w: AtomicWriter, rej_w: AtomicWriter, jobs:
             rej_w.write_lines(before)
             if digest in seen:
                 stats.kept_to_duplicate(lang, multi)  # rare: decoding the record back costs nothing
-                rej_w.write_lines(_ENCODE(rejected_row(index, cid, DUPLICATE, [], _DECODE(line))) + "\n")
+                rej_w.write_lines(encode_json_line(rejected_row(index, cid, DUPLICATE, [], decode_json_line(line))) + "\n")
             else:
                 seen.add(digest)
                 kept_w.write_lines(line)

@@ -22,10 +22,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from molting.curate.report import cell
 from molting.data import Conversation
 from molting.errors import ConfigError
 from molting.persona import Prompt
+from molting.text.markdown import cell
 
 RANK_CUT = "rank.cut"
 PICK_DROPPED = "pick.dropped"
@@ -164,8 +164,8 @@ def curate_ranked(input_path: str | Path, output: str | Path, persona_dir: str |
     import shutil
     import tempfile
 
-    from molting.curate.filter import curate_file, default_report
     from molting.curate.report import render_report
+    from molting.curate.run import curate_file, default_report
     from molting.data import load_dataset, to_record
     from molting.io import OutputSet, json_text
     from molting.metrics import Scorer

@@ -10,17 +10,10 @@ from typing import Any
 
 from tabulate import tabulate
 
-from molting.curate.patterns import BY_ID, CATEGORIES, PATTERNS, PATTERNS_VERSION
+from molting.text.markdown import cell
+from molting.text.patterns import BY_ID, CATEGORIES, PATTERNS, PATTERNS_VERSION
 
 LANG_NAMES = {"en": "English", "pt": "Portuguese (pt-BR)"}
-
-
-def cell(text: str, limit: int = 90) -> str:
-    """Make free text safe for a Markdown table cell: tabulate escapes neither `|` nor newlines."""
-    flat = " ".join(str(text).split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    return flat.replace("|", "\\|")
 
 
 def _pct(n: int, total: int) -> str:

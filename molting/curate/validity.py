@@ -13,8 +13,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from molting.curate.patterns import PATTERNS_VERSION, find_agent_talk
 from molting.io import read_jsonl, write_text_atomic
+from molting.text.patterns import PATTERNS_VERSION, find_agent_talk
 
 TARGET_PRECISION = 0.98
 TARGET_RECALL = 0.95

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from molting.curate.report import cell
 from molting.gate.criteria import Check, verdict
 from molting.gate.records import CANDIDATE, EvalResults, results_to_json
 from molting.io import OutputSet, json_text
 from molting.metrics import aggregate
+from molting.text.markdown import cell
 
 LANG_NAMES = {"en": "EN", "pt": "PT-BR"}
 

@@ -1,6 +1,6 @@
 """Agent-phrase rate and directness.
 
-The agent-phrase flag is exactly curation's: `molting.curate.patterns.find_agent_talk` (one source of
+The agent-phrase flag is exactly curation's: `molting.text.patterns.find_agent_talk` (one source of
 truth, so the gate measures what curation removed). Directness adds what a direct answer must
 also avoid at its start: assistant preambles ("Great question!", "Certamente!") — the persona
 card's "answer first" rule. The rate comes with a Wilson 95% interval (Wilson 1927; Brown, Cai &
@@ -19,8 +19,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from molting.curate.patterns import PATTERNS_VERSION, find_agent_talk, normalize
 from molting.errors import EvalError
+from molting.text.patterns import PATTERNS_VERSION, find_agent_talk, normalize
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -57,7 +57,7 @@ _PREAMBLE_RE = {pid: re.compile(r"^[\s\"'*_>#-]*(?:(?:oi|ola|hi|hello|hey|ok|oka
 @dataclass(frozen=True)
 class Directness:
     direct: bool  # no agent talk anywhere and no preamble at the start
-    agent_like: bool  # curation's flag (molting.curate.patterns)
+    agent_like: bool  # curation's flag (molting.text.patterns)
     agent_hits: tuple[str, ...]  # pattern ids, in order of position
     preamble: str | None  # preamble id when the reply opens with filler
 

@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
 
-from molting.curate.patterns import normalize
-from molting.curate.textnorm import SpanMap
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import (
     CODE_WORD,
@@ -50,6 +48,8 @@ from molting.metrics.text import (
     tokens,
     words,
 )
+from molting.text.normalize import SpanMap
+from molting.text.patterns import normalize
 
 # ---------------------------------------------------------------- Brazilian vs European markers
 # Each marker: (regex on normalize(prose), weight). Weights < 1 for forms Brazilian formal

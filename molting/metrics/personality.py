@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from molting.curate.patterns import normalize
 from molting.metrics.text import STOPWORDS, code_tokens, content_words, words
+from molting.text.patterns import normalize
 
 # Weights of the base score (fixed from the card's rules, checked on calibration only).
 W_STYLE = 0.7  # the learned voice

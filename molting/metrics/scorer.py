@@ -16,14 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from molting.curate.patterns import normalize
 from molting.errors import EvalError, ModelError
 from molting.io import read_json
 from molting.metrics import personality as P
 from molting.metrics import state
 from molting.metrics.agent import directness
 from molting.metrics.embeddings import Encoder
-from molting.metrics.impostors import foreign_signatures
 from molting.metrics.fluency import (
     Anchor,
     ClassBigramLM,
@@ -34,11 +32,13 @@ from molting.metrics.fluency import (
     repetition,
     variety_markers,
 )
+from molting.metrics.impostors import foreign_signatures
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import STOPWORDS, words
 from molting.metrics.topicality import Competitor, TopicalAnchor, Topicality, stems
 from molting.metrics.training import TrainSplit, packaged, packaged_fingerprint, train_split
 from molting.persona import Persona, Prompt
+from molting.text.patterns import normalize
 
 SCORER_VERSION = "2026.12.7"  # bump when a feature, weight or anchor rule changes; recalibrate
 LANG_MATCH_MIN = 0.5  # at least half the prose (by words) in the prompt's language

@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from molting.curate.patterns import normalize
 from molting.metrics.text import content_words
+from molting.text.patterns import normalize
 
 STEM = 5  # "configura", "configuração", "configurado": one key term
 ON_TOPIC_QUANTILE = 0.05  # two-sided: full credit from the on-topic 5th percentile (the 95% pass target) …

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from molting.curate.patterns import is_agent_like
 from molting.data import load_dataset
 from molting.io import read_jsonl, sha256_file
 from molting.metrics.impostors import impostor_rows
 from molting.metrics.language import LanguageIdentifier, text_language
 from molting.metrics.text import NearDuplicates
 from molting.persona import Persona, normalize_lang
+from molting.text.patterns import is_agent_like
 
 PACKAGED = Path(__file__).with_name("data")
 CALIBRATION_SHARE = 0.25  # of each generic set, held out of training for the anchors

@@ -22,10 +22,10 @@ import functools
 import re
 from dataclasses import dataclass
 
-from molting.curate import grammar as G
-from molting.curate.grammar import FILLER, S0, S
-from molting.curate.matcher import Matcher, compile_pattern
-from molting.curate.textnorm import SpanMap, normalize
+from molting.text import grammar as G
+from molting.text.grammar import FILLER, S0, S
+from molting.text.matcher import Matcher, compile_pattern
+from molting.text.normalize import SpanMap, normalize
 
 PATTERNS_VERSION = "2026.12.2"  # bump when a pattern changes: metrics and baselines key on it
 
@@ -390,7 +390,7 @@ BY_ID = {p.id: p for p in PATTERNS}
 assert set(NEEDLES) == set(BY_ID), "every pattern needs its needles"
 assert len(BY_ID) == len(PATTERNS), "pattern ids must be unique"
 
-_MATCHER = Matcher(PATTERNS, NEEDLES)  # all patterns at once; see molting/curate/matcher.py
+_MATCHER = Matcher(PATTERNS, NEEDLES)  # all patterns at once; see molting/text/matcher.py
 
 
 def find_agent_talk(text: str, patterns: tuple[Pattern, ...] = PATTERNS, *, norm: str | None = None) -> list[Hit]:

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from itertools import compress
 from typing import Protocol
 
-from molting.curate import grammar as G
-from molting.curate.redos import first_chars
+from molting.text import grammar as G
+from molting.text.redos import first_chars
 
 
 class _Pattern(Protocol):
