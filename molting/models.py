@@ -348,21 +348,28 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False, revision: str 
     return tok
 
 
-def check_safetensors(path: Path) -> None:
-    """Refuse a truncated or corrupt .safetensors file before anything loads it: the header
-    must parse and the tensors' byte ranges must end exactly at the end of the file."""
+def safetensors_header(path: Path) -> tuple[int, dict]:
+    """(header length, header) of a .safetensors file — tensor names, dtypes, shapes, byte ranges —
+    read without loading a tensor. Raises ValueError on a file too short for its header."""
     import struct
 
     size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError("shorter than a header")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8:
+            raise ValueError("header longer than the file")
+        return n, json.loads(f.read(n))
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a truncated or corrupt .safetensors file before anything loads it: the header
+    must parse and the tensors' byte ranges must end exactly at the end of the file."""
+    size = path.stat().st_size
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise ValueError("shorter than a header")
-            (n,) = struct.unpack("<Q", head)
-            if n > size - 8:
-                raise ValueError("header longer than the file")
-            header = json.loads(f.read(n))
+        n, header = safetensors_header(path)
     except (ValueError, OSError) as err:
         raise ModelError(f"{path}: not a valid safetensors file ({err}); re-save or re-train it.") from None
     ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]

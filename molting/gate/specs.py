@@ -171,15 +171,14 @@ def _layer_shapes(model_dir: Path) -> dict[str, tuple[int, ...]] | None:
     compare (a checkpoint saved quantized packs its weights)."""
     import json
 
+    from molting.models import safetensors_header
+
     cfg = model_dir / "config.json"
     if cfg.is_file() and "quantization_config" in json.loads(cfg.read_text(encoding="utf-8")):
         return None
     shapes: dict[str, tuple[int, ...]] = {}
     for f in sorted(model_dir.glob("*.safetensors")):
-        with open(f, "rb") as fh:
-            n = int.from_bytes(fh.read(8), "little")
-            header = json.loads(fh.read(n))
-        shapes |= {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+        shapes |= {k: tuple(v["shape"]) for k, v in safetensors_header(f)[1].items() if k != "__metadata__"}
     return shapes
 
 
