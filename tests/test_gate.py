@@ -68,6 +68,8 @@ def test_reference_replies_pass_every_criterion(passing):
     report = (tmp / "reports/comparison.md").read_text(encoding="utf-8")
     assert report.splitlines()[2].startswith("**PASS**") and "## Self-check controls" in report
     assert (tmp / "reports/comparison.png").stat().st_size > 1000
+    page = (tmp / "reports/report.html").read_text(encoding="utf-8")
+    assert all(f'id="p-{r["id"]}"' in page for r in _rows())  # every prompt in the page's matrix
     data = json.loads((tmp / "reports/results.json").read_text(encoding="utf-8"))
     assert len(data["samples"]) == len(_rows()) and data["facts"]["models_loaded"] == ["none (--replies)"]
     assert data["samples"][0]["models"]["candidate"]["scores"]["personality"] >= 0
@@ -220,3 +222,5 @@ def test_several_candidates_compare_in_one_table(passing, failing, tmp_path):
     text = (tmp_path / "candidates.md").read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if line.startswith("| refs") or line.startswith("| agent")]
     assert len(rows) == 2 and "Δ personality vs base" in text and "**PASS**" in text and "**FAIL**" in text
+    page = (tmp_path / "candidates.html").read_text(encoding="utf-8")
+    assert all(f'<th data-model="{m}">' in page for m in ("base", "refs", "agent"))
