@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONWARNINGS := ignore::DeprecationWarning:setuptools
 
-.PHONY: demo test test-all setup bench clean fixture calibrate
+.PHONY: demo test test-all setup browser report-png bench clean fixture calibrate
 
 setup: $(STAMP)
 
@@ -36,11 +36,24 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m molting.demo --persona $(PERSONA)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest tests -q -m "not slow"
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(BIN)/python -m pytest tests -q
+
+# The browser test opens report.html in headless Chromium (Debian's package; Playwright, from the
+# dev extra, drives it). Installed here when apt-get can; elsewhere the test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	       && echo "[setup] Chromium for the browser test (Debian's chromium package)" \
+	       && apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "[setup] no Chromium and no apt-get as root: the browser test will skip (install chromium to run it)"
+
+# reports/report.png: the demo's report.html as the browser test sees it (same code: tests/browser.py)
+report-png: $(STAMP) browser
+	$(BIN)/python tests/browser.py reports/report.html reports/report.png
 
 calibrate: $(STAMP)
 	$(BIN)/molting calibrate --persona $(PERSONA) --report reports/METRICS_CALIBRATION.md
