@@ -90,7 +90,7 @@ def _full(row: Row, models: list[str]) -> str:
              _fenced(row.prompt), ""]
     for m in models:
         c = row.cells[m]
-        parts += [f"**{m}** — {c.score:.2f} · {cell(c.why, 400)}", "", _fenced(c.reply), ""]
+        parts += [f"**{m}** — {c.score:.2f} · {esc(cell(c.why, 400))}", "", _fenced(c.reply), ""]
     parts += ["</details>", ""]
     return "\n".join(parts)
 

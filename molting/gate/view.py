@@ -229,7 +229,7 @@ def build_view(results: EvalResults) -> ReportView:
         controls=_controls(results), series=chart_series(results), rows=rows,
         lowest=[_lowest(rows, c) for c in candidates],
         facts=fact_sections(results.facts), libraries=sorted((results.facts.get("libraries") or {}).items()),
-        languages=[lg for lg in langs], categories=sorted({r.category for r in rows}),
+        languages=list(langs), categories=sorted({r.category for r in rows}),
         gates=sorted({g for r in rows for c in r.cells.values() for g in c.gates}),
     )
 
