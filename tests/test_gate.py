@@ -224,3 +224,17 @@ def test_several_candidates_compare_in_one_table(passing, failing, tmp_path):
     assert len(rows) == 2 and "Δ personality vs base" in text and "**PASS**" in text and "**FAIL**" in text
     page = (tmp_path / "candidates.html").read_text(encoding="utf-8")
     assert all(f'<th data-model="{m}">' in page for m in ("base", "refs", "agent"))
+
+
+def test_the_nearest_competing_question_is_stored_so_a_cached_rerun_loads_no_fitted_part():
+    from molting.gate.run import nearest_questions
+    from molting.metrics import Scorer
+    from molting.persona import load_persona
+
+    persona = load_persona(CLAUDIO)
+    prompts = persona.eval_prompts()[:4]
+    replies = [prompts[1].reference, prompts[0].reference, "Olha só: use git stash.", "Bottom line: yes."]
+    first = nearest_questions(Scorer.load(persona), prompts, replies)
+    assert first[0] is not None and first[0] != prompts[0].prompt  # another question, never its own
+    again = Scorer.load(persona)
+    assert nearest_questions(again, prompts, replies) == first and again.fitted == "not yet"

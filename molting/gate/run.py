@@ -226,11 +226,23 @@ def compare_all(results: EvalResults) -> None:
 
 def nearest_questions(scorer: Any, prompts: list[Prompt], replies: list[str]) -> list[str | None]:
     """Per reply, the question whose persona answer it is closest to other than its own (the
-    topicality margin's competitor): what a reader needs to see why a reply counts as off topic."""
-    enc = scorer.encoder
-    found = scorer.topicality.rivals(replies, [p.prompt for p in prompts], [p.lang for p in prompts],
-                                     lambda a, b: enc.encode(a) @ enc.encode(b).T)
-    return [r[1].prompt if r else None for r in found]
+    topicality margin's competitor): what a reader needs to see why a reply counts as off topic.
+    Stored like the scorer's measurements, so a cached gate re-run loads no fitted part for it."""
+    from molting.metrics import state
+    from molting.metrics.scorer import SCORER_VERSION, bundle_fingerprints
+
+    store = state.RawCache(state.state_key(bundle_fingerprints(scorer.persona), SCORER_VERSION) + "/nearest")
+    keys = [store.item_key(p.lang, p.prompt, p.reference, r) for p, r in zip(prompts, replies)]
+    found = store.get_many(keys)
+    todo = [i for i, k in enumerate(keys) if k not in found]
+    if todo:
+        enc = scorer.encoder
+        rivals = scorer.topicality.rivals([replies[i] for i in todo], [prompts[i].prompt for i in todo],
+                                          [prompts[i].lang for i in todo], lambda a, b: enc.encode(a) @ enc.encode(b).T)
+        fresh = {keys[i]: {"question": r[1].prompt if r else None} for i, r in zip(todo, rivals)}
+        store.put_many(fresh)
+        found |= fresh
+    return [found[k]["question"] for k in keys]
 
 
 # ---------------------------------------------------------------- controls
