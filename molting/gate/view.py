@@ -4,8 +4,8 @@ scales, the criteria and the run facts. comparison.md, comparison.png and report
 this view, so the three never disagree.
 
     >>> v = build_view(results)
-    >>> v.lowest[0].why            # the lowest-scoring candidate reply, and what cut it
-    'degenerate: loop; off topic: topical credit 0.00 …'
+    >>> v.lowest[0].cell.why       # the lowest-scoring candidate reply, and what cut it
+    'off topic: topical credit 0.00, margin -0.07; closer to the answer of: “…”; degenerate: loop'
 """
 
 from __future__ import annotations
