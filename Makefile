@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONWARNINGS := ignore::DeprecationWarning:setuptools
 
-.PHONY: demo test test-slow test-all setup bench clean fixture calibrate
+.PHONY: demo test test-slow test-all setup browser report-png bench clean fixture calibrate
 
 setup: $(STAMP)
 
@@ -36,15 +36,28 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m molting.demo --persona $(PERSONA)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest tests -q -m "not slow"
 
 # the tests kept out of `make test` (the installed wheel, ~35 s on 2 cores); CI runs both
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest tests -q -m slow
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(BIN)/python -m pytest tests -q
+
+# The browser test opens report.html in headless Chromium (Debian's package; Playwright, from the
+# dev extra, drives it). Installed here when apt-get can; elsewhere the test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	       && echo "[setup] Chromium for the browser test (Debian's chromium package)" \
+	       && apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "[setup] no Chromium and no apt-get as root: the browser test will skip (install chromium to run it)"
+
+# reports/report.png: the demo's report.html as the browser test sees it (same code: tests/browser.py)
+report-png: $(STAMP) browser
+	$(BIN)/python tests/browser.py reports/report.html reports/report.png
 
 # your persona's calibration report into its bundle; for the example persona, the repository's
 # report with the cross-persona validity section (Cláudio, Helena, Marina built by persona init)

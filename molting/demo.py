@@ -4,16 +4,20 @@ bundle given on the command line (the Makefile passes the shipped example):
     python -m molting.demo --persona path/to/bundle     # the Makefile passes its PERSONA
 
 0. calibrate the persona's metric if its anchors are missing or stale
-1. curate the persona's raw dataset → curated set + reports/CURATION_REPORT.md
+1. curate the persona's raw dataset (the bundle's raw_dataset.json when `persona init` kept one,
+   else its dataset) → curated set + reports/CURATION_REPORT.md
 2. train two adapters with the same budget: Phase 3 on the raw set, Phase 5 on the curated set
-   (configs/cpu.yaml on CPU; the seed's 4-bit configs/phase3.yaml + phase5.yaml on CUDA)
+   (configs/cpu.yaml on CPU; the seed's 4-bit configs/phase3.yaml + phase5.yaml on CUDA). When
+   curation removes nothing, the two would be one model trained twice: Phase 5 alone is trained,
+   and the demo says so instead of comparing a model with itself
 3. run the gate as a user would: `pytest --pyargs molting.gate --persona DIR` with Phase 5 as
-   candidate, `base` and Phase 3 as baselines
-4. print where the reports are, the verdict table, and the total time
+   candidate, `base` (and Phase 3) as baselines
+4. print where the reports are, the verdict table, and the total time; write reports/DEMO.md
 
 A run whose config and dataset are unchanged is reused, so a second `make demo` only re-runs
 the gate (whose generations are cached too). Exits with the gate's status: a candidate that
-misses the criteria is reported as such, never as a success.
+misses the criteria is reported as such, never as a success. Writes only under reports/,
+data/ and output/: never the README.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import time
 from pathlib import Path
 
 from molting.curate.run import curate_file
-from molting.io import sha256_file
+from molting.errors import ConfigError
+from molting.io import read_json, sha256_file
 from molting.train.config import load_config, to_dict, with_overrides
 
 REPORTS = Path("reports")
@@ -69,12 +74,44 @@ def _phase_row(name: str, dataset: Path, out: Path, config: str, m: dict, reused
             "quantization": (m.get("quantization") or {}).get("used"), "device": m.get("device")}
 
 
-def run_gate(persona: Path) -> int:
+def run_gate(persona: Path, baselines: list[str]) -> int:
     cmd = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider",
-           "--persona", str(persona), "--adapter", str(OUTPUTS["phase5"][0]), "--baseline", "base",
-           "--baseline", f"phase3={OUTPUTS['phase3'][0]}", "--report-dir", str(REPORTS)]
+           "--persona", str(persona), "--adapter", str(OUTPUTS["phase5"][0]),
+           *[a for b in baselines for a in ("--baseline", b if b == "base" else f"{b}={OUTPUTS[b][0]}")],
+           "--report-dir", str(REPORTS)]
     print("      pytest " + " ".join(cmd[3:]))
     return subprocess.call(cmd)
+
+
+def raw_dataset(persona) -> Path:
+    """What Phase 3 trains on and Phase 5 curates: the raw set `persona init` kept (checked
+    against the sha256 it recorded in init.json), else the bundle's dataset."""
+    from molting.persona_init import INIT_FILE
+
+    raw = persona.raw_dataset
+    if raw is None:
+        return persona.dataset
+    init = persona.root / INIT_FILE
+    want = ((read_json(init, "init file") if init.is_file() else {}).get("raw_dataset") or {}).get("sha256")
+    if want and want != sha256_file(raw):
+        raise ConfigError(f"{raw}: changed since `molting persona init` wrote it (sha256 differs from {init}); "
+                          "re-run persona init, or delete it to curate the bundle's dataset instead.")
+    return raw
+
+
+def plan_phases(raw: Path, curated: Path, stats: dict) -> tuple[list[tuple[str, Path]], str | None]:
+    """(phase, dataset) to train, and why Phase 3 is left out when it is: a curation that removed
+    nothing leaves two identical training sets, and a model compared with itself shows Δ 0."""
+    if stats["removed"] == 0:
+        return [("phase5", curated)], same_data_note(raw, stats)
+    return [("phase3", raw), ("phase5", curated)], None
+
+
+def same_data_note(raw: Path, stats: dict) -> str:
+    return (f"curation removed nothing from {raw} ({stats['total']} → {stats['kept']}): Phase 3 (raw) and Phase 5 "
+            "(curated) would be one model trained twice on the same data, which is no comparison. Only Phase 5 is "
+            "trained and gated against the base model. A bundle built by `molting persona init` keeps its raw set "
+            "(raw_dataset.json) for Phase 3; for a hand-built bundle, set files.raw_dataset in persona.yaml.")
 
 
 def ensure_calibrated(persona_dir: Path) -> None:
@@ -94,7 +131,8 @@ def ensure_calibrated(persona_dir: Path) -> None:
         calibrate(persona, load_criteria(persona.criteria_path).personality_min)
 
 
-def write_demo_report(started: str, minutes: float, phases: list[dict], rc: int, cuda: bool) -> Path:
+def write_demo_report(started: str, minutes: float, phases: list[dict], rc: int, cuda: bool,
+                      note: str | None = None) -> Path:
     """reports/DEMO.md: when, where and how long the demo ran, each phase, and the gate's verdict table."""
     import os
     import platform
@@ -113,7 +151,10 @@ def write_demo_report(started: str, minutes: float, phases: list[dict], rc: int,
         f"(not counting `.venv` set-up), gate exit status {rc}." + _reuse_note(phases), "",
         tabulate(rows, headers=["Phase", "Dataset", "Config", "Steps", "Tokens", "Load + train", "Quantization",
                                 "Device", ""], tablefmt="github"), "",
+        *([f"**No raw-vs-curated comparison**: {note}", ""] if note else []),
         "## Gate verdict (from reports/comparison.md)", "", verdict_table(), "",
+        "Every reply in full, each score's parts and filters: `reports/report.html` (open it in a browser); "
+        "the lowest-scoring candidate reply and why it scored so are named at its top and in comparison.md.", "",
         "_Generated by `make demo` (molting/demo.py); do not edit by hand._", "",
     ])
     return write_text_atomic(REPORTS / "DEMO.md", text)
@@ -127,25 +168,6 @@ def _reuse_note(phases: list[dict]) -> str:
     took = " + ".join(f"{p['wall_seconds']:.0f} s" for p in reused if isinstance(p["wall_seconds"], (int, float)))
     return (f" {len(reused)} of {len(phases)} adapters were reused from an earlier run with the same config and data"
             + (f" (training them took {took})" if took else "") + "; a fresh run trains them.")
-
-
-README = Path("README.md")
-README_BEGIN, README_END = "<!-- demo:begin -->", "<!-- demo:end -->"
-
-
-def update_readme(demo_md: Path, readme: Path = README) -> bool:
-    """Copy DEMO.md (less its title) between the README's demo markers, so the README shows the
-    latest run's numbers without hand-editing. Returns False when the README has no markers."""
-    from molting.io import write_text_atomic
-
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-    if README_BEGIN not in text or README_END not in text:
-        return False
-    body = demo_md.read_text(encoding="utf-8").split("\n", 2)[2].strip().replace("\n## ", "\n### ")
-    head, rest = text.split(README_BEGIN, 1)
-    tail = rest.split(README_END, 1)[1]
-    write_text_atomic(readme, f"{head}{README_BEGIN}\n{body}\n{README_END}{tail}")
-    return True
 
 
 def verdict_table() -> str:
@@ -169,24 +191,29 @@ def main(argv: list[str] | None = None) -> int:
     persona = load_persona(args.persona)
     print(f"[0/3] persona {persona.name} ({args.persona})")
     ensure_calibrated(args.persona)
-    raw, curated = persona.dataset, Path("data") / f"{slug(persona.name)}_curated{persona.dataset.suffix}"
+    raw = raw_dataset(persona)
+    curated = Path("data") / f"{slug(persona.name)}_curated{raw.suffix}"
     print(f"[1/3] curate {raw}")
     s = curate_file(raw, curated, report=REPORTS / "CURATION_REPORT.md").stats
     print(f"      {s['total']} → {s['kept']} kept ({s['change_pct']:+.1f}%), report: {REPORTS / 'CURATION_REPORT.md'}")
-    print(f"[2/3] train Phase 3 (raw) and Phase 5 (curated) — {'CUDA, the seed 4-bit configs' if cuda else 'CPU, ' + CPU_PROFILE}")
+    plan, note = plan_phases(raw, curated, s)
+    what = "Phase 5 (curated)" if note else "Phase 3 (raw) and Phase 5 (curated)"
+    print(f"[2/3] train {what} — {'CUDA, the seed 4-bit configs' if cuda else 'CPU, ' + CPU_PROFILE}")
+    if note:
+        print(f"      !!! {note}")
     if not cuda:
         print("      !!! no CUDA GPU: LoRA on full-precision weights with the CPU profile (recorded in run.json)")
     phases = [train_phase(name, dataset, OUTPUTS[name][0], OUTPUTS[name][1] if cuda else CPU_PROFILE)
-              for name, dataset in (("phase3", raw), ("phase5", curated))]
-    print("[3/3] gate: candidate phase5, baselines base + phase3")
-    rc = run_gate(args.persona)
-    print(f"\nreports: {REPORTS / 'comparison.md'}, {REPORTS / 'results.json'}, {REPORTS / 'comparison.png'}, "
-          f"{REPORTS / 'CURATION_REPORT.md'}")
+              for name, dataset in plan]
+    baselines = ["base"] + [name for name, _ in plan if name != "phase5"]
+    print(f"[3/3] gate: candidate phase5, baselines {' + '.join(baselines)}")
+    rc = run_gate(args.persona, baselines)
+    print(f"\nreports: {REPORTS / 'report.html'} (open in a browser), {REPORTS / 'comparison.md'}, "
+          f"{REPORTS / 'results.json'}, {REPORTS / 'comparison.png'}, {REPORTS / 'CURATION_REPORT.md'}")
     minutes = (time.perf_counter() - t0) / 60
     if (REPORTS / "comparison.md").is_file():
         print(verdict_table())
-        demo_md = write_demo_report(started, minutes, phases, rc, cuda)
-        print(f"wrote {demo_md}" + (f" and its copy in {README}" if update_readme(demo_md) else ""))
+        print(f"wrote {write_demo_report(started, minutes, phases, rc, cuda, note)}")
     print(f"\ndemo finished in {minutes:.1f} min (gate exit status {rc})")
     return rc
 

@@ -37,6 +37,38 @@ SOURCE_FILE = "molting_source.json"  # written last into the cache dir: marks a 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # org/name; anything else must be a path
 _FINGERPRINT_BYTES = 1 << 20  # hash the head of big weight files: cheap, still catches a swap
 
+# Third-party messages a user cannot act on, dropped where they arise: (logger, start of the text).
+# Matched exactly, so every other message of those libraries, and all of molting's, still show.
+_NOISE_LOGS = (
+    # bitsandbytes asks the kernel hub for an optional CPU 4-bit kernel when peft imports it;
+    # offline there is nothing to check or fetch, and molting's CPU path does not need it
+    ("kernels._internals.hf_hub", "Skipping publisher trust check"),
+    ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward"),
+)
+# transformers deprecates a property that PEFT and TRL (not molting) read while wrapping a model
+_NOISE_WARNINGS = ((FutureWarning, r"`is_gradient_checkpointing` is deprecated"),)
+
+
+class _DropNoise(logging.Filter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def quiet_third_party() -> None:
+    """Install the filters above (idempotent); call before PEFT, TRL or bitsandbytes load."""
+    import warnings
+
+    for name, prefix in _NOISE_LOGS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) and f.prefix == prefix for f in logger.filters):
+            logger.addFilter(_DropNoise(prefix))
+    for category, message in _NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
 
 @dataclass(frozen=True)
 class LoadedBase:
@@ -274,6 +306,7 @@ def load_base(name: str, quantization: str, *, trust_remote_code: bool = False,
               for_training: bool = True) -> LoadedBase:
     import torch
 
+    quiet_third_party()
     path, source = resolve(name)
     cuda = torch.cuda.is_available()
     used, reason = choose_quantization(quantization, cuda, for_training)

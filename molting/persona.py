@@ -2,6 +2,7 @@
 
     DIR/persona.yaml        the card: name, languages, signature expressions, never-list, …
     DIR/dataset.json        the persona's conversations (raw or curated; any format molting reads)
+    DIR/raw_dataset.json    optional: the raw conversations before curation (`persona init` keeps them)
     DIR/eval_prompts.jsonl  held-out prompts with the persona's own reply as reference
     DIR/calibration.jsonl   more held-out prompts: fit the metric's anchors, nothing else
     DIR/negatives/          optional: generic.jsonl, agent.jsonl ({"lang", "reply"}) written by hand
@@ -37,6 +38,7 @@ _LANG_ALIASES = {"en": "en", "en-us": "en", "en-gb": "en", "english": "en",
                  "pt": "pt", "pt-br": "pt", "pt_br": "pt", "portuguese": "pt", "brazilian portuguese": "pt"}
 DEFAULT_FILES = {
     "dataset": "dataset.json",
+    "raw_dataset": "raw_dataset.json",  # optional: the raw conversations before curation, held-out ones removed
     "eval": "eval_prompts.jsonl",
     "calibration": "calibration.jsonl",
     "negatives": "negatives",
@@ -286,6 +288,12 @@ class Persona:
     @property
     def dataset(self) -> Path:
         return self.files["dataset"]
+
+    @property
+    def raw_dataset(self) -> Path | None:
+        """The raw training conversations (`persona init` keeps them), or None when the bundle has none."""
+        p = self.files["raw_dataset"]
+        return p if p.is_file() else None
 
     @property
     def anchors_path(self) -> Path:

@@ -61,6 +61,7 @@ MIN_AUC = 0.85
 # below this the gate could pass a model that speaks in someone else's voice.
 MIN_VOICE_AUC = 0.80
 INIT_FILE = "init.json"
+RAW_FILE = "raw_dataset"  # + the raw set's suffix: the raw conversations less the held-out ones (the demo's Phase 3)
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,11 @@ def init_bundle(target: str | Path, opts: InitOptions, *, overwrite: bool = Fals
         stage.chmod(0o755)  # mkdtemp makes it private; the bundle is an ordinary directory
         result = _build(stage, card_raw, card, opts, progress, threshold)
         written = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+        raw = stage / f"{RAW_FILE}{_suffix(opts.dataset)}"
         (stage / INIT_FILE).write_text(json_text({"inputs": key, "counts": result.counts, "validity": result.validity,
-                                                  "files": written}), encoding="utf-8")
+                                                  "files": written,
+                                                  "raw_dataset": {"file": raw.name, "sha256": sha256_file(raw)}}),
+                                       encoding="utf-8")
         _swap(stage, target)
     except BaseException:
         remove_empty_dirs(new_dirs)
@@ -223,9 +227,10 @@ def _build(stage: Path, card_raw: dict, card, opts: InitOptions, progress, thres
     else:
         progress("[4/5] negatives: packaged generic set only (--no-base-replies)")
     _write_bundle(stage, card_raw, curated, split, cal, ev, cur, train_generic)
+    raw_n = _write_raw_training_set(stage, opts.dataset, split)
     progress("[5/5] fit the scorer and calibrate")
     validity = _calibrate(stage, threshold, progress, opts.accept_weak_voice)
-    counts = {"curated": s["kept"], "rejected": s["removed"], "train": len(split.train),
+    counts = {"curated": s["kept"], "rejected": s["removed"], "train": len(split.train), "raw_train": raw_n,
               "calibration": len(cal), "eval": len(ev), "dropped_near_duplicates": split.dropped,
               "languages": {lg: sum(v == lg for v in langs.values()) for lg in card.languages}}
     return InitResult(stage, reused=False, counts=counts, validity=validity)
@@ -241,6 +246,7 @@ class Split:
     calibration: list[Conversation]
     eval: list[Conversation]
     dropped: int = 0
+    held_prompts: list[str] = field(default_factory=list)  # eval + kept calibration prompts: none may be trained on
 
 
 def split_conversations(convs: list[Conversation], langs: dict[str, str], languages: tuple[str, ...],
@@ -270,7 +276,8 @@ def split_conversations(convs: list[Conversation], langs: dict[str, str], langua
     kept_train = [c for c in train if not any(held.find(t.content) for t in c.turns if t.role == "user")]
     order = lambda cs: sorted(cs, key=lambda c: c.index)
     dropped = len(cal) - len(kept_cal) + len(train) - len(kept_train)
-    return Split(order(kept_train), order(kept_cal), order(ev), dropped)
+    return Split(order(kept_train), order(kept_cal), order(ev), dropped,
+                 held_eval + [_last_user(c) for c in kept_cal])
 
 
 def _held_out_n(n: int, wanted: int | None) -> int:
@@ -340,7 +347,8 @@ def _write_bundle(stage: Path, card_raw: dict, curated, split: Split, cal: list[
     import yaml
 
     card = {k: v for k, v in card_raw.items() if k != "files"}
-    card["files"] = {"dataset": f"dataset{_suffix(curated.path)}"}
+    card["files"] = {"dataset": f"dataset{_suffix(curated.path)}",
+                     "raw_dataset": f"{RAW_FILE}{_suffix(curated.path)}"}
     with OutputSet() as out:
         out.add(stage / CARD_FILE, "# Written by `molting persona init`; edit the card freely, then re-calibrate.\n"
                 + yaml.safe_dump(card, allow_unicode=True, sort_keys=False), "card")
@@ -351,6 +359,19 @@ def _write_bundle(stage: Path, card_raw: dict, curated, split: Split, cal: list[
     if train_generic:
         (stage / "negatives" / "generic.jsonl").write_text("".join(json_text(r, indent=None) for r in train_generic),
                                                            encoding="utf-8")
+
+
+def _write_raw_training_set(stage: Path, raw_path: Path, split: Split) -> int:
+    """raw_dataset.json: the raw conversations, agent talk included, less every one whose user turn
+    is a held-out prompt (or near it) — the training split before curation, so a "trained on the
+    raw set" baseline sees no held-out reply. Recorded in the card's files and in init.json."""
+    from molting.metrics.text import NearDuplicates
+
+    raw = load_dataset(raw_path)
+    held = NearDuplicates(split.held_prompts)
+    keep = [c for c in raw.conversations if not any(held.find(t.content) for t in c.turns if t.role == "user")]
+    save_records([to_record(c, raw.schema) for c in keep], stage / f"{RAW_FILE}{_suffix(raw_path)}", raw.container)
+    return len(keep)
 
 
 def _write_agent_negatives(stage: Path, rejected: Path) -> None:

@@ -68,6 +68,8 @@ def test_reference_replies_pass_every_criterion(passing):
     report = (tmp / "reports/comparison.md").read_text(encoding="utf-8")
     assert report.splitlines()[2].startswith("**PASS**") and "## Self-check controls" in report
     assert (tmp / "reports/comparison.png").stat().st_size > 1000
+    page = (tmp / "reports/report.html").read_text(encoding="utf-8")
+    assert all(f'id="p-{r["id"]}"' in page for r in _rows())  # every prompt in the page's matrix
     data = json.loads((tmp / "reports/results.json").read_text(encoding="utf-8"))
     assert len(data["samples"]) == len(_rows()) and data["facts"]["models_loaded"] == ["none (--replies)"]
     assert data["samples"][0]["models"]["candidate"]["scores"]["personality"] >= 0
@@ -220,3 +222,19 @@ def test_several_candidates_compare_in_one_table(passing, failing, tmp_path):
     text = (tmp_path / "candidates.md").read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if line.startswith("| refs") or line.startswith("| agent")]
     assert len(rows) == 2 and "Δ personality vs base" in text and "**PASS**" in text and "**FAIL**" in text
+    page = (tmp_path / "candidates.html").read_text(encoding="utf-8")
+    assert all(f'<th data-model="{m}">' in page for m in ("base", "refs", "agent"))
+
+
+def test_the_nearest_competing_question_is_stored_so_a_cached_rerun_loads_no_fitted_part():
+    from molting.gate.run import nearest_questions
+    from molting.metrics import Scorer
+    from molting.persona import load_persona
+
+    persona = load_persona(CLAUDIO)
+    prompts = persona.eval_prompts()[:4]
+    replies = [prompts[1].reference, prompts[0].reference, "Olha só: use git stash.", "Bottom line: yes."]
+    first = nearest_questions(Scorer.load(persona), prompts, replies)
+    assert first[0] is not None and first[0] != prompts[0].prompt  # another question, never its own
+    again = Scorer.load(persona)
+    assert nearest_questions(again, prompts, replies) == first and again.fitted == "not yet"

@@ -102,3 +102,26 @@ def test_the_offline_default_trains(smollm2_adapter):
     manifest = json.loads((smollm2_adapter / "run.json").read_text())
     assert manifest["steps"] == 2 and manifest["base_model"]["source"] == "offline-default"
     assert manifest["complete"] is True and manifest["tokens_per_second"] > 0
+
+
+def test_third_party_noise_is_dropped_at_its_source_and_nothing_else(caplog):
+    import logging
+    import warnings
+
+    from molting.models import quiet_third_party
+
+    quiet_third_party()
+    quiet_third_party()  # idempotent: one filter per message
+    kernels = logging.getLogger("kernels._internals.hf_hub")
+    assert len(kernels.filters) == 1
+    with caplog.at_level(logging.WARNING):
+        kernels.warning("Skipping publisher trust check for 'x/y' because Hugging Face Hub is in offline mode.")
+        kernels.warning("Something the user should see.")
+        logging.getLogger("molting.train").warning("warmup covers 200% of the run")
+    assert [r.getMessage() for r in caplog.records] == ["Something the user should see.",
+                                                         "warmup covers 200% of the run"]
+    with warnings.catch_warnings(record=True) as seen:
+        quiet_third_party()
+        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+        warnings.warn("`other_thing` is deprecated", FutureWarning)
+    assert [str(w.message) for w in seen] == ["`other_thing` is deprecated"]

@@ -85,3 +85,4 @@ def test_the_installed_wheel_calibrates_gates_and_reports_outside_the_checkout(t
     report = run([str(venv / "bin" / "molting"), "report", "--persona", "helena", "--results", "reports/results.json",
                   "--report-dir", "rescored"], work, env)
     assert report.stdout.startswith("**PASS**") and (work / "rescored" / "comparison.md").is_file()
+    assert "<table id=\"matrix\">" in (work / "rescored" / "report.html").read_text(encoding="utf-8")  # template shipped

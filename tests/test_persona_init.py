@@ -10,6 +10,7 @@ import pytest
 from conftest import CLAUDIO, TEST_DATA
 from molting.cli import main
 from molting.data import Conversation, Turn, load_dataset
+from molting.io import sha256_file
 from molting.metrics.language import LanguageIdentifier, text_language
 from molting.metrics.text import NearDuplicates
 from molting.persona import load_persona
@@ -95,6 +96,19 @@ def test_the_splits_are_by_conversation_and_share_no_prompt(built):
     assert not [u for u in train_users if held.find(u)]
     assert not NearDuplicates([p.prompt for p in ev]).find(cal[0].prompt)
     assert not {p.id for p in ev} & {p.id for p in cal}
+
+
+def test_the_bundle_keeps_the_raw_training_set_with_no_held_out_conversation(built):
+    _, _, result, _ = built
+    persona = load_persona(result.bundle)
+    assert persona.raw_dataset == result.bundle / "raw_dataset.json"
+    raw = load_dataset(persona.raw_dataset).conversations
+    train = load_dataset(persona.dataset).conversations
+    assert len(raw) == result.counts["raw_train"] > len(train)  # the agent talk curation removes is still there
+    held = NearDuplicates([p.prompt for p in persona.eval_prompts() + persona.calibration_prompts()])
+    assert not [t for c in raw for t in c.turns if t.role == "user" and held.find(t.content)]
+    init = json.loads((result.bundle / "init.json").read_text(encoding="utf-8"))
+    assert init["raw_dataset"] == {"file": "raw_dataset.json", "sha256": sha256_file(persona.raw_dataset)}
 
 
 def test_re_running_with_the_same_inputs_reuses_the_bundle(built):

@@ -39,6 +39,7 @@ class Comparison:
     personality: Interval  # candidate − baseline, paired bootstrap
     agent: McNemar
     fluency: Interval | None = None  # PT prompts only
+    candidate: str = CANDIDATE  # `molting report` with several candidates compares each
 
 
 @dataclass
@@ -53,20 +54,23 @@ class EvalResults:
     controls: dict[str, list[Any]] = field(default_factory=dict)  # control set → [ReplyScores]
     facts: dict[str, Any] = field(default_factory=dict)
     judge: dict[str, list[float]] = field(default_factory=dict)  # model → optional LLM-judge scores (0–10)
+    # model → per prompt, the question whose persona answer the reply is closest to, other than its own
+    nearest: dict[str, list[str | None]] = field(default_factory=dict)
+    candidates: tuple[str, ...] = (CANDIDATE,)  # several with `molting report --results NAME=… …`
 
     def replies(self, model: str) -> list[str]:
         return [g.reply for g in self.generations[model]]
 
     def baselines(self) -> list[str]:
-        return [m for m in self.models if m != CANDIDATE]
+        return [m for m in self.models if m not in self.candidates]
 
     def prompt_langs(self) -> tuple[str, ...]:
         return tuple(lg for lg in self.languages if any(p.lang == lg for p in self.prompts))
 
     def checks(self, model: str = CANDIDATE) -> list[Check]:
-        """Every criterion: the candidate's absolute ones, then its comparisons with each baseline."""
+        """Every criterion: the model's absolute ones, then (a candidate's) comparisons with each baseline."""
         out = model_checks(self.criteria, self.scores[model], self.prompt_langs())
-        return out + (comparison_checks(self.criteria, self.comparisons) if model == CANDIDATE else [])
+        return out + comparison_checks(self.criteria, [c for c in self.comparisons if c.candidate == model])
 
 
 def prompts_hash(prompts: list[Prompt]) -> str:
@@ -93,6 +97,8 @@ def results_to_json(results: EvalResults) -> dict[str, Any]:
                 row["models"][m]["scores"] = {k: v for k, v in asdict(s).items() if k not in ("id", "lang")}
             if results.judge:
                 row["models"][m]["judge"] = results.judge[m][i]
+            if results.nearest.get(m):
+                row["models"][m]["nearest_question"] = results.nearest[m][i]
         samples.append(row)
     return {
         "results_version": RESULTS_VERSION,

@@ -1,80 +1,63 @@
-"""Render the gate's reports: comparison.md (tabulate), results.json and a PNG chart. Render only:
-every number comes from EvalResults and its checks (molting.gate.criteria).
+"""Render the gate's reports: comparison.md (tabulate), report.html (molting.gate.html),
+results.json and a PNG chart. Render only: every number comes from EvalResults through one view
+(molting.gate.view), so the Markdown, the chart and the page never disagree.
 
-Verdict first; then the criteria table (metric | target | each baseline | candidate | Δ with
-95% CI | pass/fail), comparisons, the self-check controls, a per-language table, the worst
-regressions and sample replies side by side (cells sanitised: tabulate escapes neither `|` nor
-newlines), and the run facts.
+Verdict first, with the lowest-scoring candidate reply and why; then the criteria table (metric |
+target | each baseline | candidate | Δ with 95% CI | pass/fail), comparisons, the self-check
+controls, a per-language table, the lowest-scoring and most regressed replies and samples side by
+side — short table rows, each with its full prompt and replies in a collapsible block below
+(fenced, so a reply's Markdown or HTML stays text) — and the run facts.
 """
 
 from __future__ import annotations
 
-import json
+import html
+import re
 from pathlib import Path
 
 from tabulate import tabulate
 
-from molting.gate.criteria import Check, verdict
 from molting.gate.records import CANDIDATE, EvalResults, results_to_json
+from molting.gate.view import LANG_NAMES, ReportView, Row, build_view
 from molting.io import OutputSet, json_text
 from molting.metrics import aggregate
 from molting.text.markdown import cell
 
-LANG_NAMES = {"en": "EN", "pt": "PT-BR"}
+SAMPLES = 6  # replies side by side, evenly spread over the prompts
+WORST = 5  # lowest-scoring and most regressed replies listed
 
 
 def _pass(ok: bool) -> str:
     return "✅ pass" if ok else "❌ fail"
 
 
-def _criteria_table(results: EvalResults, cs: list[Check]) -> str:
-    bases = results.baselines()
-    langs = results.prompt_langs()
-    per_model = {m: {c.name: c.shown.split(" [")[0] for c in results.checks(m)} for m in bases}
-    rows = []
-    for ch in cs:
-        if ch.name.startswith(("beats_", "no_agent_regression_")):
-            continue
-        deltas = []
-        for comp in results.comparisons:
-            iv = comp.personality if ch.name == "personality" else comp.fluency if ch.name == "pt_fluency" else None
-            if iv is not None:
-                deltas.append(f"{comp.baseline}: {iv.estimate:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]")
-        rows.append([ch.metric, ch.target, *[per_model[b].get(ch.name, "–") for b in bases], ch.shown,
-                     "; ".join(deltas) or "–", _pass(ch.passed)])
-    skipped = [lg for lg in results.languages if lg not in langs]
-    table = tabulate(rows, headers=["Metric", "Target", *bases, CANDIDATE, "Δ candidate − baseline (95% CI)", "Result"],
+def _criteria_table(results: EvalResults, v: ReportView) -> str:
+    c = v.candidates[0]
+    rows = [[r.metric, r.target, *[r.values[b] for b in v.baselines], r.values[c], r.deltas[c], _pass(r.passed[c])]
+            for r in v.criteria]
+    table = tabulate(rows, headers=["Metric", "Target", *v.baselines, c, "Δ candidate − baseline (95% CI)", "Result"],
                      tablefmt="github")
+    skipped = [lg for lg in results.languages if lg not in results.prompt_langs()]
     if skipped:
         table += f"\n\nSkipped: no prompts in {', '.join(LANG_NAMES.get(lg, lg) for lg in skipped)}."
     return table
 
 
-def _comparison_table(cs: list[Check]) -> str:
-    rows = [[ch.metric, ch.target, ch.shown, _pass(ch.passed)] for ch in cs
-            if ch.name.startswith(("beats_", "no_agent_regression_"))]
+def _comparison_table(v: ReportView) -> str:
+    rows = [[ch.metric, ch.target, ch.shown, _pass(ch.passed)] for _, ch in v.comparisons]
     if not rows:
         return "No baseline."
     return tabulate(rows, headers=["Comparison", "Target", "Measured", "Result"], tablefmt="github")
 
 
-def _controls_table(results: EvalResults) -> str:
-    if not results.controls:
+def _controls_table(v: ReportView) -> str:
+    if not v.controls:
         return "No controls were scored."
-    from molting.gate.criteria import model_checks
-
-    rows = []
-    expect = {"reference": "pass every criterion", "generic": "fail personality", "agent": "fail personality",
-              "impostor": "fail personality"}
-    for kind, scores in results.controls.items():
-        cs = model_checks(results.criteria, scores, results.prompt_langs())
-        pers = next(c for c in cs if c.name == "personality")
-        ok = all(c.passed for c in cs) if kind == "reference" else not pers.passed
-        failed = [c.metric for c in cs if not c.passed]
-        rows.append([kind, expect.get(kind, ""), pers.shown, ", ".join(failed) or "none", "✅" if ok else "❌"])
+    rows = [[c["kind"], c["expected"], c["personality"], c["failed"], c["ok"]] for c in v.controls]
     return ("The eval set's own references and negatives, scored in this run: a gate that cannot tell them apart "
-            "refuses to judge a model.\n\n" + tabulate(rows, headers=["Control", "Expected", "Personality", "Criteria failed",
-                                                                       "As expected"], tablefmt="github"))
+            "refuses to judge a model.\n\n" + tabulate(rows, headers=["Control", "Expected", "Personality",
+                                                                       "Criteria failed", "As expected"],
+                                                        tablefmt="github"))
 
 
 def _language_table(results: EvalResults) -> str:
@@ -91,25 +74,57 @@ def _language_table(results: EvalResults) -> str:
                                    "Right language", "Fluency"], tablefmt="github")
 
 
-def _worst(results: EvalResults, k: int = 5) -> str:
-    if not results.comparisons:
+def _fenced(text: str) -> str:
+    """A fenced block that holds any text as text: the fence is longer than any backtick run in it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _full(row: Row, models: list[str]) -> str:
+    """A collapsible block with the full prompt and every model's full reply, score and why."""
+    scores = ", ".join(f"{m} {row.cells[m].score:.2f}" for m in models)
+    esc = lambda t: html.escape(t, quote=False)
+    parts = [f"<details><summary>{esc(row.id)} — {esc(cell(row.prompt, 70))} ({esc(scores)})"
+             "</summary>", "", f"**Prompt** ({LANG_NAMES.get(row.lang, row.lang)}, {row.category})", "",
+             _fenced(row.prompt), ""]
+    for m in models:
+        c = row.cells[m]
+        parts += [f"**{m}** — {c.score:.2f} · {esc(cell(c.why, 400))}", "", _fenced(c.reply), ""]
+    parts += ["</details>", ""]
+    return "\n".join(parts)
+
+
+def _lowest(v: ReportView, k: int = WORST) -> str:
+    c = v.candidates[0]
+    order = sorted(v.rows, key=lambda r: (r.cells[c].score, -len(r.cells[c].gates), r.index))[:k]
+    table = tabulate([[r.id, LANG_NAMES.get(r.lang, r.lang), cell(r.prompt, 50), f"{r.cells[c].score:.2f}",
+                       cell(r.cells[c].why, 140)] for r in order],
+                     headers=["Prompt id", "Lang", "Prompt", f"{c} score", "Why"], tablefmt="github",
+                     disable_numparse=True)
+    return table + "\n\n" + "\n".join(_full(r, v.models) for r in order)
+
+
+def _worst(v: ReportView, k: int = WORST) -> str:
+    if not v.baselines:
         return "No baseline to compare with."
-    base = results.comparisons[0].baseline
-    cand, other = results.scores[CANDIDATE], results.scores[base]
-    order = sorted(range(len(cand)), key=lambda i: (cand[i].personality - other[i].personality, i))[:k]
-    rows = [[results.prompts[i].id, cell(results.prompts[i].prompt, 60), cell(results.replies(base)[i], 110),
-             f"{other[i].personality:.1f}", cell(results.replies(CANDIDATE)[i], 110), f"{cand[i].personality:.1f}",
-             ", ".join(cand[i].gates) or "–"] for i in order]
-    return tabulate(rows, headers=["Prompt id", "Prompt", base, "score", CANDIDATE, "score", "Candidate gates"],
-                    tablefmt="github")
+    c, base = v.candidates[0], v.baselines[0]
+    order = sorted(v.rows, key=lambda r: (r.cells[c].deltas[base], r.index))[:k]
+    table = tabulate([[r.id, cell(r.prompt, 50), f"{r.cells[base].score:.2f}", f"{r.cells[c].score:.2f}",
+                       f"{r.cells[c].deltas[base]:+.2f}", cell(r.cells[c].why, 120)] for r in order],
+                     headers=["Prompt id", "Prompt", f"{base} score", f"{c} score", "Δ", f"Why {c} scored so"],
+                     tablefmt="github", disable_numparse=True)
+    return table + "\n\n" + "\n".join(_full(r, v.models) for r in order)
 
 
-def _samples(results: EvalResults, k: int = 6) -> str:
-    step = max(1, len(results.prompts) // k)
-    idx = list(range(0, len(results.prompts), step))[:k]
-    rows = [[results.prompts[i].id, cell(results.prompts[i].prompt, 60),
-             *[cell(results.replies(m)[i], 110) for m in results.models]] for i in idx]
-    return tabulate(rows, headers=["Prompt id", "Prompt", *results.models], tablefmt="github")
+def _samples(v: ReportView, k: int = SAMPLES) -> str:
+    step = max(1, len(v.rows) // k)
+    rows = v.rows[::step][:k]
+    table = tabulate([[r.id, LANG_NAMES.get(r.lang, r.lang), cell(r.prompt, 60),
+                       *[f"{r.cells[m].score:.2f}" for m in v.models]] for r in rows],
+                     headers=["Prompt id", "Lang", "Prompt", *[f"{m} score" for m in v.models]], tablefmt="github",
+                     disable_numparse=True)
+    return table + "\n\n" + "\n".join(_full(r, v.models) for r in rows)
 
 
 def _judge_table(results: EvalResults) -> str:
@@ -130,37 +145,57 @@ def _judge_table(results: EvalResults) -> str:
             f"Informational only: the criteria above use the calibrated offline scorer.\n\n{table}")
 
 
-def _facts(results: EvalResults) -> str:
-    f = results.facts
-    rows = [[k, cell(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v, 160)]
-            for k, v in f.items() if k != "libraries"]
-    rows.append(["libraries", cell(", ".join(f"{k} {v}" for k, v in f.get("libraries", {}).items()), 200)])
-    return tabulate(rows, headers=["Fact", "Value"], tablefmt="github")
+def _facts(v: ReportView) -> str:
+    parts = []
+    for section, rows in v.facts.items():
+        parts += [f"**{section}**", "", tabulate([[k, cell(val, 200)] for k, val in rows], headers=["", ""],
+                                                 tablefmt="github"), ""]
+    if v.libraries:
+        parts += ["**Libraries**", "", tabulate([[k, val or "–"] for k, val in v.libraries],
+                                                headers=["Library", "Version"], tablefmt="github"), ""]
+    return "\n".join(parts).strip()
 
 
 def render(results: EvalResults) -> str:
-    cs = results.checks()
-    counts = ", ".join(f"{sum(p.lang == lg for p in results.prompts)} {LANG_NAMES.get(lg, lg)}"
-                       for lg in results.prompt_langs())
-    persona = results.facts.get("persona", "")
+    v = build_view(results)
+    c = v.candidates[0]
+    low = v.lowest[0]
     parts = [
-        f"# Persona gate{': ' + persona if persona else ''} — baseline vs candidate", "", verdict(cs), "",
-        f"Models: {', '.join(f'`{m}`' for m in results.models)} on {len(results.prompts)} held-out prompts ({counts}). "
-        "Thresholds from the criteria file; intervals are paired bootstrap (Δ) or Wilson (rates).", "",
-        "## Success criteria", "", _criteria_table(results, cs), "",
-        "## Candidate vs each baseline", "", _comparison_table(cs), "",
-        "## Self-check controls", "", _controls_table(results), "",
+        f"# {v.title}", "", v.verdicts[c], "",
+        f"Models: {', '.join(f'`{m}`' for m in v.models)} on {v.n_prompts} held-out prompts ({v.counts}). "
+        "Thresholds from the criteria file; intervals are paired bootstrap (Δ) or Wilson (rates). "
+        "`report.html` beside this file shows every reply in full, with filters and each score's parts.", "",
+        f"Lowest-scoring {c} reply: **{low.row.id}** ({low.cell.score:.2f}) — {cell(low.cell.why, 300)}. "
+        "Its full text is under *Lowest-scoring replies* below.", "",
+        "![Criteria per model: fixed scales, targets dashed, 95% intervals as whiskers](comparison.png)", "",
+        "## Success criteria", "", _criteria_table(results, v), "",
+        "## Candidate vs each baseline", "", _comparison_table(v), "",
+        "## Self-check controls", "", _controls_table(v), "",
         "## Per language", "", _language_table(results), "",
-        "## Worst regressions (candidate − first baseline)", "", _worst(results), "",
-        "## Sample replies side by side", "", _samples(results), "",
+        f"## Lowest-scoring {c} replies", "", _lowest(v),
+        "## Worst regressions (candidate − first baseline)", "", _worst(v),
+        "## Sample replies side by side", "", _samples(v),
         *(["## LLM judge (optional)", "", _judge_table(results), ""] if results.judge else []),
-        "## Run facts", "", _facts(results), "",
+        "## Run facts", "", _facts(v), "",
         "_Generated by the molting gate (`pytest --persona …`) or `molting report`; do not edit by hand._", "",
     ]
     return "\n".join(parts)
 
 
+BASELINE_COLOURS = ("#8c8c8c", "#b5b5b5", "#5f5f5f", "#d0d0d0")
+CANDIDATE_COLOURS = ("#1f6fb4", "#e07b00", "#2a9d55", "#b83280")
+
+
+def colours(models: list[str], candidates: list[str]) -> dict[str, str]:
+    """Baselines in greys, candidates in colours: one colour per model, the same in the PNG and the page."""
+    b = [m for m in models if m not in candidates]
+    out = {m: BASELINE_COLOURS[i % len(BASELINE_COLOURS)] for i, m in enumerate(b)}
+    return out | {m: CANDIDATE_COLOURS[i % len(CANDIDATE_COLOURS)] for i, m in enumerate(candidates)}
+
+
 def chart_png(results: EvalResults) -> bytes:
+    """One panel per criterion on a fixed scale (0–10 or 0–100 %), the target as a dashed line,
+    95% intervals as whiskers."""
     import io
 
     import matplotlib
@@ -168,32 +203,49 @@ def chart_png(results: EvalResults) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = results.models
-    summ = {m: aggregate(results.scores[m]) for m in names}
-    metrics = {
-        "Personality (0–10)": [summ[m]["all"].personality.mean for m in names],
-        "Agent rate (%)": [100 * summ[m]["all"].agent_rate.rate for m in names],
-        "Direct (%)": [100 * summ[m]["all"].direct_rate.rate for m in names],
-    }
-    if "pt" in results.prompt_langs():
-        metrics["PT fluency (0–10)"] = [summ[m]["pt"].fluency.mean if summ[m]["pt"].fluency else 0 for m in names]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2))
-    for ax, (title, vals) in zip(axes, metrics.items()):
-        ax.bar(names, vals, color=["#999999"] * (len(names) - 1) + ["#2a7ab9"])
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    v = build_view(results)
+    colour = colours(v.models, v.candidates)
+    cols = min(3, len(v.series))
+    nrows = -(-len(v.series) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 2.9 * nrows), squeeze=False)
+    for ax in axes.flat[len(v.series):]:
+        ax.axis("off")
+    for ax, s in zip(axes.flat, v.series):
+        xs = range(len(s.bars))
+        vals = [b.value or 0.0 for b in s.bars]
+        err = [[max(0.0, (b.value or 0) - (b.low if b.low is not None else b.value or 0)) for b in s.bars],
+               [max(0.0, (b.high if b.high is not None else b.value or 0) - (b.value or 0)) for b in s.bars]]
+        ax.bar(xs, vals, color=[colour[b.model] for b in s.bars], yerr=err, capsize=4, ecolor="#333333")
+        ax.axhline(s.target, color="#c0392b", linestyle="--", linewidth=1.2)
+        ax.text(len(s.bars) - 0.5, s.target, f"target {s.better} {s.target:g}{s.unit}", color="#c0392b", fontsize=7,
+                ha="right", va="bottom", bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85})
+        for x, b in zip(xs, s.bars):
+            label = "–" if b.value is None else f"{b.value:.1f}{s.unit}" if s.unit else f"{b.value:.2f}"
+            top = max(b.value or 0.0, b.high or 0.0) + 0.02 * s.scale
+            inside = top > 0.9 * s.scale
+            ax.text(x, (b.value or 0.0) - 0.03 * s.scale if inside else top, label, ha="center",
+                    va="top" if inside else "bottom", fontsize=7, color="white" if inside else "#333333")
+        ax.set_ylim(0, s.scale)
+        ax.set_xticks(list(xs), [b.model for b in s.bars], fontsize=8, rotation=20)
+        ax.set_title(s.title, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", color="#eeeeee")
+        ax.set_axisbelow(True)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=110, format="png")
+    fig.savefig(buf, dpi=110, format="png", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
 
 def write_reports(results: EvalResults, report_dir: str | Path) -> list[Path]:
-    """comparison.md, results.json and comparison.png — all three or none."""
+    """comparison.md, report.html, results.json and comparison.png — all four or none."""
+    from molting.gate.html import render_html
+
     d = Path(report_dir)
     with OutputSet() as out:
         out.add(d / "comparison.md", render(results), "report")
+        out.add(d / "report.html", render_html(results), "page")
         out.add(d / "results.json", json_text(results_to_json(results), indent=1), "results")
         out.add(d / "comparison.png", chart_png(results), "chart")
-    return [d / "comparison.md", d / "results.json", d / "comparison.png"]
+    return [d / "comparison.md", d / "report.html", d / "results.json", d / "comparison.png"]

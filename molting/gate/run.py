@@ -198,23 +198,53 @@ def generate_all(gen: Any, inputs: GateInputs) -> tuple[dict[str, list], dict[st
 
 
 def score_all(results: EvalResults, scorer: Any) -> None:
-    """Fill `results.scores` and `results.comparisons` from the stored generations."""
+    """Fill `results.scores`, `results.nearest` and `results.comparisons` from the stored generations."""
     results.scores = {m: scorer.score(results.prompts, results.replies(m)) for m in results.models}
-    cand, conf = results.scores[CANDIDATE], results.criteria.comparison_confidence
+    results.nearest = {m: nearest_questions(scorer, results.prompts, results.replies(m)) for m in results.models}
+    compare_all(results)
+
+
+def compare_all(results: EvalResults) -> None:
+    """Paired comparisons of each candidate with each baseline, from `results.scores`."""
+    conf = results.criteria.comparison_confidence
     pt = [i for i, p in enumerate(results.prompts) if p.lang == "pt"]
     results.comparisons = []
-    for base in results.baselines():
-        other = results.scores[base]
-        fluency = None
-        if pt:
-            fluency = paired_bootstrap([cand[i].fluency or 0.0 for i in pt], [other[i].fluency or 0.0 for i in pt],
-                                       confidence=conf)
-        results.comparisons.append(Comparison(
-            baseline=base,
-            personality=paired_bootstrap([s.personality for s in cand], [s.personality for s in other], confidence=conf),
-            agent=mcnemar_regression([s.agent_like for s in cand], [s.agent_like for s in other]),
-            fluency=fluency,
-        ))
+    for name in results.candidates:
+        cand = results.scores[name]
+        for base in results.baselines():
+            other = results.scores[base]
+            fluency = None
+            if pt:
+                fluency = paired_bootstrap([cand[i].fluency or 0.0 for i in pt], [other[i].fluency or 0.0 for i in pt],
+                                           confidence=conf)
+            results.comparisons.append(Comparison(
+                baseline=base,
+                personality=paired_bootstrap([s.personality for s in cand], [s.personality for s in other],
+                                             confidence=conf),
+                agent=mcnemar_regression([s.agent_like for s in cand], [s.agent_like for s in other]),
+                fluency=fluency, candidate=name,
+            ))
+
+
+def nearest_questions(scorer: Any, prompts: list[Prompt], replies: list[str]) -> list[str | None]:
+    """Per reply, the question whose persona answer it is closest to other than its own (the
+    topicality margin's competitor): what a reader needs to see why a reply counts as off topic.
+    Stored like the scorer's measurements, so a cached gate re-run loads no fitted part for it."""
+    from molting.metrics import state
+    from molting.metrics.scorer import SCORER_VERSION, bundle_fingerprints
+
+    store = state.RawCache(state.state_key(bundle_fingerprints(scorer.persona), SCORER_VERSION) + "/nearest")
+    keys = [store.item_key(p.lang, p.prompt, p.reference, r) for p, r in zip(prompts, replies)]
+    found = store.get_many(keys)
+    todo = [i for i, k in enumerate(keys) if k not in found]
+    if todo:
+        enc = scorer.encoder
+        rivals = scorer.topicality.rivals([replies[i] for i in todo], [prompts[i].prompt for i in todo],
+                                          [prompts[i].lang for i in todo], lambda a, b: enc.encode(a) @ enc.encode(b).T)
+        fresh = {keys[i]: {"question": r[1].prompt if r else None} for i, r in zip(todo, rivals)}
+        store.put_many(fresh)
+        found |= fresh
+    return [found[k]["question"] for k in keys]
 
 
 # ---------------------------------------------------------------- controls
@@ -298,6 +328,7 @@ def rescore_file(persona_dir: str, results_path: str | Path, report_dir: str | P
     except ModelError as err:
         raise EvalError(str(err)) from None
     score_all(results, scorer)
+    results.controls = {k: scorer.score(results.prompts, v) for k, v in control_replies(persona, results.prompts).items()}
     results.facts |= {"scorer_version": SCORER_VERSION, "rescored_by": "molting report", "persona": persona.name,
                       "prompts_hash": prompts_hash(results.prompts)}
     written = write_reports(results, out)

@@ -117,7 +117,14 @@ class Topicality:
                 paraphrase: Callable[[list[str], list[str]], np.ndarray]) -> list[float | None]:
         """own − the best competitor's s, per reply (None: no competitor in that language).
         `paraphrase(prompts, competitor prompts)` → cosine matrix of the questions."""
-        out: list[float | None] = [None] * len(replies)
+        return [None if r is None else float(own[i] - r[0])
+                for i, r in enumerate(self.rivals(replies, prompts, langs, paraphrase))]
+
+    def rivals(self, replies: list[str], prompts: list[str], langs: list[str],
+               paraphrase: Callable[[list[str], list[str]], np.ndarray]) -> list[tuple[float, Competitor] | None]:
+        """Per reply, the competitor it is closest to and its s (None: no competitor in that
+        language): the question the reply may answer instead of its own (reports show it)."""
+        out: list[tuple[float, Competitor] | None] = [None] * len(replies)
         for lang in sorted(set(langs)):
             comp, cm, ref_stems, ref_weight = self._rivals_in(lang)
             idx = [i for i, lg in enumerate(langs) if lg == lang]
@@ -127,14 +134,16 @@ class Topicality:
             same = paraphrase([prompts[i] for i in idx], [c.prompt for c in comp]) >= PARAPHRASE
             for row, i in enumerate(idx):
                 mine = stems(replies[i])
-                best = -np.inf
+                best, at = -np.inf, -1
                 for j, c in enumerate(comp):
                     if same[row, j] or not ref_weight[j] or c.text == replies[i]:  # the reply itself is no rival
                         continue
                     got = mine & ref_stems[j]
-                    best = max(best, cos[row, j] + (self._weight(got) / ref_weight[j] if got else 0.0))
-                if best > -np.inf:
-                    out[i] = float(own[i] - best)
+                    s = cos[row, j] + (self._weight(got) / ref_weight[j] if got else 0.0)
+                    if s > best:
+                        best, at = s, j
+                if at >= 0:
+                    out[i] = (float(best), comp[at])
         return out
 
     def _idf(self, stem: str) -> float:
