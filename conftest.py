@@ -25,9 +25,24 @@ PHI3_TEMPLATE = (
     "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}"
     "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
 )
-PHI3_SPECIAL = ["<unk>", "<s>", "</s>", "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
-TINY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "max_position_embeddings": 2048}
+PHI3_SPECIAL = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<|endoftext|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|end|>",
+]
+TINY = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 2048,
+}
 
 CORPUS = [
     "Olá, tudo bem? Então, vamos ver isso aqui com calma.",
@@ -42,20 +57,43 @@ CORPUS = [
 def sample_conversations() -> list[Conversation]:
     """Single- and multi-turn chats, with and without a system turn, accents and newlines."""
     chats = [
-        [("system", "Você é o Cláudio, direto e simpático."), ("user", "Oi, tudo bem?"), ("assistant", "Tudo ótimo! E você?")],
-        [("user", "What is LoRA?"), ("assistant", "A low-rank adapter.\nIt trains few weights."),
-         ("user", "And QLoRA?"), ("assistant", "LoRA on a 4-bit base model.")],
-        [("user", "Faz sentido?"), ("assistant", "Faz sim."), ("user", "Beleza."), ("assistant", "Show, bora."),
-         ("user", "Valeu!"), ("assistant", "Tamo junto :)")],
+        [
+            ("system", "Você é o Cláudio, direto e simpático."),
+            ("user", "Oi, tudo bem?"),
+            ("assistant", "Tudo ótimo! E você?"),
+        ],
+        [
+            ("user", "What is LoRA?"),
+            ("assistant", "A low-rank adapter.\nIt trains few weights."),
+            ("user", "And QLoRA?"),
+            ("assistant", "LoRA on a 4-bit base model."),
+        ],
+        [
+            ("user", "Faz sentido?"),
+            ("assistant", "Faz sim."),
+            ("user", "Beleza."),
+            ("assistant", "Show, bora."),
+            ("user", "Valeu!"),
+            ("assistant", "Tamo junto :)"),
+        ],
         [("system", "Be brief."), ("user", "Say hi"), ("assistant", "hi")],
     ]
-    return [Conversation(index=i, id=str(i), turns=tuple(Turn(r, c) for r, c in chat)) for i, chat in enumerate(chats)]
+    return [
+        Conversation(index=i, id=str(i), turns=tuple(Turn(r, c) for r, c in chat))
+        for i, chat in enumerate(chats)
+    ]
 
 
 def write_sharegpt(path: Path, conversations: list[Conversation], repeat: int = 1) -> Path:
     back = {"system": "system", "user": "human", "assistant": "gpt"}
-    records = [{"id": f"{c.id}-{k}", "conversations": [{"from": back[t.role], "value": t.content} for t in c.turns]}
-               for k in range(repeat) for c in conversations]
+    records = [
+        {
+            "id": f"{c.id}-{k}",
+            "conversations": [{"from": back[t.role], "value": t.content} for t in c.turns],
+        }
+        for k in range(repeat)
+        for c in conversations
+    ]
     path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     return path
 
@@ -77,13 +115,24 @@ def _phi3_tokenizer():
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
     # no Strip decoder: decoded runs of tokens keep their leading space, so tests can compare text
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+    )
     byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
-    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=PHI3_SPECIAL + byte_tokens, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=600, special_tokens=PHI3_SPECIAL + byte_tokens, show_progress=False
+    )
     tok.train_from_iterator(CORPUS * 5, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="<|endoftext|>",
-                                   unk_token="<unk>", pad_token="<|endoftext|>")
-    fast.add_special_tokens({"additional_special_tokens": ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]})
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="<|endoftext|>",
+        unk_token="<unk>",
+        pad_token="<|endoftext|>",
+    )
+    fast.add_special_tokens(
+        {"additional_special_tokens": ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]}
+    )
     fast.chat_template = PHI3_TEMPLATE
     return fast
 
@@ -93,8 +142,12 @@ def _save_tiny(kind: str, tokenizer, folder: Path, config: dict | None = None) -
     from transformers import LlamaConfig, LlamaForCausalLM, Phi3Config, Phi3ForCausalLM
 
     torch.manual_seed(0)
-    ids = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
-           "eos_token_id": tokenizer.eos_token_id, "bos_token_id": tokenizer.bos_token_id}
+    ids = {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+    }
     if kind == "llama":
         model = LlamaForCausalLM(LlamaConfig(**(config or TINY), tie_word_embeddings=True, **ids))
     else:
@@ -195,7 +248,15 @@ def smollm2_adapter(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("smollm2")
     data = json.loads((CLAUDIO / "dataset_sharegpt.json").read_text(encoding="utf-8"))[:16]
     (root / "data.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    cfg = with_overrides(load_config(ROOT / "configs/cpu.yaml"), max_steps=2, val_set_size=0, batch_size=2,
-                         gradient_accumulation=1, warmup_steps=0, learning_rate=2e-3, max_seq_length=256,
-                         dataset=str(root / "data.json"))
+    cfg = with_overrides(
+        load_config(ROOT / "configs/cpu.yaml"),
+        max_steps=2,
+        val_set_size=0,
+        batch_size=2,
+        gradient_accumulation=1,
+        warmup_steps=0,
+        learning_rate=2e-3,
+        max_seq_length=256,
+        dataset=str(root / "data.json"),
+    )
     return train(cfg, root / "adapter").output_dir

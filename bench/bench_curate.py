@@ -62,7 +62,9 @@ def make_input(path: Path, n: int) -> None:
 
 def checkout(rev: str, into: Path) -> Path:
     """The tree of `rev` under `into` (git archive: the repository itself is not touched)."""
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "molting"], check=True, capture_output=True).stdout
+    data = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "molting"], check=True, capture_output=True
+    ).stdout
     with tarfile.open(fileobj=BytesIO(data)) as tar:
         tar.extractall(into, filter="data")
     return into
@@ -70,8 +72,14 @@ def checkout(rev: str, into: Path) -> Path:
 
 def run(tree: Path, src: Path, tmp: Path, jobs: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(tmp / "out.jsonl"), str(tmp / "R.md"), jobs],
-                         check=True, capture_output=True, text=True, env=env, cwd=tmp)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(src), str(tmp / "out.jsonl"), str(tmp / "R.md"), jobs],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+    )
     res = json.loads(out.stdout)
     assert res["package"].startswith(str(tree)), f"{res['package']} is not from {tree}"
     return res
@@ -86,15 +94,21 @@ def measure(n: int, trees: dict[str, tuple[Path, str]], rounds: int, tmp: Path) 
             res = run(tree, src, tmp, jobs)
             if name not in best or res["seconds"] < best[name]["seconds"]:
                 best[name] = res | {"n": n, "mb": src.stat().st_size / 1e6}
-    assert len({r["kept"] for r in best.values()}) == 1, f"the versions disagree on what to keep: {best}"
+    assert len({r["kept"] for r in best.values()}) == 1, (
+        f"the versions disagree on what to keep: {best}"
+    )
     return best
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--rounds", type=int, default=3, help="runs per size and version; the fastest counts")
-    ap.add_argument("--baseline", default=BASELINE, help="git revision to compare with ('none' to skip)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="runs per size and version; the fastest counts"
+    )
+    ap.add_argument(
+        "--baseline", default=BASELINE, help="git revision to compare with ('none' to skip)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -103,28 +117,59 @@ def main() -> int:
         if args.baseline != "none":
             trees = {"before": (checkout(args.baseline, tmp / "baseline"), "-"), **trees}
         results = [measure(n, trees, args.rounds, tmp) for n in args.sizes]
-    label = {"before": f"before (`{args.baseline}`), 1 process", "one": "this checkout, 1 process (`jobs=1`)",
-             "after": f"this checkout, default ({jobs} worker processes)"}
-    rows = [[label[v], f"{r[v]['n']:,}", f"{r[v]['mb']:.0f} MB", f"{r[v]['seconds']:.1f} s", f"{r[v]['n'] / r[v]['seconds']:,.0f}",
-             f"{r[v]['peak_rss_mb']:.0f} MB" + (f" + {r[v]['worker_rss_mb']:.0f} MB per worker" if r[v]["worker_rss_mb"] else ""),
-             f"{r[v]['kept']:,}"] for r in results for v in r]
-    table = tabulate(rows, headers=["Version", "Conversations", "Input", "Time", "Conversations/s", "Peak RSS", "Kept"],
-                     tablefmt="github")
+    label = {
+        "before": f"before (`{args.baseline}`), 1 process",
+        "one": "this checkout, 1 process (`jobs=1`)",
+        "after": f"this checkout, default ({jobs} worker processes)",
+    }
+    rows = [
+        [
+            label[v],
+            f"{r[v]['n']:,}",
+            f"{r[v]['mb']:.0f} MB",
+            f"{r[v]['seconds']:.1f} s",
+            f"{r[v]['n'] / r[v]['seconds']:,.0f}",
+            f"{r[v]['peak_rss_mb']:.0f} MB"
+            + (f" + {r[v]['worker_rss_mb']:.0f} MB per worker" if r[v]["worker_rss_mb"] else ""),
+            f"{r[v]['kept']:,}",
+        ]
+        for r in results
+        for v in r
+    ]
+    table = tabulate(
+        rows,
+        headers=[
+            "Version",
+            "Conversations",
+            "Input",
+            "Time",
+            "Conversations/s",
+            "Peak RSS",
+            "Kept",
+        ],
+        tablefmt="github",
+    )
     last = results[-1]
     rate = {v: last[v]["n"] / last[v]["seconds"] for v in last}
-    speedup = f"; {rate['after'] / rate['before']:.2f}× the baseline's {rate['before']:,.0f}/s" if "before" in rate else ""
-    body = (f"`python bench/bench_curate.py` — {date.today().isoformat()}, {machine()}. Synthetic JSONL built by "
-            f"cycling the fixture (unique suffixes), curated in a fresh process each; the versions alternate on "
-            f"the same input, fastest of {args.rounds} rounds each. The default splits a JSON Lines file over worker "
-            f"processes (one per core this process may use; `molting.curate.parallel`); every version writes the same "
-            f"kept set, and the worker processes the same bytes as one process (tests/test_curate.py).\n\n{table}\n\n"
-            f"Target ≥ {TARGET:,} conversations/s: **{'met' if rate['after'] >= TARGET else 'not met'}** "
-            f"({rate['after']:,.0f}/s at {last['after']['n']:,} with {jobs} worker processes; one process "
-            f"{rate['one']:,.0f}/s{speedup}). Memory: peak RSS "
-            f"{results[0]['after']['peak_rss_mb']:.0f} MB at {results[0]['after']['n']:,} vs "
-            f"{last['after']['peak_rss_mb']:.0f} MB at {last['after']['n']:,} in the main process, "
-            f"{last['after']['worker_rss_mb']:.0f} MB per worker (streaming: at most two chunks per worker in flight; "
-            f"only a 16-byte digest per kept example grows).")
+    speedup = (
+        f"; {rate['after'] / rate['before']:.2f}× the baseline's {rate['before']:,.0f}/s"
+        if "before" in rate
+        else ""
+    )
+    body = (
+        f"`python bench/bench_curate.py` — {date.today().isoformat()}, {machine()}. Synthetic JSONL built by "
+        f"cycling the fixture (unique suffixes), curated in a fresh process each; the versions alternate on "
+        f"the same input, fastest of {args.rounds} rounds each. The default splits a JSON Lines file over worker "
+        f"processes (one per core this process may use; `molting.curate.parallel`); every version writes the same "
+        f"kept set, and the worker processes the same bytes as one process (tests/test_curate.py).\n\n{table}\n\n"
+        f"Target ≥ {TARGET:,} conversations/s: **{'met' if rate['after'] >= TARGET else 'not met'}** "
+        f"({rate['after']:,.0f}/s at {last['after']['n']:,} with {jobs} worker processes; one process "
+        f"{rate['one']:,.0f}/s{speedup}). Memory: peak RSS "
+        f"{results[0]['after']['peak_rss_mb']:.0f} MB at {results[0]['after']['n']:,} vs "
+        f"{last['after']['peak_rss_mb']:.0f} MB at {last['after']['n']:,} in the main process, "
+        f"{last['after']['worker_rss_mb']:.0f} MB per worker (streaming: at most two chunks per worker in flight; "
+        f"only a 16-byte digest per kept example grows)."
+    )
     update_section("Curation", body)
     print(table)
     print(body.splitlines()[-1])

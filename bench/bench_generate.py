@@ -44,8 +44,12 @@ def throughput(prompts: int, max_new_tokens: int, batch_size: int) -> list[dict]
     from molting.persona import load_persona
 
     rows = load_persona(PERSONA).eval_prompts()
-    rows = [r for r in rows if r.lang == "en"][: prompts // 2] + [r for r in rows if r.lang == "pt"][: prompts // 2]
-    models = LoadedModels("smollm2-135m", {"candidate": parse_model("candidate", str(CANDIDATE))}, quantization="none")
+    rows = [r for r in rows if r.lang == "en"][: prompts // 2] + [
+        r for r in rows if r.lang == "pt"
+    ][: prompts // 2]
+    models = LoadedModels(
+        "smollm2-135m", {"candidate": parse_model("candidate", str(CANDIDATE))}, quantization="none"
+    )
     out = []
     for label, bs in (("batched", batch_size), ("one at a time", 1)):
         cfg = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=bs)
@@ -53,22 +57,52 @@ def throughput(prompts: int, max_new_tokens: int, batch_size: int) -> list[dict]
         gens = models.generate("candidate", rows, cfg)
         seconds = time.perf_counter() - started
         tokens = sum(n for _, n in gens)
-        out.append({"mode": label, "batch": bs, "prompts": len(rows), "tokens": tokens, "seconds": seconds,
-                    "tokens_per_s": tokens / seconds})
-        print(f"{label}: {tokens} tokens in {seconds:.1f} s = {tokens / seconds:.1f} tokens/s", flush=True)
+        out.append(
+            {
+                "mode": label,
+                "batch": bs,
+                "prompts": len(rows),
+                "tokens": tokens,
+                "seconds": seconds,
+                "tokens_per_s": tokens / seconds,
+            }
+        )
+        print(
+            f"{label}: {tokens} tokens in {seconds:.1f} s = {tokens / seconds:.1f} tokens/s",
+            flush=True,
+        )
     return out
 
 
 def gate_run(report_dir: Path, cache_dir: Path) -> float:
-    cmd = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider",
-           "--persona", str(PERSONA), "--adapter", str(CANDIDATE), "--baseline", "base", "--baseline",
-           f"phase3={PHASE3}", "--report-dir", str(report_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "molting.gate",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--persona",
+        str(PERSONA),
+        "--adapter",
+        str(CANDIDATE),
+        "--baseline",
+        "base",
+        "--baseline",
+        f"phase3={PHASE3}",
+        "--report-dir",
+        str(report_dir),
+    ]
     import os
 
     models = Path(os.environ.get("MOLTING_CACHE", Path.home() / ".cache" / "molting")) / "models"
     cache_dir.mkdir(parents=True, exist_ok=True)
     if not (cache_dir / "models").exists() and models.is_dir():
-        (cache_dir / "models").symlink_to(models)  # the converted base model, not a cache of results
+        (cache_dir / "models").symlink_to(
+            models
+        )  # the converted base model, not a cache of results
     env = {**os.environ, "MOLTING_CACHE": str(cache_dir)}
     started = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
@@ -86,8 +120,11 @@ def cached_rerun() -> tuple[float, float, dict]:
         first = gate_run(reports, cache)
         second = gate_run(reports, cache)
         facts = json.loads((reports / "results.json").read_text(encoding="utf-8"))["facts"]
-    print(f"gate: first run {first:.1f} s, cached re-run {second:.1f} s "
-          f"({facts.get('cache_hits')} hits, {facts.get('cache_misses')} misses)", flush=True)
+    print(
+        f"gate: first run {first:.1f} s, cached re-run {second:.1f} s "
+        f"({facts.get('cache_hits')} hits, {facts.get('cache_misses')} misses)",
+        flush=True,
+    )
     return first, second, facts
 
 
@@ -97,12 +134,18 @@ def section(rows: list[dict], max_new_tokens: int, first: float, second: float, 
     lines = [
         f"`python bench/bench_generate.py` — {time.strftime('%Y-%m-%d')}, {machine()}. SmolLM2-135M fp32 with the "
         f"demo's Phase 5 adapter attached (PEFT, unmerged), greedy, up to {max_new_tokens} new tokens, "
-        f"{batched['prompts']} eval prompts (half EN, half PT-BR), generation cache off.", "",
-        "| mode | batch | new tokens | seconds | new tokens/s |", "|---|---:|---:|---:|---:|",
-        *[f"| {r['mode']} | {r['batch']} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} |"
-          for r in rows], "",
+        f"{batched['prompts']} eval prompts (half EN, half PT-BR), generation cache off.",
+        "",
+        "| mode | batch | new tokens | seconds | new tokens/s |",
+        "|---|---:|---:|---:|---:|",
+        *[
+            f"| {r['mode']} | {r['batch']} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} |"
+            for r in rows
+        ],
+        "",
         f"**Batched: {speedup:.2f}×** one prompt at a time (target ≥ {TARGET_SPEEDUP:.0f}×: "
-        f"{'meets' if speedup >= TARGET_SPEEDUP else 'MISSES'}).", "",
+        f"{'meets' if speedup >= TARGET_SPEEDUP else 'MISSES'}).",
+        "",
         f"Whole gate as `make demo` runs it (`pytest --pyargs molting.gate --persona fixtures/claudio`, "
         f"candidate + base + phase3, fresh generation cache and scorer store, "
         f"{facts.get('cache_hits', 0) + facts.get('cache_misses', 0)} generations): first run {first:.1f} s, "
@@ -118,7 +161,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--prompts", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=None, help="default: the gate's (GenerationConfig.batch_size)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="default: the gate's (GenerationConfig.batch_size)",
+    )
     a = p.parse_args()
     missing = [d for d in (CANDIDATE, PHASE3) if not (d / "adapter_config.json").is_file()]
     if missing:

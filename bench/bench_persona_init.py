@@ -40,11 +40,20 @@ def agreement(hand, built, prompts, replies) -> tuple[int, float, str]:
 
     a = [s.personality for s in hand.score(prompts, replies)]
     b = [s.personality for s in built.score(prompts, replies)]
-    if len(set(a)) == 1 or len(set(b)) == 1:  # a rank correlation is undefined: say how often they agree
+    if (
+        len(set(a)) == 1 or len(set(b)) == 1
+    ):  # a rank correlation is undefined: say how often they agree
         agree = sum(abs(x - y) < 0.5 for x, y in zip(a, b))
-        return len(replies), float("nan"), (f"the hand-built scorer gives every reply {a[0]:g}" if len(set(a)) == 1
-                                            else f"the init-built scorer gives every reply {b[0]:g}") + \
-            f"; the two agree within 0.5 on {agree} of {len(a)}"
+        return (
+            len(replies),
+            float("nan"),
+            (
+                f"the hand-built scorer gives every reply {a[0]:g}"
+                if len(set(a)) == 1
+                else f"the init-built scorer gives every reply {b[0]:g}"
+            )
+            + f"; the two agree within 0.5 on {agree} of {len(a)}",
+        )
     rho = float(spearmanr(a, b).statistic)
     print(f"Spearman {rho:.3f} over {len(replies)} replies", flush=True)
     return len(replies), rho, ""
@@ -58,7 +67,9 @@ def main() -> None:
     from molting.persona_init import InitOptions, init_bundle
 
     if not RESULTS.is_file():
-        sys.exit(f"{RESULTS} not found: run `make demo` first (its replies are what the two scorers compare)")
+        sys.exit(
+            f"{RESULTS} not found: run `make demo` first (its replies are what the two scorers compare)"
+        )
     import os
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,7 +77,9 @@ def main() -> None:
         # model is reused: converting the GGUF is once per machine, not per persona)
         cache = Path(tmp) / "cache"
         cache.mkdir()
-        models = Path(os.environ.get("MOLTING_CACHE", Path.home() / ".cache" / "molting")) / "models"
+        models = (
+            Path(os.environ.get("MOLTING_CACHE", Path.home() / ".cache" / "molting")) / "models"
+        )
         if models.is_dir():
             (cache / "models").symlink_to(models)
         os.environ["MOLTING_CACHE"] = str(cache)
@@ -90,12 +103,18 @@ def main() -> None:
         val, _ = load_validation(hand_persona)
         for lang in ("en", "pt"):
             ps = [p for p in hand_persona.eval_prompts() if p.lang == lang]
-            items = [(p, p.reference) for p in ps] + [(p, p.negatives["generic"]) for p in ps if p.negatives.get("generic")]
+            items = [(p, p.reference) for p in ps] + [
+                (p, p.negatives["generic"]) for p in ps if p.negatives.get("generic")
+            ]
             items += [(p, p.negatives["agent_like"]) for p in ps if p.negatives.get("agent_like")]
             items += [(r["prompt"], r["reply"]) for r in val if r["prompt"].lang == lang]
-            wider.append((lang, *agreement(hand, built, [p for p, _ in items], [r for _, r in items])))
+            wider.append(
+                (lang, *agreement(hand, built, [p for p, _ in items], [r for _, r in items]))
+            )
     auc = result.validity["auc_vs_generic"]
-    fmt = lambda n, rho, same: f"**{rho:.3f}** ({n} replies)" if rho == rho else f"undefined ({n} replies: {same})"
+    fmt = lambda n, rho, same: (
+        f"**{rho:.3f}** ({n} replies)" if rho == rho else f"undefined ({n} replies: {same})"
+    )
     lines = [
         f"`python bench/bench_persona_init.py` — {time.strftime('%Y-%m-%d')}, {machine()}. "
         f"`molting persona init` on the raw Cláudio dataset ({result.counts['curated'] + result.counts['rejected']} "
@@ -104,13 +123,17 @@ def main() -> None:
         f"- Wall time: **{seconds:.0f} s** (target ≤ {TARGET_SECONDS} s: {'meets' if seconds <= TARGET_SECONDS else 'MISSES'}); "
         f"curated {result.counts['curated']}, train {result.counts['train']}, calibration {result.counts['calibration']}, "
         f"eval {result.counts['eval']}.",
-        "- Held-out AUC vs generic replies: " + ", ".join(f"{lg} {v:.3f}" for lg, v in auc.items())
+        "- Held-out AUC vs generic replies: "
+        + ", ".join(f"{lg} {v:.3f}" for lg, v in auc.items())
         + f" (target ≥ {TARGET_AUC}: {'meets' if all(v >= TARGET_AUC for v in auc.values()) else 'MISSES'}).",
         "- Agreement with the hand-built bundle's scorer on the demo's replies (base, phase3, phase5; "
-        "personality, Spearman per language): " + ", ".join(f"{lg} {fmt(n, rho, same)}" for lg, n, rho, same in rows)
+        "personality, Spearman per language): "
+        + ", ".join(f"{lg} {fmt(n, rho, same)}" for lg, n, rho, same in rows)
         + f" (target ≥ {TARGET_SPEARMAN}).",
         "- The same on varied replies to the hand-built bundle's eval prompts (references, generic and agent negatives, "
-        "the new-author validation replies): " + ", ".join(f"{lg} {fmt(n, rho, same)}" for lg, n, rho, same in wider) + ".",
+        "the new-author validation replies): "
+        + ", ".join(f"{lg} {fmt(n, rho, same)}" for lg, n, rho, same in wider)
+        + ".",
     ]
     update_section("Persona init", "\n".join(lines))
     print("\n".join(lines))

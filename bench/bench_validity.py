@@ -52,18 +52,36 @@ def build_marina(out: Path) -> Path:
     """The third persona's bundle, built afresh by `molting persona init` alone (the base model's
     replies come from the generation cache after the first run)."""
     src = ROOT / "tests" / "data" / "marina"
-    cmd = [sys.executable, "-m", "molting.cli", "persona", "init", str(out), "--dataset", str(src / "raw.json"),
-           "--card", str(src / "persona.yaml"), "--accept-weak-voice"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "molting.cli",
+        "persona",
+        "init",
+        str(out),
+        "--dataset",
+        str(src / "raw.json"),
+        "--card",
+        str(src / "persona.yaml"),
+        "--accept-weak-voice",
+    ]
     if out.exists():
         shutil.rmtree(out)  # under output/: this script's own
     print("$", " ".join(cmd[2:]), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    subprocess.run(
+        cmd,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
     return out
 
 
 def validation_rows(persona: Persona, folder: Path) -> list[tuple[Prompt, dict]]:
     by_id = {p.id: p for p in persona.eval_prompts() + persona.calibration_prompts()}
-    return [(by_id[r["prompt_id"]], r) for f in sorted(folder.glob("*.jsonl")) for r in read_jsonl(f)]
+    return [
+        (by_id[r["prompt_id"]], r) for f in sorted(folder.glob("*.jsonl")) for r in read_jsonl(f)
+    ]
 
 
 def measure(name: str, persona: Persona, validation: Path, others: dict[str, Persona]) -> dict:
@@ -78,7 +96,8 @@ def measure(name: str, persona: Persona, validation: Path, others: dict[str, Per
     out = {}
     for lang in persona.languages:
         own = [s.personality for s in ref_scores if s.lang == lang] + [
-            s.personality for c in OWN for s in by[(c, lang)]]
+            s.personality for c in OWN for s in by[(c, lang)]
+        ]
         rewrites = [s.personality for s in by[("other_voice", lang)]]
         real = []
         for other in others.values():
@@ -89,14 +108,19 @@ def measure(name: str, persona: Persona, validation: Path, others: dict[str, Per
         br = [s.fluency for c in OWN for s in by[(c, lang)] if s.fluency is not None]
         eu = [s.fluency for s in by[("european_pt", lang)] if s.fluency is not None]
         out[lang] = {
-            "own_n": len(own), "own_pass": _rate(own),
+            "own_n": len(own),
+            "own_pass": _rate(own),
             "in_voice_one_pass": _rate([s.personality for s in by[("in_voice_one", lang)]]),
             "in_voice_none_pass": _rate([s.personality for s in by[("in_voice_none", lang)]]),
-            "rewrites_n": len(rewrites), "rewrites_pass": _rate(rewrites),
-            "real_n": len(real), "real_pass": _rate(real),
+            "rewrites_n": len(rewrites),
+            "rewrites_pass": _rate(rewrites),
+            "real_n": len(real),
+            "real_pass": _rate(real),
             "auc": auc(own, rewrites + real),
-            "swap_n": len(swapped), "swap_pass": _rate(swapped),
-            "zeroed": sum(s.personality == 0.0 for s in correct), "correct_n": len(correct),
+            "swap_n": len(swapped),
+            "swap_pass": _rate(swapped),
+            "zeroed": sum(s.personality == 0.0 for s in correct),
+            "correct_n": len(correct),
             "br_eu_auc": auc(br, eu) if br and eu else float("nan"),
         }
     return out
@@ -106,9 +130,13 @@ def _rate(xs: list[float]) -> float:
     return float(np.mean([x >= THRESHOLD for x in xs])) if xs else float("nan")
 
 
-def _swapped(persona: Persona, scorer: Scorer, refs: list[Prompt], others: dict[str, Persona]) -> list[float]:
+def _swapped(
+    persona: Persona, scorer: Scorer, refs: list[Prompt], others: dict[str, Persona]
+) -> list[float]:
     """Own references that use a signature expression, with it replaced by another persona's."""
-    theirs = [s for o in others.values() for lg in o.languages for s in o.card.signatures.get(lg, ())]
+    theirs = [
+        s for o in others.values() for lg in o.languages for s in o.card.signatures.get(lg, ())
+    ]
     ps, replies = [], []
     for i, p in enumerate(refs):
         if not theirs or not P.count_signatures(scorer.signatures, p.reference):
@@ -127,15 +155,40 @@ def table(results: dict[str, dict]) -> str:
     rows = []
     for name, by_lang in results.items():
         for lang, m in by_lang.items():
-            rows.append([name, lang, f"{m['own_n']}", _pct(m["own_pass"]), _pct(m["in_voice_one_pass"]),
-                         _pct(m["in_voice_none_pass"]), f"{_pct(m['rewrites_pass'])} ({m['rewrites_n']})",
-                         f"{_pct(m['real_pass'])} ({m['real_n']})", f"{m['auc']:.3f}",
-                         f"{_pct(m['swap_pass'])} ({m['swap_n']})", f"{m['zeroed']}/{m['correct_n']}",
-                         "–" if m["br_eu_auc"] != m["br_eu_auc"] else f"{m['br_eu_auc']:.3f}"])
-    return tabulate(rows, headers=["persona's metric", "lang", "own n", "own ≥ 8.5", "in-voice + catchphrase ≥ 8.5",
-                                   "in-voice, none ≥ 8.5", "other voices, same prompts ≥ 8.5",
-                                   "other personas' real replies ≥ 8.5", "AUC own vs other", "catchphrase swapped ≥ 8.5",
-                                   "own correct zeroed", "BR vs EU fluency AUC"], tablefmt="github")
+            rows.append(
+                [
+                    name,
+                    lang,
+                    f"{m['own_n']}",
+                    _pct(m["own_pass"]),
+                    _pct(m["in_voice_one_pass"]),
+                    _pct(m["in_voice_none_pass"]),
+                    f"{_pct(m['rewrites_pass'])} ({m['rewrites_n']})",
+                    f"{_pct(m['real_pass'])} ({m['real_n']})",
+                    f"{m['auc']:.3f}",
+                    f"{_pct(m['swap_pass'])} ({m['swap_n']})",
+                    f"{m['zeroed']}/{m['correct_n']}",
+                    "–" if m["br_eu_auc"] != m["br_eu_auc"] else f"{m['br_eu_auc']:.3f}",
+                ]
+            )
+    return tabulate(
+        rows,
+        headers=[
+            "persona's metric",
+            "lang",
+            "own n",
+            "own ≥ 8.5",
+            "in-voice + catchphrase ≥ 8.5",
+            "in-voice, none ≥ 8.5",
+            "other voices, same prompts ≥ 8.5",
+            "other personas' real replies ≥ 8.5",
+            "AUC own vs other",
+            "catchphrase swapped ≥ 8.5",
+            "own correct zeroed",
+            "BR vs EU fluency AUC",
+        ],
+        tablefmt="github",
+    )
 
 
 def main() -> int:
@@ -145,23 +198,42 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.perf_counter()
     marina = build_marina(Path(args.marina))
-    bundles = {"Cláudio (hand-built)": (ROOT / "fixtures" / "claudio", ROOT / "fixtures" / "claudio" / "validation"),
-               "Helena (hand-built)": (ROOT / "tests" / "data" / "helena", ROOT / "tests" / "data" / "helena" / "validation"),
-               "Marina (persona init)": (marina, ROOT / "tests" / "data" / "marina" / "validation")}
+    bundles = {
+        "Cláudio (hand-built)": (
+            ROOT / "fixtures" / "claudio",
+            ROOT / "fixtures" / "claudio" / "validation",
+        ),
+        "Helena (hand-built)": (
+            ROOT / "tests" / "data" / "helena",
+            ROOT / "tests" / "data" / "helena" / "validation",
+        ),
+        "Marina (persona init)": (marina, ROOT / "tests" / "data" / "marina" / "validation"),
+    }
     personas = {k: load_persona(root) for k, (root, _) in bundles.items()}
     cal = calibrate(personas["Cláudio (hand-built)"], THRESHOLD)
-    results = {k: measure(k, personas[k], folder, {o: p for o, p in personas.items() if o != k})
-               for k, (_, folder) in bundles.items()}
-    section = "\n".join([
-        MARKER, "", "## Across personas: other voices, new authors, hard gates", "",
-        "Measured by `python bench/bench_validity.py` (Marina's bundle built by `molting persona init "
-        "tests/data/marina` alone). Every reply here was written by someone who never saw the training data "
-        "(tests/data/other_voices/ has the other voices' cards); none of it is used to fit or tune the metric "
-        "(development sets: tests/data/metric_dev/). Targets (issue: discriminant validity): other voices ≥ 8.5 "
-        "in ≤ 10%, AUC own vs other ≥ 0.9, in-voice ≥ 8.5 in ≥ 90% with or without a catchphrase, ≤ 1 in 50 of the "
-        "persona's own correct replies zeroed, BR vs EU fluency AUC ≥ 0.95.", "",
-        table(results), "",
-        f"Own = the eval references and the new authors' in-voice replies. Took {time.perf_counter() - t0:.0f} s.", ""])
+    results = {
+        k: measure(k, personas[k], folder, {o: p for o, p in personas.items() if o != k})
+        for k, (_, folder) in bundles.items()
+    }
+    section = "\n".join(
+        [
+            MARKER,
+            "",
+            "## Across personas: other voices, new authors, hard gates",
+            "",
+            "Measured by `python bench/bench_validity.py` (Marina's bundle built by `molting persona init "
+            "tests/data/marina` alone). Every reply here was written by someone who never saw the training data "
+            "(tests/data/other_voices/ has the other voices' cards); none of it is used to fit or tune the metric "
+            "(development sets: tests/data/metric_dev/). Targets (issue: discriminant validity): other voices ≥ 8.5 "
+            "in ≤ 10%, AUC own vs other ≥ 0.9, in-voice ≥ 8.5 in ≥ 90% with or without a catchphrase, ≤ 1 in 50 of the "
+            "persona's own correct replies zeroed, BR vs EU fluency AUC ≥ 0.95.",
+            "",
+            table(results),
+            "",
+            f"Own = the eval references and the new authors' in-voice replies. Took {time.perf_counter() - t0:.0f} s.",
+            "",
+        ]
+    )
     write_text_atomic(args.report, render(cal) + "\n" + section)
     print(json.dumps(results, indent=1, default=float))
     print(f"wrote {args.report}")

@@ -37,15 +37,27 @@ EUROPEAN = "european_pt"
 GATE = 0.75  # scorer.py: a reply whose variety factor is below this is gated as european_pt
 
 DEV = {
-    "metric_dev/claudio": ("tests/data/metric_dev/claudio_calibration_prompts.jsonl", "fixtures/claudio"),
-    "metric_dev/helena": ("tests/data/metric_dev/helena_calibration_prompts.jsonl", "tests/data/helena"),
+    "metric_dev/claudio": (
+        "tests/data/metric_dev/claudio_calibration_prompts.jsonl",
+        "fixtures/claudio",
+    ),
+    "metric_dev/helena": (
+        "tests/data/metric_dev/helena_calibration_prompts.jsonl",
+        "tests/data/helena",
+    ),
     "claudio/new_author": ("fixtures/claudio/validation/new_author_pt.jsonl", "fixtures/claudio"),
 }
 HELD_OUT = {
     "claudio/new_author2": ("fixtures/claudio/validation/new_author2_pt.jsonl", "fixtures/claudio"),
     "claudio/new_author3": ("fixtures/claudio/validation/new_author3_pt.jsonl", "fixtures/claudio"),
-    "helena/new_author2": ("tests/data/helena/validation/new_author2_pt.jsonl", "tests/data/helena"),
-    "helena/new_author3": ("tests/data/helena/validation/new_author3_pt.jsonl", "tests/data/helena"),
+    "helena/new_author2": (
+        "tests/data/helena/validation/new_author2_pt.jsonl",
+        "tests/data/helena",
+    ),
+    "helena/new_author3": (
+        "tests/data/helena/validation/new_author3_pt.jsonl",
+        "tests/data/helena",
+    ),
 }
 
 
@@ -59,7 +71,11 @@ def auc(pos: list[float], neg: list[float]) -> float:
 def rows_of(path: str) -> list[dict]:
     with open(ROOT / path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    return [r for r in rows if r.get("lang", "pt") == "pt" and (r["category"] in BRAZILIAN or r["category"] == EUROPEAN)]
+    return [
+        r
+        for r in rows
+        if r.get("lang", "pt") == "pt" and (r["category"] in BRAZILIAN or r["category"] == EUROPEAN)
+    ]
 
 
 class FluencyScorer:
@@ -81,12 +97,18 @@ class FluencyScorer:
             self._by_bundle[bundle] = (scorer, prompts)
         scorer, prompts = self._by_bundle[bundle]
         p = prompts[prompt_id]
-        share = scorer.lang_id.share(reply, "pt", scorer.persona.languages)  # as Scorer.raw measures it
-        raw = fluency_raw(reply, scorer.lang_id, scorer.lexicon, scorer.lm, prompt=p.prompt, in_language=share)
+        share = scorer.lang_id.share(
+            reply, "pt", scorer.persona.languages
+        )  # as Scorer.raw measures it
+        raw = fluency_raw(
+            reply, scorer.lang_id, scorer.lexicon, scorer.lm, prompt=p.prompt, in_language=share
+        )
         return combine_fluency(raw, scorer.anchors.fluency_anchors()).score
 
 
-def measure(files: dict[str, tuple[str, str]], fluency: FluencyScorer | None, dictionaries: bool) -> list[dict]:
+def measure(
+    files: dict[str, tuple[str, str]], fluency: FluencyScorer | None, dictionaries: bool
+) -> list[dict]:
     from molting.metrics import fluency as F
 
     kw = {} if dictionaries else {"dictionaries": False}
@@ -96,25 +118,46 @@ def measure(files: dict[str, tuple[str, str]], fluency: FluencyScorer | None, di
         fac = [F.variety_markers(r["reply"], **kw).factor for r in rows]
         br = [f for f, r in zip(fac, rows) if r["category"] in BRAZILIAN]
         eu = [f for f, r in zip(fac, rows) if r["category"] == EUROPEAN]
-        row = {"file": name, "n_br": len(br), "n_eu": len(eu), "variety_auc": auc(br, eu),
-               "br_penalised": sum(f < 1 for f in br), "br_gated": sum(f < GATE for f in br),
-               "eu_unmarked": sum(f >= 1 for f in eu)}
+        row = {
+            "file": name,
+            "n_br": len(br),
+            "n_eu": len(eu),
+            "variety_auc": auc(br, eu),
+            "br_penalised": sum(f < 1 for f in br),
+            "br_gated": sum(f < GATE for f in br),
+            "eu_unmarked": sum(f >= 1 for f in eu),
+        }
         if fluency is not None:
             flu = [fluency(bundle, r["prompt_id"], r["reply"]) for r in rows]
-            row["fluency_auc"] = auc([s for s, r in zip(flu, rows) if r["category"] in BRAZILIAN],
-                                     [s for s, r in zip(flu, rows) if r["category"] == EUROPEAN])
+            row["fluency_auc"] = auc(
+                [s for s, r in zip(flu, rows) if r["category"] in BRAZILIAN],
+                [s for s, r in zip(flu, rows) if r["category"] == EUROPEAN],
+            )
         out.append(row)
     return out
 
 
 def table(rows: list[dict]) -> str:
-    head = ["file", "BR/EU replies", "variety AUC", "BR factor < 1", "BR gated (< 0.75)", "EU unmarked"]
+    head = [
+        "file",
+        "BR/EU replies",
+        "variety AUC",
+        "BR factor < 1",
+        "BR gated (< 0.75)",
+        "EU unmarked",
+    ]
     if rows and "fluency_auc" in rows[0]:
         head.append("fluency AUC")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["file"], f"{r['n_br']}/{r['n_eu']}", f"{r['variety_auc']:.3f}", f"{r['br_penalised']}/{r['n_br']}",
-                 f"{r['br_gated']}/{r['n_br']}", f"{r['eu_unmarked']}/{r['n_eu']}"]
+        cells = [
+            r["file"],
+            f"{r['n_br']}/{r['n_eu']}",
+            f"{r['variety_auc']:.3f}",
+            f"{r['br_penalised']}/{r['n_br']}",
+            f"{r['br_gated']}/{r['n_br']}",
+            f"{r['eu_unmarked']}/{r['n_eu']}",
+        ]
         if "fluency_auc" in r:
             cells.append(f"{r['fluency_auc']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -123,8 +166,14 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fluency", action="store_true", help="also the fluency score's AUC (fits or loads the scorers)")
-    ap.add_argument("--no-dictionaries", action="store_true", help="regex markers only (no Hunspell evidence)")
+    ap.add_argument(
+        "--fluency",
+        action="store_true",
+        help="also the fluency score's AUC (fits or loads the scorers)",
+    )
+    ap.add_argument(
+        "--no-dictionaries", action="store_true", help="regex markers only (no Hunspell evidence)"
+    )
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args()
     import molting.metrics.fluency as F
@@ -132,7 +181,9 @@ def main() -> None:
     print(f"molting.metrics.fluency from {F.__file__}")
     t = time.perf_counter()
     F.variety_markers("O ônibus chegou.")  # loads the dictionaries, where this code has them
-    print(f"first Portuguese reply scored in {time.perf_counter() - t:.2f} s (dictionary load, if any)")
+    print(
+        f"first Portuguese reply scored in {time.perf_counter() - t:.2f} s (dictionary load, if any)"
+    )
     flu = FluencyScorer() if args.fluency else None
     result = {}
     for title, files in (("development", DEV), ("held-out", HELD_OUT)):

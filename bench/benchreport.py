@@ -23,5 +23,9 @@ def update_section(title: str, body: str, path: Path = BENCHMARKS) -> Path:
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    text = (
+        pattern.sub(lambda _: section + "\n", text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + section
+    )
     return write_text_atomic(path, text.rstrip() + "\n")

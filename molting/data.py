@@ -113,8 +113,12 @@ def _open_text(path: Path):
 
 
 def _decode_error(path: Path, err: UnicodeDecodeError, consumed_bytes: int = 0) -> DatasetError:
-    return DatasetError([f"{path}: bad encoding at byte {consumed_bytes + err.start}: not valid UTF-8 ({err.reason}). "
-                         "Re-save the file as UTF-8."])
+    return DatasetError(
+        [
+            f"{path}: bad encoding at byte {consumed_bytes + err.start}: not valid UTF-8 ({err.reason}). "
+            "Re-save the file as UTF-8."
+        ]
+    )
 
 
 def _bad_encoding(path: Path, encoding: str) -> DatasetError:
@@ -171,9 +175,13 @@ def _parse_lines(path: Path, lines: Iterable[bytes]) -> Iterator[tuple[int, Any]
         try:
             record = decode_json_line(line)
         except json.JSONDecodeError as err:
-            raise DatasetError([f"{path}: invalid JSON at line {lineno}, column {err.colno}: {err.msg}."]) from None
+            raise DatasetError(
+                [f"{path}: invalid JSON at line {lineno}, column {err.colno}: {err.msg}."]
+            ) from None
         except DuplicateKey as err:
-            raise DatasetError([f"{path}: line {lineno}: key {err.key!r} appears twice in one object; keep one."]) from None
+            raise DatasetError(
+                [f"{path}: line {lineno}: key {err.key!r} appears twice in one object; keep one."]
+            ) from None
         yield index, record
         index += 1
 
@@ -252,8 +260,12 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
                     if not s.fill():
                         raise s.fail(err.msg, err.pos) from None
                 except DuplicateKey as err:
-                    raise DatasetError([f"{path}: example {index} (at {s.where(s.pos)}): key {err.key!r} appears "
-                                        "twice in one object; keep one."]) from None
+                    raise DatasetError(
+                        [
+                            f"{path}: example {index} (at {s.where(s.pos)}): key {err.key!r} appears "
+                            "twice in one object; keep one."
+                        ]
+                    ) from None
             s.pos = end
             yield index, record
             index += 1
@@ -264,7 +276,9 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
             if sep == "]":
                 s.pos += 1
                 break
-            raise s.fail("expected ',' or ']' after a list element" if sep else "unexpected end of file")
+            raise s.fail(
+                "expected ',' or ']' after a list element" if sep else "unexpected end of file"
+            )
         if s.skip_ws() != "":
             raise s.fail("extra data after the top-level list")
 
@@ -272,18 +286,38 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
 # ---------------------------------------------------------------- validating
 
 
-def parse_record(path: Path, index: int, record: Any, schema: str | None) -> tuple[Conversation | None, str | None, list[str]]:
+def parse_record(
+    path: Path, index: int, record: Any, schema: str | None
+) -> tuple[Conversation | None, str | None, list[str]]:
     """Validate one record. Returns (conversation or None, schema it uses, problems)."""
     where = f"{path}: example {index}"
     if not isinstance(record, dict):
         kind = type(record).__name__
-        return None, schema, [f"{where}: expected an object with 'conversations' (ShareGPT) or 'messages', got {kind}."]
+        return (
+            None,
+            schema,
+            [
+                f"{where}: expected an object with 'conversations' (ShareGPT) or 'messages', got {kind}."
+            ],
+        )
     found = SHAREGPT if "conversations" in record else MESSAGES if "messages" in record else None
     if found is None:
         keys = ", ".join(sorted(map(str, record))) or "none"
-        return None, schema, [f"{where}: missing key 'conversations' (ShareGPT) or 'messages' (OpenAI); keys found: {keys}."]
+        return (
+            None,
+            schema,
+            [
+                f"{where}: missing key 'conversations' (ShareGPT) or 'messages' (OpenAI); keys found: {keys}."
+            ],
+        )
     if schema is not None and found != schema:
-        return None, schema, [f"{where}: uses '{_KEYS[found][0]}' but earlier examples use '{_KEYS[schema][0]}'; use one format per file."]
+        return (
+            None,
+            schema,
+            [
+                f"{where}: uses '{_KEYS[found][0]}' but earlier examples use '{_KEYS[schema][0]}'; use one format per file."
+            ],
+        )
     list_key, role_key, text_key = _KEYS[found]
     for key, value in record.items():  # the turns' own strings are checked with each turn
         if key != list_key and not (type(value) is str and value.isascii()):
@@ -292,9 +326,17 @@ def parse_record(path: Path, index: int, record: Any, schema: str | None) -> tup
                 return None, found, [f"{where}{bad}"]
     turns_raw = record[list_key]
     if not isinstance(turns_raw, list):
-        return None, found, [f"{where}: '{list_key}' must be a list of turns, got {type(turns_raw).__name__}."]
+        return (
+            None,
+            found,
+            [f"{where}: '{list_key}' must be a list of turns, got {type(turns_raw).__name__}."],
+        )
     if not turns_raw:
-        return None, found, [f"{where}: empty conversation ('{list_key}' is []). Remove it or add turns."]
+        return (
+            None,
+            found,
+            [f"{where}: empty conversation ('{list_key}' is []). Remove it or add turns."],
+        )
     turns, problems = [], []
     for j, t in enumerate(turns_raw):
         turn, problem = _parse_turn(where, j, t, role_key, text_key)
@@ -303,7 +345,9 @@ def parse_record(path: Path, index: int, record: Any, schema: str | None) -> tup
         else:
             turns.append(turn)
     if not problems and not any(t.role == "assistant" for t in turns):
-        problems.append(f"{where}: no assistant turn ('gpt'/'assistant'); there is nothing to train on.")
+        problems.append(
+            f"{where}: no assistant turn ('gpt'/'assistant'); there is nothing to train on."
+        )
     if problems:
         return None, found, problems
     rid = record.get("id")
@@ -311,16 +355,27 @@ def parse_record(path: Path, index: int, record: Any, schema: str | None) -> tup
     return Conversation(index=index, id=cid, turns=tuple(turns), raw=record), found, []
 
 
-def _parse_turn(example: str, j: int, t: Any, role_key: str, text_key: str) -> tuple[Turn | None, str | None]:
+def _parse_turn(
+    example: str, j: int, t: Any, role_key: str, text_key: str
+) -> tuple[Turn | None, str | None]:
     if type(t) is dict:  # the common, valid case first: no message is built for it
         role, text = t.get(role_key), t.get(text_key)
         mapped = ROLE_MAP.get(role) if type(role) is str else None
-        if (mapped and type(text) is str and (mapped != "system" or j == 0) and (mapped != "assistant" or text.strip())
-                and (text.isascii() or is_text(text)) and (len(t) == 2 or not lone_surrogate(t))):
+        if (
+            mapped
+            and type(text) is str
+            and (mapped != "system" or j == 0)
+            and (mapped != "assistant" or text.strip())
+            and (text.isascii() or is_text(text))
+            and (len(t) == 2 or not lone_surrogate(t))
+        ):
             return Turn(mapped, text), None
     where = f"{example}, turn {j}"
     if not isinstance(t, dict):
-        return None, f"{where}: expected an object with '{role_key}' and '{text_key}', got {type(t).__name__}."
+        return (
+            None,
+            f"{where}: expected an object with '{role_key}' and '{text_key}', got {type(t).__name__}.",
+        )
     bad = lone_surrogate(t)
     if bad:
         return None, f"{where}{bad}"
@@ -402,7 +457,9 @@ class AtomicWriter:
             parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
         except OSError as err:
-            raise OutputError(f"{parent}: cannot write here ({err.strerror}); choose another output path.") from None
+            raise OutputError(
+                f"{parent}: cannot write here ({err.strerror}); choose another output path."
+            ) from None
         self.tmp = Path(tmp)
         self.f = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         if container == "json":
@@ -439,7 +496,7 @@ class AtomicWriter:
             self.f.close()
         self.tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "AtomicWriter":
+    def __enter__(self) -> AtomicWriter:
         return self
 
     def __exit__(self, exc_type, *_):
@@ -447,7 +504,12 @@ class AtomicWriter:
             self.abort()
 
 
-def save_records(records: Iterable[dict[str, Any]], path: str | Path, container: str, input_path: str | Path | None = None) -> Path:
+def save_records(
+    records: Iterable[dict[str, Any]],
+    path: str | Path,
+    container: str,
+    input_path: str | Path | None = None,
+) -> Path:
     """Atomically write records as a JSON list or JSON Lines."""
     with AtomicWriter(path, container, input_path) as w:
         for r in records:

@@ -34,8 +34,10 @@ from molting.io import read_json, sha256_file
 from molting.train.config import load_config, to_dict, with_overrides
 
 REPORTS = Path("reports")
-OUTPUTS = {"phase3": (Path("output/phase3"), "configs/phase3.yaml"),
-           "phase5": (Path("output/phase5-curated"), "configs/phase5.yaml")}
+OUTPUTS = {
+    "phase3": (Path("output/phase3"), "configs/phase3.yaml"),
+    "phase5": (Path("output/phase5-curated"), "configs/phase5.yaml"),
+}
 CPU_PROFILE = "configs/cpu.yaml"
 
 
@@ -50,7 +52,9 @@ def _reusable(out: Path, cfg_dict: dict, dataset: Path) -> bool:
     if not run.is_file() or not (out / "adapter_model.safetensors").is_file():
         return False
     done = json.loads(run.read_text(encoding="utf-8"))
-    return done.get("config") == cfg_dict and done.get("dataset", {}).get("sha256") == sha256_file(dataset)
+    return done.get("config") == cfg_dict and done.get("dataset", {}).get("sha256") == sha256_file(
+        dataset
+    )
 
 
 def train_phase(name: str, dataset: Path, out: Path, config_path: str) -> dict:
@@ -69,16 +73,42 @@ def train_phase(name: str, dataset: Path, out: Path, config_path: str) -> dict:
 
 
 def _phase_row(name: str, dataset: Path, out: Path, config: str, m: dict, reused: bool) -> dict:
-    return {"phase": name, "dataset": str(dataset), "config": config, "adapter": str(out), "steps": m.get("steps"),
-            "tokens": m.get("tokens_seen"), "wall_seconds": m.get("wall_seconds"), "reused": reused,
-            "quantization": (m.get("quantization") or {}).get("used"), "device": m.get("device")}
+    return {
+        "phase": name,
+        "dataset": str(dataset),
+        "config": config,
+        "adapter": str(out),
+        "steps": m.get("steps"),
+        "tokens": m.get("tokens_seen"),
+        "wall_seconds": m.get("wall_seconds"),
+        "reused": reused,
+        "quantization": (m.get("quantization") or {}).get("used"),
+        "device": m.get("device"),
+    }
 
 
 def run_gate(persona: Path, baselines: list[str]) -> int:
-    cmd = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider",
-           "--persona", str(persona), "--adapter", str(OUTPUTS["phase5"][0]),
-           *[a for b in baselines for a in ("--baseline", b if b == "base" else f"{b}={OUTPUTS[b][0]}")],
-           "--report-dir", str(REPORTS)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "molting.gate",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--persona",
+        str(persona),
+        "--adapter",
+        str(OUTPUTS["phase5"][0]),
+        *[
+            a
+            for b in baselines
+            for a in ("--baseline", b if b == "base" else f"{b}={OUTPUTS[b][0]}")
+        ],
+        "--report-dir",
+        str(REPORTS),
+    ]
     print("      pytest " + " ".join(cmd[3:]))
     return subprocess.call(cmd)
 
@@ -92,10 +122,14 @@ def raw_dataset(persona) -> Path:
     if raw is None:
         return persona.dataset
     init = persona.root / INIT_FILE
-    want = ((read_json(init, "init file") if init.is_file() else {}).get("raw_dataset") or {}).get("sha256")
+    want = ((read_json(init, "init file") if init.is_file() else {}).get("raw_dataset") or {}).get(
+        "sha256"
+    )
     if want and want != sha256_file(raw):
-        raise ConfigError(f"{raw}: changed since `molting persona init` wrote it (sha256 differs from {init}); "
-                          "re-run persona init, or delete it to curate the bundle's dataset instead.")
+        raise ConfigError(
+            f"{raw}: changed since `molting persona init` wrote it (sha256 differs from {init}); "
+            "re-run persona init, or delete it to curate the bundle's dataset instead."
+        )
     return raw
 
 
@@ -108,10 +142,12 @@ def plan_phases(raw: Path, curated: Path, stats: dict) -> tuple[list[tuple[str, 
 
 
 def same_data_note(raw: Path, stats: dict) -> str:
-    return (f"curation removed nothing from {raw} ({stats['total']} → {stats['kept']}): Phase 3 (raw) and Phase 5 "
-            "(curated) would be one model trained twice on the same data, which is no comparison. Only Phase 5 is "
-            "trained and gated against the base model. A bundle built by `molting persona init` keeps its raw set "
-            "(raw_dataset.json) for Phase 3; for a hand-built bundle, set files.raw_dataset in persona.yaml.")
+    return (
+        f"curation removed nothing from {raw} ({stats['total']} → {stats['kept']}): Phase 3 (raw) and Phase 5 "
+        "(curated) would be one model trained twice on the same data, which is no comparison. Only Phase 5 is "
+        "trained and gated against the base model. A bundle built by `molting persona init` keeps its raw set "
+        "(raw_dataset.json) for Phase 3; for a hand-built bundle, set files.raw_dataset in persona.yaml."
+    )
 
 
 def ensure_calibrated(persona_dir: Path) -> None:
@@ -131,8 +167,9 @@ def ensure_calibrated(persona_dir: Path) -> None:
         calibrate(persona, load_criteria(persona.criteria_path).personality_min)
 
 
-def write_demo_report(started: str, minutes: float, phases: list[dict], rc: int, cuda: bool,
-                      note: str | None = None) -> Path:
+def write_demo_report(
+    started: str, minutes: float, phases: list[dict], rc: int, cuda: bool, note: str | None = None
+) -> Path:
     """reports/DEMO.md: when, where and how long the demo ran, each phase, and the gate's verdict table."""
     import os
     import platform
@@ -141,22 +178,56 @@ def write_demo_report(started: str, minutes: float, phases: list[dict], rc: int,
 
     from molting.io import write_text_atomic
 
-    rows = [[p["phase"], f"`{p['dataset']}`", f"`{p['config']}`", p["steps"], p["tokens"],
-             f"{p['wall_seconds']:.0f} s" if isinstance(p["wall_seconds"], (int, float)) else "–",
-             p["quantization"], p["device"], "reused" if p["reused"] else "trained"] for p in phases]
-    text = "\n".join([
-        "# make demo", "",
-        f"Run {started} on {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
-        f"{'CUDA' if cuda else 'no GPU'}, Python {platform.python_version()}: **{minutes:.1f} min** wall time "
-        f"(not counting `.venv` set-up), gate exit status {rc}." + _reuse_note(phases), "",
-        tabulate(rows, headers=["Phase", "Dataset", "Config", "Steps", "Tokens", "Load + train", "Quantization",
-                                "Device", ""], tablefmt="github"), "",
-        *([f"**No raw-vs-curated comparison**: {note}", ""] if note else []),
-        "## Gate verdict (from reports/comparison.md)", "", verdict_table(), "",
-        "Every reply in full, each score's parts and filters: `reports/report.html` (open it in a browser); "
-        "the lowest-scoring candidate reply and why it scored so are named at its top and in comparison.md.", "",
-        "_Generated by `make demo` (molting/demo.py); do not edit by hand._", "",
-    ])
+    rows = [
+        [
+            p["phase"],
+            f"`{p['dataset']}`",
+            f"`{p['config']}`",
+            p["steps"],
+            p["tokens"],
+            f"{p['wall_seconds']:.0f} s" if isinstance(p["wall_seconds"], (int, float)) else "–",
+            p["quantization"],
+            p["device"],
+            "reused" if p["reused"] else "trained",
+        ]
+        for p in phases
+    ]
+    text = "\n".join(
+        [
+            "# make demo",
+            "",
+            f"Run {started} on {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
+            f"{'CUDA' if cuda else 'no GPU'}, Python {platform.python_version()}: **{minutes:.1f} min** wall time "
+            f"(not counting `.venv` set-up), gate exit status {rc}." + _reuse_note(phases),
+            "",
+            tabulate(
+                rows,
+                headers=[
+                    "Phase",
+                    "Dataset",
+                    "Config",
+                    "Steps",
+                    "Tokens",
+                    "Load + train",
+                    "Quantization",
+                    "Device",
+                    "",
+                ],
+                tablefmt="github",
+            ),
+            "",
+            *([f"**No raw-vs-curated comparison**: {note}", ""] if note else []),
+            "## Gate verdict (from reports/comparison.md)",
+            "",
+            verdict_table(),
+            "",
+            "Every reply in full, each score's parts and filters: `reports/report.html` (open it in a browser); "
+            "the lowest-scoring candidate reply and why it scored so are named at its top and in comparison.md.",
+            "",
+            "_Generated by `make demo` (molting/demo.py); do not edit by hand._",
+            "",
+        ]
+    )
     return write_text_atomic(REPORTS / "DEMO.md", text)
 
 
@@ -165,16 +236,21 @@ def _reuse_note(phases: list[dict]) -> str:
     reused = [p for p in phases if p["reused"]]
     if not reused:
         return ""
-    took = " + ".join(f"{p['wall_seconds']:.0f} s" for p in reused if isinstance(p["wall_seconds"], (int, float)))
-    return (f" {len(reused)} of {len(phases)} adapters were reused from an earlier run with the same config and data"
-            + (f" (training them took {took})" if took else "") + "; a fresh run trains them.")
+    took = " + ".join(
+        f"{p['wall_seconds']:.0f} s" for p in reused if isinstance(p["wall_seconds"], (int, float))
+    )
+    return (
+        f" {len(reused)} of {len(phases)} adapters were reused from an earlier run with the same config and data"
+        + (f" (training them took {took})" if took else "")
+        + "; a fresh run trains them."
+    )
 
 
 def verdict_table() -> str:
     text = (REPORTS / "comparison.md").read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(text) if line.startswith("## Success criteria"))
     end = next(i for i in range(start + 1, len(text)) if text[i].startswith("## "))
-    return "\n".join([text[2], "", *text[start + 2:end]]).strip()
+    return "\n".join([text[2], "", *text[start + 2 : end]]).strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from molting.persona import load_persona, slug
 
-    parser = argparse.ArgumentParser(prog="python -m molting.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m molting.demo", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--persona", required=True, type=Path, help="persona bundle directory")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
@@ -195,21 +273,31 @@ def main(argv: list[str] | None = None) -> int:
     curated = Path("data") / f"{slug(persona.name)}_curated{raw.suffix}"
     print(f"[1/3] curate {raw}")
     s = curate_file(raw, curated, report=REPORTS / "CURATION_REPORT.md").stats
-    print(f"      {s['total']} → {s['kept']} kept ({s['change_pct']:+.1f}%), report: {REPORTS / 'CURATION_REPORT.md'}")
+    print(
+        f"      {s['total']} → {s['kept']} kept ({s['change_pct']:+.1f}%), report: {REPORTS / 'CURATION_REPORT.md'}"
+    )
     plan, note = plan_phases(raw, curated, s)
     what = "Phase 5 (curated)" if note else "Phase 3 (raw) and Phase 5 (curated)"
-    print(f"[2/3] train {what} — {'CUDA, the seed 4-bit configs' if cuda else 'CPU, ' + CPU_PROFILE}")
+    print(
+        f"[2/3] train {what} — {'CUDA, the seed 4-bit configs' if cuda else 'CPU, ' + CPU_PROFILE}"
+    )
     if note:
         print(f"      !!! {note}")
     if not cuda:
-        print("      !!! no CUDA GPU: LoRA on full-precision weights with the CPU profile (recorded in run.json)")
-    phases = [train_phase(name, dataset, OUTPUTS[name][0], OUTPUTS[name][1] if cuda else CPU_PROFILE)
-              for name, dataset in plan]
+        print(
+            "      !!! no CUDA GPU: LoRA on full-precision weights with the CPU profile (recorded in run.json)"
+        )
+    phases = [
+        train_phase(name, dataset, OUTPUTS[name][0], OUTPUTS[name][1] if cuda else CPU_PROFILE)
+        for name, dataset in plan
+    ]
     baselines = ["base"] + [name for name, _ in plan if name != "phase5"]
     print(f"[3/3] gate: candidate phase5, baselines {' + '.join(baselines)}")
     rc = run_gate(args.persona, baselines)
-    print(f"\nreports: {REPORTS / 'report.html'} (open in a browser), {REPORTS / 'comparison.md'}, "
-          f"{REPORTS / 'results.json'}, {REPORTS / 'comparison.png'}, {REPORTS / 'CURATION_REPORT.md'}")
+    print(
+        f"\nreports: {REPORTS / 'report.html'} (open in a browser), {REPORTS / 'comparison.md'}, "
+        f"{REPORTS / 'results.json'}, {REPORTS / 'comparison.png'}, {REPORTS / 'CURATION_REPORT.md'}"
+    )
     minutes = (time.perf_counter() - t0) / 60
     if (REPORTS / "comparison.md").is_file():
         print(verdict_table())

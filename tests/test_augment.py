@@ -35,26 +35,46 @@ FAST = RetryPolicy(max_attempts=3, first_wait_s=0.0, max_wait_s=0.0)
 
 # Fresh user messages (not in the dataset), paired by the stub with curated replies of the persona.
 USERS = {
-    "en": ["My laptop fan spins like crazy during Docker builds. Normal?", "Is it worth learning Rust this year?",
-           "How big should a pull request be, roughly?", "Do I need an ORM for a tiny Flask app?",
-           "What's a sane timeout for HTTP calls between two internal services?"],
-    "pt": ["Vale a pena aprender Rust esse ano?", "Qual o tamanho ideal de um pull request?",
-           "Preciso de ORM pra um app Flask pequenininho?", "Meu notebook esquenta muito rodando Docker, é normal?",
-           "Qual timeout faz sentido entre dois serviços internos?"],
+    "en": [
+        "My laptop fan spins like crazy during Docker builds. Normal?",
+        "Is it worth learning Rust this year?",
+        "How big should a pull request be, roughly?",
+        "Do I need an ORM for a tiny Flask app?",
+        "What's a sane timeout for HTTP calls between two internal services?",
+    ],
+    "pt": [
+        "Vale a pena aprender Rust esse ano?",
+        "Qual o tamanho ideal de um pull request?",
+        "Preciso de ORM pra um app Flask pequenininho?",
+        "Meu notebook esquenta muito rodando Docker, é normal?",
+        "Qual timeout faz sentido entre dois serviços internos?",
+    ],
 }
 GENERIC = {
-    "en": ("Which database should I pick for a small side project?",
-           ("Certainly! There are several factors to consider when choosing a database. It depends on your use case, "
-            "your team's experience, and your scalability requirements. I hope this helps!")),
-    "pt": ("Qual banco de dados eu uso num projeto pequeno?",
-           ("Claro! Existem vários fatores a considerar ao escolher um banco de dados. Depende do seu caso de uso, da "
-            "experiência da equipe e dos requisitos de escalabilidade. Espero ter ajudado!")),
+    "en": (
+        "Which database should I pick for a small side project?",
+        (
+            "Certainly! There are several factors to consider when choosing a database. It depends on your use case, "
+            "your team's experience, and your scalability requirements. I hope this helps!"
+        ),
+    ),
+    "pt": (
+        "Qual banco de dados eu uso num projeto pequeno?",
+        (
+            "Claro! Existem vários fatores a considerar ao escolher um banco de dados. Depende do seu caso de uso, da "
+            "experiência da equipe e dos requisitos de escalabilidade. Espero ter ajudado!"
+        ),
+    ),
 }
 AGENT = {
-    "en": ("My test suite got slow, any idea why?",
-           "I'll start by reading your test configuration. Let me check the fixtures first, then I'll profile it."),
-    "pt": ("Meus testes ficaram lentos, alguma ideia?",
-           "Vou analisar a configuração dos seus testes. Primeiro vou verificar as fixtures e depois rodar o profiler."),
+    "en": (
+        "My test suite got slow, any idea why?",
+        "I'll start by reading your test configuration. Let me check the fixtures first, then I'll profile it.",
+    ),
+    "pt": (
+        "Meus testes ficaram lentos, alguma ideia?",
+        "Vou analisar a configuração dos seus testes. Primeiro vou verificar as fixtures e depois rodar o profiler.",
+    ),
 }
 
 
@@ -82,7 +102,10 @@ class Stub:
             self.seen.append({"path": path, "headers": headers, "body": body})
             action = self.script.pop(0) if self.script else self.default
             if isinstance(action, int):
-                return action, {"type": "error", "error": {"type": "api_error", "message": f"scripted {action}"}}
+                return action, {
+                    "type": "error",
+                    "error": {"type": "api_error", "message": f"scripted {action}"},
+                }
             _, text = _prompt_of(path, body)
             lang = "pt" if "Language: Brazilian Portuguese" in text else "en"
             return 200, _completion(path, body, self._example(action, lang, text))
@@ -98,7 +121,11 @@ class Stub:
         user, reply = {"generic": GENERIC[lang], "agent": AGENT[lang]}.get(action, (None, None))
         if user is None:
             reply = self._good_reply(other if action == "wrong_language" else lang, text)
-            user = self.evals[lang] if action == "eval_duplicate" else USERS[lang][self.used[lang, "user"] % 5]
+            user = (
+                self.evals[lang]
+                if action == "eval_duplicate"
+                else USERS[lang][self.used[lang, "user"] % 5]
+            )
             self.used[lang, "user"] += 1
         ex = {"user": user, "reply": reply}
         if action == "good":
@@ -123,12 +150,26 @@ def _prompt_of(path: str, body: dict) -> tuple[str, str]:
 
 def _completion(path: str, body: dict, text: str) -> dict:
     if path.endswith("/messages"):
-        return {"id": "msg_stub", "type": "message", "role": "assistant", "model": body["model"] + "-20990101",
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": 10, "output_tokens": 10}}
-    return {"id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}
+        return {
+            "id": "msg_stub",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"] + "-20990101",
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 10, "output_tokens": 10},
+        }
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body["model"],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+    }
 
 
 def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
@@ -138,7 +179,9 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             if self.path not in ("/v1/messages", "/v1/chat/completions"):
                 status, payload = 404, {"error": {"message": f"no route {self.path}"}}
             else:
-                status, payload = stub.respond(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                status, payload = stub.respond(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
@@ -158,18 +201,25 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
 def good_replies(claudio_scorer) -> dict[str, list[str]]:
     """Short curated replies of the persona per language (the voice the gate must accept)."""
     pairs = claudio_scorer.train.pairs
-    return {lang: [p.reply for p in pairs if p.lang == lang and 25 <= len(words(p.reply)) <= 70][:12]
-            for lang in ("en", "pt")}
+    return {
+        lang: [p.reply for p in pairs if p.lang == lang and 25 <= len(words(p.reply)) <= 70][:12]
+        for lang in ("en", "pt")
+    }
 
 
 @pytest.fixture()
 def stub(claudio, good_replies, monkeypatch):
     sdk_env(monkeypatch)
-    evals = {lang: next(p.prompt for p in claudio.eval_prompts() if p.lang == lang) for lang in ("en", "pt")}
+    evals = {
+        lang: next(p.prompt for p in claudio.eval_prompts() if p.lang == lang)
+        for lang in ("en", "pt")
+    }
     s = Stub(good_replies, evals)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(s))
     server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     s.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
@@ -182,8 +232,18 @@ def stub(claudio, good_replies, monkeypatch):
 
 def sdk_env(monkeypatch) -> None:
     """Fake keys; nothing from the machine's own SDK settings."""
-    for var in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE", "ANTHROPIC_CONFIG_DIR",
-                "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    for var in (
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_PROFILE",
+        "ANTHROPIC_CONFIG_DIR",
+        "OPENAI_BASE_URL",
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
@@ -195,7 +255,9 @@ def base_url(kind: str, stub: Stub) -> str:
 
 
 def need_sdk(kind: str) -> None:
-    pytest.importorskip(kind, reason=f"the {kind} SDK is not installed (pip install 'molting[{kind}]')")
+    pytest.importorskip(
+        kind, reason=f"the {kind} SDK is not installed (pip install 'molting[{kind}]')"
+    )
 
 
 def api_generator(kind: str, stub: Stub, **kw):
@@ -206,7 +268,11 @@ def api_generator(kind: str, stub: Stub, **kw):
 @pytest.fixture()
 def bundle(tmp_path) -> Path:
     """A copy of the Cláudio bundle, so no test can ever write into the fixture."""
-    return Path(shutil.copytree(CLAUDIO, tmp_path / "claudio", ignore=shutil.ignore_patterns("pools", "validation")))
+    return Path(
+        shutil.copytree(
+            CLAUDIO, tmp_path / "claudio", ignore=shutil.ignore_patterns("pools", "validation")
+        )
+    )
 
 
 @pytest.fixture()
@@ -223,51 +289,93 @@ def all_text(*paths: Path) -> str:
 
 # ---------------------------------------------------------------- a whole run against each API
 
-SCRIPT = ["good", "agent", 429, "good", "wrong_language", "eval_duplicate", "invalid_json", "empty", "generic",
-          "repeat", "good"]
+SCRIPT = [
+    "good",
+    "agent",
+    429,
+    "good",
+    "wrong_language",
+    "eval_duplicate",
+    "invalid_json",
+    "empty",
+    "generic",
+    "repeat",
+    "good",
+]
 
 
 @pytest.mark.parametrize("kind", ["anthropic", "openai"])
-def test_a_run_keeps_gated_examples_and_audits_every_rejection(kind, stub, claudio, claudio_scorer, tmp_path,
-                                                                capsys, caplog, llama_tokenizer):
+def test_a_run_keeps_gated_examples_and_audits_every_rejection(
+    kind, stub, claudio, claudio_scorer, tmp_path, capsys, caplog, llama_tokenizer
+):
     caplog.set_level(logging.DEBUG)
     stub.script = list(SCRIPT)
     gen = api_generator(kind, stub, seed=3)
     out, audit = tmp_path / "aug.json", tmp_path / "aug.audit.jsonl"
     lines: list[str] = []
-    result = augment(claudio, gen, AugmentConfig(n=3, seed=3, max_requests=20, retry=FAST), output=out,
-                     scorer=claudio_scorer, progress=lines.append)
+    result = augment(
+        claudio,
+        gen,
+        AugmentConfig(n=3, seed=3, max_requests=20, retry=FAST),
+        output=out,
+        scorer=claudio_scorer,
+        progress=lines.append,
+    )
     gen.close()
 
     assert (result.accepted, result.requests, result.budget_exhausted) == (3, len(SCRIPT), False)
-    assert result.rejected == Counter({"agent_talk": 1, "language": 1, "near_duplicate": 2, "parse_error": 1,
-                                       "empty": 1, "persona_score": 1})
+    assert result.rejected == Counter(
+        {
+            "agent_talk": 1,
+            "language": 1,
+            "near_duplicate": 2,
+            "parse_error": 1,
+            "empty": 1,
+            "persona_score": 1,
+        }
+    )
     assert len(lines) == 3 and lines[0].startswith("[1/3] accepted request 0")
     rows = read_jsonl(audit)
     assert {r["reason"] for r in rows if r["status"] == "rejected"} == set(REASONS)
     assert [r["attempts"] for r in rows][:3] == [1, 1, 2]  # the 429 was retried
     dup = [r["detail"]["near_duplicate"]["of"] for r in rows if r["reason"] == "near_duplicate"]
     assert sorted(dup) == ["accepted example", "eval prompt"]
-    assert next(r for r in rows if r["reason"] == "language")["detail"]["language"]["turn"] == "reply"
+    assert (
+        next(r for r in rows if r["reason"] == "language")["detail"]["language"]["turn"] == "reply"
+    )
     assert next(r for r in rows if r["reason"] == "parse_error")["raw"].startswith("Sure!")
 
     records = json.loads(out.read_text(encoding="utf-8"))
-    sent = {sha256_json(dict(zip(("system", "user"), _prompt_of(s["path"], s["body"])))) for s in stub.seen}
+    sent = {
+        sha256_json(dict(zip(("system", "user"), _prompt_of(s["path"], s["body"]))))
+        for s in stub.seen
+    }
     fresh = Gate(claudio_scorer, result.min_personality, [])
     for rec in records:
         p = rec["provenance"]
         assert (p["generator"], p["model"], p["seed"]) == (kind, "stub-model", 3)
         assert p["prompt_sha256"] in sent and isinstance(p["request"], int)
-        ex, verdict = fresh.check(json.dumps({"user": rec["conversations"][0]["value"],
-                                              "reply": rec["conversations"][1]["value"]}), p["lang"])
+        ex, verdict = fresh.check(
+            json.dumps(
+                {
+                    "user": rec["conversations"][0]["value"],
+                    "reply": rec["conversations"][1]["value"],
+                }
+            ),
+            p["lang"],
+        )
         assert verdict.accepted and verdict.personality >= result.min_personality
         fresh.accept(ex)
 
     # the key went to the server, and nowhere else
-    auth = [s["headers"].get("x-api-key") or s["headers"].get("authorization", "") for s in stub.seen]
+    auth = [
+        s["headers"].get("x-api-key") or s["headers"].get("authorization", "") for s in stub.seen
+    ]
     assert all(KEY in a for a in auth)
     captured = capsys.readouterr()
-    assert KEY not in all_text(out, audit) + captured.out + captured.err + caplog.text + summary(result)
+    assert KEY not in all_text(out, audit) + captured.out + captured.err + caplog.text + summary(
+        result
+    )
     assert not any(KEY in json.dumps(r) for r in records)
 
     # held-out references never reach the generator
@@ -289,25 +397,56 @@ def test_the_same_seed_and_replies_give_identical_outputs(stub, claudio, claudio
     for k in range(2):
         stub.script, stub.used, stub.last = list(SCRIPT), Counter(), {}
         gen = api_generator("anthropic", stub)
-        augment(claudio, gen, AugmentConfig(n=3, max_requests=20, retry=FAST), output=tmp_path / f"{k}.json",
-                scorer=claudio_scorer)
+        augment(
+            claudio,
+            gen,
+            AugmentConfig(n=3, max_requests=20, retry=FAST),
+            output=tmp_path / f"{k}.json",
+            scorer=claudio_scorer,
+        )
         gen.close()
-        texts.append((tmp_path / f"{k}.json").read_bytes() + (tmp_path / f"{k}.audit.jsonl").read_bytes())
+        texts.append(
+            (tmp_path / f"{k}.json").read_bytes() + (tmp_path / f"{k}.audit.jsonl").read_bytes()
+        )
     assert texts[0] == texts[1]
 
 
 # ---------------------------------------------------------------- the CLI: budget, keys, reachability
 
 
-def test_budget_exhausted_stops_cleanly_and_keeps_what_passed(stub, bundle, fast_cli, tmp_path, capsys):
+def test_budget_exhausted_stops_cleanly_and_keeps_what_passed(
+    stub, bundle, fast_cli, tmp_path, capsys
+):
     need_sdk("openai")
     stub.script, stub.default = ["good"], 500
     out = tmp_path / "aug.json"
-    code = main(["augment", "--persona", str(bundle), "-n", "3", "--generator", "openai", "--model", "m",
-                 "--base-url", stub.url + "/v1", "--max-requests", "6", "--retry-wait", "0", "-o", str(out)])
+    code = main(
+        [
+            "augment",
+            "--persona",
+            str(bundle),
+            "-n",
+            "3",
+            "--generator",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            stub.url + "/v1",
+            "--max-requests",
+            "6",
+            "--retry-wait",
+            "0",
+            "-o",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == SHORTFALL_EXIT == 7
-    assert "the request budget ran out (--max-requests 6)" in captured.out and "[1/3] accepted" in captured.out
+    assert (
+        "the request budget ran out (--max-requests 6)" in captured.out
+        and "[1/3] accepted" in captured.out
+    )
     assert len(stub.seen) == 6 and len(json.loads(out.read_text(encoding="utf-8"))) == 1
     rows = read_jsonl(tmp_path / "aug.audit.jsonl")
     assert [r["status"] for r in rows] == ["accepted", "failed", "unfinished"]
@@ -315,14 +454,28 @@ def test_budget_exhausted_stops_cleanly_and_keeps_what_passed(stub, bundle, fast
     assert KEY not in captured.out + captured.err + all_text(out, tmp_path / "aug.audit.jsonl")
 
 
-@pytest.mark.parametrize("kind, var, extra", [("anthropic", "ANTHROPIC_API_KEY", []),
-                                              ("openai", "OPENAI_API_KEY", ["--model", "gpt-x"])])
+@pytest.mark.parametrize(
+    "kind, var, extra",
+    [("anthropic", "ANTHROPIC_API_KEY", []), ("openai", "OPENAI_API_KEY", ["--model", "gpt-x"])],
+)
 def test_a_missing_key_is_one_clear_error(kind, var, extra, bundle, monkeypatch, tmp_path, capsys):
     need_sdk(kind)
     sdk_env(monkeypatch)
     monkeypatch.delenv(var)
-    code = main(["augment", "--persona", str(bundle), "-n", "2", "--generator", kind, *extra,
-                 "-o", str(tmp_path / "a.json")])
+    code = main(
+        [
+            "augment",
+            "--persona",
+            str(bundle),
+            "-n",
+            "2",
+            "--generator",
+            kind,
+            *extra,
+            "-o",
+            str(tmp_path / "a.json"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == GeneratorError.exit_code and err.count("\n") == 1
     assert f"{var} is not set" in err and not list(tmp_path.glob("a*"))
@@ -332,20 +485,47 @@ def test_a_base_url_server_needs_no_key(stub, claudio, claudio_scorer, monkeypat
     monkeypatch.delenv("OPENAI_API_KEY")
     stub.script = ["good"]
     gen = api_generator("openai", stub)
-    augment(claudio, gen, AugmentConfig(n=1, retry=FAST), output=tmp_path / "a.json", scorer=claudio_scorer)
+    augment(
+        claudio,
+        gen,
+        AugmentConfig(n=1, retry=FAST),
+        output=tmp_path / "a.json",
+        scorer=claudio_scorer,
+    )
     assert stub.seen[0]["headers"]["authorization"] == "Bearer unused"
 
 
 @pytest.mark.parametrize("kind", ["anthropic", "openai"])
-def test_an_unreachable_server_is_one_clear_error(kind, bundle, fast_cli, monkeypatch, tmp_path, capsys):
+def test_an_unreachable_server_is_one_clear_error(
+    kind, bundle, fast_cli, monkeypatch, tmp_path, capsys
+):
     need_sdk(kind)
     sdk_env(monkeypatch)
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}" + ("/v1" if kind == "openai" else "")
-    code = main(["augment", "--persona", str(bundle), "-n", "2", "--generator", kind, "--model", "m",
-                 "--base-url", url, "--retry-wait", "0", "--timeout", "5", "-o", str(tmp_path / "a.json")])
+    code = main(
+        [
+            "augment",
+            "--persona",
+            str(bundle),
+            "-n",
+            "2",
+            "--generator",
+            kind,
+            "--model",
+            "m",
+            "--base-url",
+            url,
+            "--retry-wait",
+            "0",
+            "--timeout",
+            "5",
+            "-o",
+            str(tmp_path / "a.json"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == GeneratorError.exit_code and err.count("\n") == 1
     assert f"cannot reach {url}" in err and "Traceback" not in err and KEY not in err
@@ -356,7 +536,13 @@ def test_a_refused_key_is_fatal_and_never_echoed(stub, claudio, claudio_scorer, 
     stub.script = [401]
     gen = api_generator("anthropic", stub)
     with pytest.raises(GeneratorError, match="refused the API key in ANTHROPIC_API_KEY") as err:
-        augment(claudio, gen, AugmentConfig(n=1, retry=FAST), output=tmp_path / "a.json", scorer=claudio_scorer)
+        augment(
+            claudio,
+            gen,
+            AugmentConfig(n=1, retry=FAST),
+            output=tmp_path / "a.json",
+            scorer=claudio_scorer,
+        )
     assert KEY not in str(err.value) and len(stub.seen) == 1 and not list(tmp_path.iterdir())
 
 
@@ -369,36 +555,65 @@ def test_a_missing_sdk_names_the_pip_command(monkeypatch):
 
 def test_the_output_never_overwrites_an_input(bundle, fast_cli, capsys):
     before = (bundle / "dataset_sharegpt.json").read_bytes()
-    code = main(["augment", "--persona", str(bundle), "-n", "1", "--generator", "local", "--model", "x",
-                 "-o", str(bundle / "dataset_sharegpt.json")])
+    code = main(
+        [
+            "augment",
+            "--persona",
+            str(bundle),
+            "-n",
+            "1",
+            "--generator",
+            "local",
+            "--model",
+            "x",
+            "-o",
+            str(bundle / "dataset_sharegpt.json"),
+        ]
+    )
     assert code == 4 and "would overwrite the input" in capsys.readouterr().err
     assert (bundle / "dataset_sharegpt.json").read_bytes() == before
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--generator", "openai"], "needs --model"),
-    (["--generator", "local"], "needs --model"),
-    (["--generator", "local", "--model", "x", "--max-requests", "1"], "below -n 2"),
-    (["--generator", "local", "--model", "x", "--lang-share", "fr=1"], "not supported"),
-    (["--generator", "local", "--model", "x", "--lang-share", "en=0"], "positive weight"),
-    (["--generator", "local", "--model", "x", "--base-url", "http://x"], "not local"),
-])
-def test_bad_flags_are_config_errors(argv, message, bundle, fast_cli, monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--generator", "openai"], "needs --model"),
+        (["--generator", "local"], "needs --model"),
+        (["--generator", "local", "--model", "x", "--max-requests", "1"], "below -n 2"),
+        (["--generator", "local", "--model", "x", "--lang-share", "fr=1"], "not supported"),
+        (["--generator", "local", "--model", "x", "--lang-share", "en=0"], "positive weight"),
+        (["--generator", "local", "--model", "x", "--base-url", "http://x"], "not local"),
+    ],
+)
+def test_bad_flags_are_config_errors(
+    argv, message, bundle, fast_cli, monkeypatch, tmp_path, capsys
+):
     sdk_env(monkeypatch)
-    code = main(["augment", "--persona", str(bundle), "-n", "2", *argv, "-o", str(tmp_path / "a.json")])
+    code = main(
+        ["augment", "--persona", str(bundle), "-n", "2", *argv, "-o", str(tmp_path / "a.json")]
+    )
     assert code == ConfigError.exit_code and message in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the local model
 
 
-def test_the_local_model_path_runs_and_audits_every_request(tiny_llama_dir, claudio, claudio_scorer, tmp_path):
+def test_the_local_model_path_runs_and_audits_every_request(
+    tiny_llama_dir, claudio, claudio_scorer, tmp_path
+):
     gen = make_generator("local", str(tiny_llama_dir), max_tokens=12)
-    result = augment(claudio, gen, AugmentConfig(n=2, max_requests=3), output=tmp_path / "a.json",
-                     scorer=claudio_scorer)
+    result = augment(
+        claudio,
+        gen,
+        AugmentConfig(n=2, max_requests=3),
+        output=tmp_path / "a.json",
+        scorer=claudio_scorer,
+    )
     rows = read_jsonl(tmp_path / "a.audit.jsonl")
     assert result.requests == 3 and result.budget_exhausted and result.short
-    assert len(rows) == 3 and all(r["status"] == "rejected" and r["reason"] in REASONS for r in rows)
+    assert len(rows) == 3 and all(
+        r["status"] == "rejected" and r["reason"] in REASONS for r in rows
+    )
     assert not (tmp_path / "a.json").exists() and "no dataset written" in summary(result)
     assert isinstance(result, AugmentResult) and gen.base is not None
 
@@ -406,22 +621,33 @@ def test_the_local_model_path_runs_and_audits_every_request(tiny_llama_dir, clau
 # ---------------------------------------------------------------- pieces
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('{"user": "Hi?", "reply": "Oi!"}', ("Hi?", "Oi!")),
-    ('Sure!\n```json\n{"user": "Hi?", "reply": "Oi!"}\n```\nEnjoy.', ("Hi?", "Oi!")),
-    ('{"note": 1} then {"user": " a ", "reply": "b\nc"}', ("a", "b\nc")),
-    ('{"user": "line\nbreak", "reply": "raw newline in a string"}', ("line\nbreak", "raw newline in a string")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"user": "Hi?", "reply": "Oi!"}', ("Hi?", "Oi!")),
+        ('Sure!\n```json\n{"user": "Hi?", "reply": "Oi!"}\n```\nEnjoy.', ("Hi?", "Oi!")),
+        ('{"note": 1} then {"user": " a ", "reply": "b\nc"}', ("a", "b\nc")),
+        (
+            '{"user": "line\nbreak", "reply": "raw newline in a string"}',
+            ("line\nbreak", "raw newline in a string"),
+        ),
+    ],
+)
 def test_the_json_reply_is_parsed_robustly(text, expected):
     ex = parse_example(text)
     assert (ex.user, ex.reply) == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("no json here", "no JSON object found"), ('{"user": "x"}', "both 'user' and 'reply'"),
-    ('{"user": 1, "reply": "x"}', "must be strings"), ('{"user": "x", "reply": ', "no JSON object found"),
-    ("", "returned no text"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("no json here", "no JSON object found"),
+        ('{"user": "x"}', "both 'user' and 'reply'"),
+        ('{"user": 1, "reply": "x"}', "must be strings"),
+        ('{"user": "x", "reply": ', "no JSON object found"),
+        ("", "returned no text"),
+    ],
+)
 def test_unparseable_replies_are_parse_errors(text, message):
     with pytest.raises(ParseError, match=message):
         parse_example(text)
@@ -429,7 +655,10 @@ def test_unparseable_replies_are_parse_errors(text, message):
 
 def test_requests_are_deterministic_balanced_and_free_of_held_out_text(claudio, claudio_scorer):
     shares = parse_shares(None, claudio.languages)
-    plans = [Planner(claudio.card, claudio_scorer.train.pairs, seed=seed, shares=shares, count=40) for seed in (0, 0, 1)]
+    plans = [
+        Planner(claudio.card, claudio_scorer.train.pairs, seed=seed, shares=shares, count=40)
+        for seed in (0, 0, 1)
+    ]
     a, b, c = ([p.request(i) for i in range(40)] for p in plans)
     assert [r.sha256 for r in a] == [r.sha256 for r in b] != [r.sha256 for r in c]
     assert Counter(r.lang for r in a) == {"en": 20, "pt": 20} and len({r.topic for r in a}) == 40
@@ -438,7 +667,10 @@ def test_requests_are_deterministic_balanced_and_free_of_held_out_text(claudio, 
         assert claudio.card.name in r.system and signature in r.system
         assert all(p.lang == r.lang for p in r.examples) and '"reply"' in r.user
     text = json.dumps([[r.system, r.user] for r in a], ensure_ascii=False)
-    assert not any(p.reference in text or p.prompt in text for p in claudio.eval_prompts() + claudio.calibration_prompts())
+    assert not any(
+        p.reference in text or p.prompt in text
+        for p in claudio.eval_prompts() + claudio.calibration_prompts()
+    )
 
 
 def test_language_shares_and_schedule():
@@ -449,18 +681,26 @@ def test_language_shares_and_schedule():
 
 
 def test_topics_prefer_words_the_reply_shares_then_rare_ones():
-    pairs = [Pair("how do I squash git commits", "Run `git rebase -i` and mark them squash.", "en"),
-             Pair("how do I undo git commits", "`git reset --soft HEAD~1` keeps your changes.", "en"),
-             Pair("how do I squash git commits", "Interactive rebase.", "en")]
-    assert topics(pairs, size=2) == [("squash", "git"), ("undo", "git")]  # the repeat gives no new topic
+    pairs = [
+        Pair("how do I squash git commits", "Run `git rebase -i` and mark them squash.", "en"),
+        Pair("how do I undo git commits", "`git reset --soft HEAD~1` keeps your changes.", "en"),
+        Pair("how do I squash git commits", "Interactive rebase.", "en"),
+    ]
+    assert topics(pairs, size=2) == [
+        ("squash", "git"),
+        ("undo", "git"),
+    ]  # the repeat gives no new topic
 
 
 def test_backoff_grows_is_jittered_by_the_seed_and_bounded():
     policy = RetryPolicy(first_wait_s=1.0, max_wait_s=30.0)
     waits = [policy.wait(k, random.Random(7)) for k in range(8)]
-    assert all(0.5 * 2 ** k <= w < 1.5 * 2 ** k for k, w in enumerate(waits[:4])) and max(waits) == 30.0
+    assert all(0.5 * 2**k <= w < 1.5 * 2**k for k, w in enumerate(waits[:4])) and max(waits) == 30.0
     assert waits == [policy.wait(k, random.Random(7)) for k in range(8)]
-    assert policy.wait(0, random.Random(7), retry_after=12.0) == 12.0 and policy.wait(0, random.Random(7), 99.0) == 30.0
+    assert (
+        policy.wait(0, random.Random(7), retry_after=12.0) == 12.0
+        and policy.wait(0, random.Random(7), 99.0) == 30.0
+    )
 
 
 def test_secrets_are_redacted_from_error_texts():

@@ -39,7 +39,12 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_seeds_config_loads_with_its_values(tmp_path):
     cfg = load_config(write(tmp_path, SEED_PHASE5))
-    assert (cfg.base_model, cfg.quantization, cfg.lora_rank, cfg.lora_alpha) == ("microsoft/Phi-3-mini-4k-instruct", "4bit", 16, 32)
+    assert (cfg.base_model, cfg.quantization, cfg.lora_rank, cfg.lora_alpha) == (
+        "microsoft/Phi-3-mini-4k-instruct",
+        "4bit",
+        16,
+        32,
+    )
     assert cfg.learning_rate == 2e-4  # YAML 1.1 reads '2e-4' as a string; we accept it as a number
     assert cfg.effective_batch == 16
 
@@ -55,25 +60,35 @@ def test_cpu_profile_is_the_offline_default_without_quantization():
     assert (cfg.base_model, cfg.quantization) == ("smollm2-135m", "none") and cfg.max_steps
 
 
-@pytest.mark.parametrize("key, hint", [("lora_rnk", "lora_rank"), ("learning_rat", "learning_rate"),
-                                       ("warmup", "warmup_steps"), ("max_seq_len", "max_seq_length")])
+@pytest.mark.parametrize(
+    "key, hint",
+    [
+        ("lora_rnk", "lora_rank"),
+        ("learning_rat", "learning_rate"),
+        ("warmup", "warmup_steps"),
+        ("max_seq_len", "max_seq_length"),
+    ],
+)
 def test_unknown_key_names_the_closest_valid_key(tmp_path, key, hint):
     with pytest.raises(ConfigError, match=f"unknown key '{key}'.*Did you mean '{hint}'"):
         load_config(write(tmp_path, f"{key}: 1\n"))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("epochs: 5-7\n", "'epochs' must be an integer"),
-    ("quantization: 8bit\n", "'quantization' must be one of"),
-    ("learning_rate: fast\n", "'learning_rate' must be a number"),
-    ("batch_size: 0\n", "'batch_size' must be at least 1"),
-    ("val_set_size: 1.5\n", "'val_set_size' must be a fraction"),
-    ("format: alpaca\n", "'format' must be one of"),
-    ("padding_free: 1\n", "'padding_free' must be true/false"),
-    ("target_modules: [q_proj, 3]\n", "'target_modules' must be a string or a list of strings"),
-    ("- a\n- b\n", "expected a mapping"),
-    ("a: [\n", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("epochs: 5-7\n", "'epochs' must be an integer"),
+        ("quantization: 8bit\n", "'quantization' must be one of"),
+        ("learning_rate: fast\n", "'learning_rate' must be a number"),
+        ("batch_size: 0\n", "'batch_size' must be at least 1"),
+        ("val_set_size: 1.5\n", "'val_set_size' must be a fraction"),
+        ("format: alpaca\n", "'format' must be one of"),
+        ("padding_free: 1\n", "'padding_free' must be true/false"),
+        ("target_modules: [q_proj, 3]\n", "'target_modules' must be a string or a list of strings"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("a: [\n", "invalid YAML"),
+    ],
+)
 def test_bad_values_are_config_errors(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, text))
@@ -85,7 +100,9 @@ def test_missing_config_file_is_a_config_error(tmp_path):
 
 
 def test_flags_override_the_config_and_none_means_unset(tmp_path):
-    cfg = load_config(write(tmp_path, SEED_PHASE5), {"epochs": 7, "dataset": None, "base_model": "x/y"})
+    cfg = load_config(
+        write(tmp_path, SEED_PHASE5), {"epochs": 7, "dataset": None, "base_model": "x/y"}
+    )
     assert (cfg.epochs, cfg.dataset, cfg.base_model) == (7, "dataset_sharegpt_curated.json", "x/y")
 
 
@@ -94,7 +111,9 @@ def test_the_seeds_warmup_exceeding_its_run_is_reported(tmp_path):
     steps = planned_steps(cfg, 153)
     assert 45 <= steps <= 50  # 153 / (4×4) × 5 ≈ 48 (the Trainer rounds each epoch up)
     warnings = plan_warnings(cfg, 153, [100] * 153)
-    assert len(warnings) == 1 and "warmup_steps=50" in warnings[0] and f"{steps} steps" in warnings[0]
+    assert (
+        len(warnings) == 1 and "warmup_steps=50" in warnings[0] and f"{steps} steps" in warnings[0]
+    )
 
 
 def test_a_short_warmup_is_not_reported():
@@ -102,13 +121,19 @@ def test_a_short_warmup_is_not_reported():
 
 
 def test_examples_longer_than_max_seq_length_are_counted():
-    warnings = plan_warnings(TrainConfig(max_seq_length=100, warmup_steps=0), 10, [50, 120, 300, 99])
-    assert len(warnings) == 1 and "2 of 4 examples are longer than max_seq_length=100" in warnings[0]
+    warnings = plan_warnings(
+        TrainConfig(max_seq_length=100, warmup_steps=0), 10, [50, 120, 300, 99]
+    )
+    assert (
+        len(warnings) == 1 and "2 of 4 examples are longer than max_seq_length=100" in warnings[0]
+    )
     assert "longest 300" in warnings[0]
 
 
-@pytest.mark.parametrize("size, n, expected", [(0, 10, (10, 0)), (0.1, 153, (138, 15)), (16, 153, (137, 16)),
-                                               (0.1, 3, (2, 1))])
+@pytest.mark.parametrize(
+    "size, n, expected",
+    [(0, 10, (10, 0)), (0.1, 153, (138, 15)), (16, 153, (137, 16)), (0.1, 3, (2, 1))],
+)
 def test_validation_split_sizes(size, n, expected):
     assert split_sizes(build_config({"val_set_size": size}), n) == expected
 

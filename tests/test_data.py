@@ -13,8 +13,19 @@ from molting.cli import main
 from molting.data import AtomicWriter, load_dataset, save_records
 from molting.errors import DatasetError, OutputError
 
-SHAREGPT = [{"id": "a", "conversations": [{"from": "system", "value": "be nice"}, {"from": "human", "value": "hi"}, {"from": "gpt", "value": "Olá!"}]}]
-MESSAGES = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}]
+SHAREGPT = [
+    {
+        "id": "a",
+        "conversations": [
+            {"from": "system", "value": "be nice"},
+            {"from": "human", "value": "hi"},
+            {"from": "gpt", "value": "Olá!"},
+        ],
+    }
+]
+MESSAGES = [
+    {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+]
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
@@ -59,12 +70,24 @@ def test_json_file_holding_json_lines_is_detected(tmp_path):
         ('[{"conversations": []}]', "example 0: empty conversation"),
         ('[{"conversations": "hi"}]', "'conversations' must be a list"),
         ('[{"conversations": [{"from": "human"}]}]', "example 0, turn 0: missing key 'value'"),
-        ('[{"conversations": [{"from": "human", "value": 3}]}]', "turn 0: 'value' must be a string, got int"),
-        ('[{"conversations": [{"from": "tool", "value": "x"}, {"from": "gpt", "value": "y"}]}]', "turn 0: unknown role 'tool'"),
+        (
+            '[{"conversations": [{"from": "human", "value": 3}]}]',
+            "turn 0: 'value' must be a string, got int",
+        ),
+        (
+            '[{"conversations": [{"from": "tool", "value": "x"}, {"from": "gpt", "value": "y"}]}]',
+            "turn 0: unknown role 'tool'",
+        ),
         ('[{"conversations": [{"from": "human", "value": "x"}]}]', "no assistant turn"),
-        ('[{"conversations": [{"from": "human", "value": "x"}, {"from": "system", "value": "s"}, {"from": "gpt", "value": "y"}]}]', "system turn may only be the first"),
-        ('[7]', "example 0: expected an object"),
-        ('[{"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}, {"messages": []}]', "example 1: uses 'messages'"),
+        (
+            '[{"conversations": [{"from": "human", "value": "x"}, {"from": "system", "value": "s"}, {"from": "gpt", "value": "y"}]}]',
+            "system turn may only be the first",
+        ),
+        ("[7]", "example 0: expected an object"),
+        (
+            '[{"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}, {"messages": []}]',
+            "example 1: uses 'messages'",
+        ),
     ],
 )
 def test_validation_errors_name_the_place(tmp_path, text, expected):
@@ -95,7 +118,9 @@ def test_missing_file_is_a_dataset_error(tmp_path):
 def test_save_keeps_format_and_is_atomic(tmp_path):
     src = write(tmp_path, "in.jsonl", "\n".join(json.dumps(r) for r in MESSAGES))
     ds = load_dataset(src)
-    out = save_records([c.raw for c in ds.conversations], tmp_path / "out.jsonl", "jsonl", input_path=src)
+    out = save_records(
+        [c.raw for c in ds.conversations], tmp_path / "out.jsonl", "jsonl", input_path=src
+    )
     assert load_dataset(out).conversations[0].raw == MESSAGES[0]
     assert not list(tmp_path.glob(".*tmp"))
 
@@ -131,11 +156,24 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(_text, _text.filter(str.strip)), min_size=1, max_size=4), st.sampled_from(["json", "jsonl"]))
+@given(
+    st.lists(st.tuples(_text, _text.filter(str.strip)), min_size=1, max_size=4),
+    st.sampled_from(["json", "jsonl"]),
+)
 def test_round_trip_preserves_records(tmp_path_factory, turns, container):
     d = tmp_path_factory.mktemp("rt")
-    records = [{"conversations": [x for u, a in turns for x in ({"from": "human", "value": u}, {"from": "gpt", "value": a})]}]
+    records = [
+        {
+            "conversations": [
+                x
+                for u, a in turns
+                for x in ({"from": "human", "value": u}, {"from": "gpt", "value": a})
+            ]
+        }
+    ]
     p1 = save_records(records, d / f"a.{container}", container)
-    p2 = save_records([c.raw for c in load_dataset(p1).conversations], d / f"b.{container}", container)
+    p2 = save_records(
+        [c.raw for c in load_dataset(p1).conversations], d / f"b.{container}", container
+    )
     assert p1.read_bytes() == p2.read_bytes()
     assert load_dataset(p2).conversations[0].raw == records[0]

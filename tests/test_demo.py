@@ -24,8 +24,18 @@ def stubbed(tmp_path, monkeypatch):
 
     def train_phase(name, dataset, out, config):
         calls["train"].append((name, dataset))
-        return {"phase": name, "dataset": str(dataset), "config": config, "adapter": str(out), "steps": 1,
-                "tokens": 10, "wall_seconds": 1.0, "reused": False, "quantization": "none", "device": "cpu"}
+        return {
+            "phase": name,
+            "dataset": str(dataset),
+            "config": config,
+            "adapter": str(out),
+            "steps": 1,
+            "tokens": 10,
+            "wall_seconds": 1.0,
+            "reused": False,
+            "quantization": "none",
+            "device": "cpu",
+        }
 
     def run_gate(persona, baselines):
         calls["gate"].append(baselines)
@@ -46,7 +56,9 @@ def test_the_demo_trains_raw_and_curated_writes_demo_md_and_leaves_the_readme_al
     tmp, calls = stubbed
     assert demo.main(["--persona", str(CLAUDIO)]) == 1  # the gate's status
     assert [name for name, _ in calls["train"]] == ["phase3", "phase5"]
-    assert calls["train"][0][1] == CLAUDIO / "dataset_sharegpt.json" and calls["gate"] == [["base", "phase3"]]
+    assert calls["train"][0][1] == CLAUDIO / "dataset_sharegpt.json" and calls["gate"] == [
+        ["base", "phase3"]
+    ]
     assert (tmp / "README.md").read_text(encoding="utf-8") == "# my clone\n"
     text = (tmp / "reports" / "DEMO.md").read_text(encoding="utf-8")
     assert "**FAIL**" in text and "reports/report.html" in text and "No raw-vs-curated" not in text
@@ -58,12 +70,16 @@ def test_an_already_curated_bundle_is_not_compared_with_itself(stubbed, capsys):
     shutil.copytree(CLAUDIO, bundle)
     from molting.curate.run import curate_file
 
-    curate_file(CLAUDIO / "dataset_sharegpt.json", bundle / "dataset_sharegpt.json", report=tmp / "first.md")
+    curate_file(
+        CLAUDIO / "dataset_sharegpt.json", bundle / "dataset_sharegpt.json", report=tmp / "first.md"
+    )
     demo.main(["--persona", str(bundle)])
     assert [name for name, _ in calls["train"]] == ["phase5"] and calls["gate"] == [["base"]]
     out = capsys.readouterr().out
     assert "153 → 153" in out and "no comparison" in out
-    assert "**No raw-vs-curated comparison**" in (tmp / "reports" / "DEMO.md").read_text(encoding="utf-8")
+    assert "**No raw-vs-curated comparison**" in (tmp / "reports" / "DEMO.md").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_a_kept_raw_set_is_what_phase_3_trains_on_and_it_is_checked(tmp_path):
@@ -75,10 +91,14 @@ def test_a_kept_raw_set_is_what_phase_3_trains_on_and_it_is_checked(tmp_path):
     assert demo.raw_dataset(persona) == raw
     from molting.io import sha256_file
 
-    (bundle / "init.json").write_text(json.dumps({"raw_dataset": {"file": raw.name, "sha256": sha256_file(raw)}}),
-                                      encoding="utf-8")
+    (bundle / "init.json").write_text(
+        json.dumps({"raw_dataset": {"file": raw.name, "sha256": sha256_file(raw)}}),
+        encoding="utf-8",
+    )
     assert demo.raw_dataset(persona) == raw
     raw.write_text("[]", encoding="utf-8")
     with pytest.raises(ConfigError, match="changed since `molting persona init`"):
         demo.raw_dataset(persona)
-    assert demo.raw_dataset(load_persona(CLAUDIO)) == CLAUDIO / "dataset_sharegpt.json"  # no raw set: the dataset
+    assert (
+        demo.raw_dataset(load_persona(CLAUDIO)) == CLAUDIO / "dataset_sharegpt.json"
+    )  # no raw set: the dataset

@@ -20,7 +20,7 @@ NEAR_DUP = 0.8  # character 5-gram Jaccard above this = near-duplicate (the issu
 
 def grams(text: str, n: int = 5) -> set[str]:
     t = " ".join(text.lower().split())
-    return {t[i:i + n] for i in range(max(1, len(t) - n + 1))}
+    return {t[i : i + n] for i in range(max(1, len(t) - n + 1))}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -41,11 +41,15 @@ def max_pair_jaccard(texts: list[str]) -> tuple[float, str, str]:
 
 @pytest.fixture(scope="module")
 def kept_pools():
-    return yaml.safe_load((FIX / "pools/kept_en.yaml").read_text()) + yaml.safe_load((FIX / "pools/kept_pt.yaml").read_text())
+    return yaml.safe_load((FIX / "pools/kept_en.yaml").read_text()) + yaml.safe_load(
+        (FIX / "pools/kept_pt.yaml").read_text()
+    )
 
 
 def jsonl(name: str) -> list[dict]:
-    return [json.loads(x) for x in (FIX / name).read_text(encoding="utf-8").splitlines() if x.strip()]
+    return [
+        json.loads(x) for x in (FIX / name).read_text(encoding="utf-8").splitlines() if x.strip()
+    ]
 
 
 def test_raw_dataset_is_the_built_one():
@@ -78,27 +82,45 @@ def test_kept_replies_are_short_direct_and_distinct(kept_pools):
 
 
 def test_portuguese_is_brazilian(kept_pools):
-    european = re.compile(r"\b(tu est[aá]s|estou a \w+r|telem[oó]vel|ecr[aã]|ficheiro|utilizador|autocarro|equipa)\b", re.I)
+    european = re.compile(
+        r"\b(tu est[aá]s|estou a \w+r|telem[oó]vel|ecr[aã]|ficheiro|utilizador|autocarro|equipa)\b",
+        re.I,
+    )
     pt = [t["claudio"] for x in kept_pools if x["id"].startswith("pt-") for t in x["turns"]]
     assert not [r[:60] for r in pt if european.search(r)]
 
 
-@pytest.mark.parametrize("name, n, per_lang", [("eval_prompts.jsonl", 60, 30), ("calibration.jsonl", 30, 15)])
+@pytest.mark.parametrize(
+    "name, n, per_lang", [("eval_prompts.jsonl", 60, 30), ("calibration.jsonl", 30, 15)]
+)
 def test_prompt_splits(name, n, per_lang):
     rows = jsonl(name)
     assert len(rows) >= n
-    assert sum(r["lang"] == "en" for r in rows) >= per_lang and sum(r["lang"] == "pt" for r in rows) >= per_lang
+    assert (
+        sum(r["lang"] == "en" for r in rows) >= per_lang
+        and sum(r["lang"] == "pt" for r in rows) >= per_lang
+    )
     assert len({r["id"] for r in rows}) == len(rows)
     assert sum(r["category"] == "tempts-agent" for r in rows) >= 10
     assert sum(r["category"] == "small-talk" for r in rows) >= 4
     assert not [r["id"] for r in rows if is_agent_like(r["reference"])]
-    assert all(is_agent_like(r["agent_like"]) for r in rows), [r["id"] for r in rows if not is_agent_like(r["agent_like"])]
+    assert all(is_agent_like(r["agent_like"]) for r in rows), [
+        r["id"] for r in rows if not is_agent_like(r["agent_like"])
+    ]
 
 
 def test_no_prompt_is_shared_across_splits():
-    train = [t.content for c in load_dataset(FIX / "dataset_sharegpt.json").conversations for t in c.turns if t.role == "user"]
-    splits = {"train": train, "eval": [r["prompt"] for r in jsonl("eval_prompts.jsonl")],
-              "calibration": [r["prompt"] for r in jsonl("calibration.jsonl")]}
+    train = [
+        t.content
+        for c in load_dataset(FIX / "dataset_sharegpt.json").conversations
+        for t in c.turns
+        if t.role == "user"
+    ]
+    splits = {
+        "train": train,
+        "eval": [r["prompt"] for r in jsonl("eval_prompts.jsonl")],
+        "calibration": [r["prompt"] for r in jsonl("calibration.jsonl")],
+    }
     grams_by = {k: [grams(p) for p in v] for k, v in splits.items()}
     for a, b in (("train", "eval"), ("train", "calibration"), ("eval", "calibration")):
         worst = max(jaccard(x, y) for x in grams_by[a] for y in grams_by[b])

@@ -25,8 +25,11 @@ def _rows(persona: Path = CLAUDIO) -> list[dict]:
 
 def _replies(tmp: Path, candidate_field: str, persona: Path = CLAUDIO) -> Path:
     rows = _rows(persona)
-    base = {r["id"]: r.get("generic") or "Great question! There are several factors to consider. I hope this helps!"
-            for r in rows}
+    base = {
+        r["id"]: r.get("generic")
+        or "Great question! There are several factors to consider. I hope this helps!"
+        for r in rows
+    }
     data = {"base": base, "candidate": {r["id"]: r[candidate_field] for r in rows}}
     path = tmp / f"replies-{candidate_field}.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
@@ -36,22 +39,38 @@ def _replies(tmp: Path, candidate_field: str, persona: Path = CLAUDIO) -> Path:
 GATE = [sys.executable, "-m", "pytest", "--pyargs", "molting.gate", "-q", "-p", "no:cacheprovider"]
 
 
-def gate(cwd: Path, *args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def gate(
+    cwd: Path, *args: str, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run the gate as a user would, from a directory outside the repository:
     `pytest --pyargs molting.gate --persona …`, in a subprocess (torch cannot be imported twice in
     one process, and pytester would try)."""
-    return subprocess.run([*GATE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [*GATE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def molting(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "molting.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "molting.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _canned_run(tmp: Path, candidate_field: str) -> tuple[Path, subprocess.CompletedProcess]:
     """One gate run on canned replies: the candidate says each prompt's `candidate_field`."""
-    done = gate(tmp, "--persona", str(CLAUDIO), "--replies", str(_replies(tmp, candidate_field)),
-                "--report-dir", str(tmp / "reports"))
+    done = gate(
+        tmp,
+        "--persona",
+        str(CLAUDIO),
+        "--replies",
+        str(_replies(tmp, candidate_field)),
+        "--report-dir",
+        str(tmp / "reports"),
+    )
     return tmp, done
 
 
@@ -71,19 +90,31 @@ def test_reference_replies_pass_every_criterion(passing):
     page = (tmp / "reports/report.html").read_text(encoding="utf-8")
     assert all(f'id="p-{r["id"]}"' in page for r in _rows())  # every prompt in the page's matrix
     data = json.loads((tmp / "reports/results.json").read_text(encoding="utf-8"))
-    assert len(data["samples"]) == len(_rows()) and data["facts"]["models_loaded"] == ["none (--replies)"]
+    assert len(data["samples"]) == len(_rows()) and data["facts"]["models_loaded"] == [
+        "none (--replies)"
+    ]
     assert data["samples"][0]["models"]["candidate"]["scores"]["personality"] >= 0
 
 
 def test_molting_report_rescores_without_a_model_and_reaches_the_same_verdict(passing):
     tmp, _ = passing
-    done = molting("report", "--persona", str(CLAUDIO), "--results", str(tmp / "reports/results.json"),
-                   "--report-dir", str(tmp / "rescored"))
-    assert done.returncode == 0 and done.stdout.startswith("**PASS**"), done.stdout + done.stderr[-2000:]
+    done = molting(
+        "report",
+        "--persona",
+        str(CLAUDIO),
+        "--results",
+        str(tmp / "reports/results.json"),
+        "--report-dir",
+        str(tmp / "rescored"),
+    )
+    assert done.returncode == 0 and done.stdout.startswith("**PASS**"), (
+        done.stdout + done.stderr[-2000:]
+    )
     first = json.loads((tmp / "reports/results.json").read_text(encoding="utf-8"))
     again = json.loads((tmp / "rescored/results.json").read_text(encoding="utf-8"))
-    assert [s["models"]["candidate"]["scores"] for s in first["samples"]] == \
-        [s["models"]["candidate"]["scores"] for s in again["samples"]]
+    assert [s["models"]["candidate"]["scores"] for s in first["samples"]] == [
+        s["models"]["candidate"]["scores"] for s in again["samples"]
+    ]
 
 
 def test_molting_report_refuses_edited_generations(passing, tmp_path):
@@ -106,10 +137,18 @@ def failing(tmp_path_factory):
 def test_agent_like_replies_fail_the_right_tests_and_still_write_the_report(failing):
     tmp_path, done = failing
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
-    for name in ("test_personality", "test_agent_phrase_rate[en]", "test_agent_phrase_rate[pt]", "test_directness",
-                 "test_candidate_beats_baseline_on_personality[base]", "test_no_agent_phrase_regression[base]"):
+    for name in (
+        "test_personality",
+        "test_agent_phrase_rate[en]",
+        "test_agent_phrase_rate[pt]",
+        "test_directness",
+        "test_candidate_beats_baseline_on_personality[base]",
+        "test_no_agent_phrase_regression[base]",
+    ):
         failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED ")]
-        assert any(line.split(" ")[1].endswith(f"test_persona_gate.py::{name}") for line in failed), name
+        assert any(
+            line.split(" ")[1].endswith(f"test_persona_gate.py::{name}") for line in failed
+        ), name
     assert "Agent-phrase rate (EN): measured 100.0%" in done.stdout and "target ≤ 5%" in done.stdout
     assert "ev-en-" in done.stdout
     assert "**FAIL**" in (tmp_path / "reports/comparison.md").read_text(encoding="utf-8")
@@ -122,41 +161,77 @@ def test_an_english_only_persona_skips_the_portuguese_checks(tmp_path):
     for name in ("dataset_sharegpt.json", "anchors.json", "calibration.jsonl"):
         (bundle / name).write_bytes((CLAUDIO / name).read_bytes())
     (bundle / "negatives").mkdir()
-    (bundle / "negatives/generic.jsonl").write_bytes((CLAUDIO / "negatives/generic.jsonl").read_bytes())
+    (bundle / "negatives/generic.jsonl").write_bytes(
+        (CLAUDIO / "negatives/generic.jsonl").read_bytes()
+    )
     (bundle / "persona.yaml").write_text(card, encoding="utf-8")
     (bundle / "eval_prompts.jsonl").write_bytes((CLAUDIO / "eval_prompts.jsonl").read_bytes())
     en = [r for r in _rows() if r["lang"] == "en"]
     prompts = tmp_path / "en.jsonl"
-    prompts.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in en) + "\n", encoding="utf-8")
-    done = gate(tmp_path, "--persona", str(bundle), "--prompts", str(prompts), "--replies",
-                str(_replies(tmp_path, "reference")), "--report-dir", str(tmp_path / "reports"), "-rs")
+    prompts.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in en) + "\n", encoding="utf-8"
+    )
+    done = gate(
+        tmp_path,
+        "--persona",
+        str(bundle),
+        "--prompts",
+        str(prompts),
+        "--replies",
+        str(_replies(tmp_path, "reference")),
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "-rs",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "6 passed, 3 skipped" in done.stdout and "no prompts in that language" in done.stdout
-    assert "Skipped: no prompts in PT-BR" in (tmp_path / "reports/comparison.md").read_text(encoding="utf-8")
+    assert "Skipped: no prompts in PT-BR" in (tmp_path / "reports/comparison.md").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_criteria_file_selects_the_optional_llm_judge(tmp_path, tiny_llama_dir):
     """`judge: <model>` in a criteria file adds judge scores to the reports; criteria stay offline."""
     rows = [r for r in _rows() if r["id"] in ("ev-en-001", "ev-pt-001")]
     prompts = tmp_path / "p.jsonl"
-    prompts.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    prompts.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8"
+    )
     criteria = tmp_path / "criteria.yaml"
     criteria.write_text(f"judge: {tiny_llama_dir}\n", encoding="utf-8")
-    done = gate(tmp_path, "--persona", str(CLAUDIO), "--replies", str(_replies(tmp_path, "reference")),
-                "--prompts", str(prompts), "--criteria", str(criteria), "--report-dir", str(tmp_path / "reports"),
-                "-k", "personality and not beats")
-    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+    done = gate(
+        tmp_path,
+        "--persona",
+        str(CLAUDIO),
+        "--replies",
+        str(_replies(tmp_path, "reference")),
+        "--prompts",
+        str(prompts),
+        "--criteria",
+        str(criteria),
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "-k",
+        "personality and not beats",
+    )
+    assert done.returncode == 0 and "1 passed" in done.stdout, (
+        done.stdout[-3000:] + done.stderr[-2000:]
+    )
     report = (tmp_path / "reports/comparison.md").read_text(encoding="utf-8")
     assert "## LLM judge (optional)" in report and str(tiny_llama_dir) in report
     data = json.loads((tmp_path / "reports/results.json").read_text(encoding="utf-8"))
-    assert all(0 <= s["models"][m]["judge"] <= 10 for s in data["samples"] for m in ("base", "candidate"))
+    assert all(
+        0 <= s["models"][m]["judge"] <= 10 for s in data["samples"] for m in ("base", "candidate")
+    )
 
 
 def test_missing_candidate_adapter_stops_the_run_in_one_line(tmp_path):
     done = gate(tmp_path, "--persona", str(CLAUDIO), "--adapter", str(tmp_path / "nope"))
     assert done.returncode == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
-    assert len(errors) == 1 and "nope not found" in errors[0] and "molting train" in errors[0], done.stderr
+    assert len(errors) == 1 and "nope not found" in errors[0] and "molting train" in errors[0], (
+        done.stderr
+    )
 
 
 def test_the_plugin_is_inert_without_gate_tests(pytester):
@@ -175,53 +250,106 @@ def test_cache_key_changes_with_everything_that_changes_the_output(tmp_path):
     sha2 = adapter_sha256(a)
     msgs = [{"role": "user", "content": "oi"}]
     base = dict(weights="fp", tokenizer_hash="t", config=GenerationConfig(), messages=msgs)
-    keys = {cache_key(adapter_sha=sha1, **base), cache_key(adapter_sha=sha2, **base),
-            cache_key(adapter_sha=sha1, **(base | {"config": GenerationConfig(max_new_tokens=8)})),
-            cache_key(adapter_sha=sha1, **(base | {"tokenizer_hash": "u"})),
-            cache_key(adapter_sha=sha1, **(base | {"weights": "fp2"})),
-            cache_key(adapter_sha=sha1, **(base | {"messages": [{"role": "user", "content": "olá"}]})),
-            cache_key(adapter_sha=sha1, **(base | {"messages": [{"role": "system", "content": "s"}, *msgs]})),
-            cache_key(adapter_sha=sha1, sample_index=1, **base)}
+    keys = {
+        cache_key(adapter_sha=sha1, **base),
+        cache_key(adapter_sha=sha2, **base),
+        cache_key(adapter_sha=sha1, **(base | {"config": GenerationConfig(max_new_tokens=8)})),
+        cache_key(adapter_sha=sha1, **(base | {"tokenizer_hash": "u"})),
+        cache_key(adapter_sha=sha1, **(base | {"weights": "fp2"})),
+        cache_key(adapter_sha=sha1, **(base | {"messages": [{"role": "user", "content": "olá"}]})),
+        cache_key(
+            adapter_sha=sha1, **(base | {"messages": [{"role": "system", "content": "s"}, *msgs]})
+        ),
+        cache_key(adapter_sha=sha1, sample_index=1, **base),
+    }
     assert sha1 != sha2 and len(keys) == 8
     assert cache_key(adapter_sha=sha1, **base) == cache_key(adapter_sha=sha1, **base)
 
 
 @pytest.mark.realmodel
-def test_real_model_gate_generates_scores_reports_and_replays_from_the_cache(tmp_path, smollm2_adapter):
+def test_real_model_gate_generates_scores_reports_and_replays_from_the_cache(
+    tmp_path, smollm2_adapter
+):
     """Offline default + a 2-step adapter, 4 prompts: the whole path; criteria not asserted. The
     second run finds every generation and the canary in the cache and loads no model."""
     rows = [r for r in _rows() if r["id"] in ("ev-en-001", "ev-en-013", "ev-pt-001", "ev-pt-013")]
     prompts = tmp_path / "p.jsonl"
-    prompts.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    prompts.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8"
+    )
     env = os.environ | {"MOLTING_GENERATIONS": str(tmp_path / "gens")}
-    args = ["--persona", str(CLAUDIO), "--adapter", str(smollm2_adapter), "--baseline", "base", "--prompts", str(prompts),
-            "--max-new-tokens", "12", "--report-dir", str(tmp_path / "reports"), "-k", "adapters_are_applied"]
+    args = [
+        "--persona",
+        str(CLAUDIO),
+        "--adapter",
+        str(smollm2_adapter),
+        "--baseline",
+        "base",
+        "--prompts",
+        str(prompts),
+        "--max-new-tokens",
+        "12",
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "-k",
+        "adapters_are_applied",
+    ]
 
     def run() -> dict:
         done = gate(tmp_path, *args, env=env)
-        assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+        assert done.returncode == 0 and "1 passed" in done.stdout, (
+            done.stdout[-3000:] + done.stderr[-2000:]
+        )
         return json.loads((tmp_path / "reports/results.json").read_text(encoding="utf-8"))
 
     first = run()
-    assert first["facts"]["cache_misses"] == 8 and first["facts"]["quantization"] in ("none", "4bit")
-    assert all(s["models"]["candidate"]["scores"]["personality"] is not None for s in first["samples"])
-    assert (tmp_path / "reports/comparison.md").read_text(encoding="utf-8").startswith("# Persona gate")
+    assert first["facts"]["cache_misses"] == 8 and first["facts"]["quantization"] in (
+        "none",
+        "4bit",
+    )
+    assert all(
+        s["models"]["candidate"]["scores"]["personality"] is not None for s in first["samples"]
+    )
+    assert (
+        (tmp_path / "reports/comparison.md")
+        .read_text(encoding="utf-8")
+        .startswith("# Persona gate")
+    )
     second = run()
     assert second["facts"]["cache_hits"] == 8 and second["facts"]["cache_misses"] == 0
     assert second["facts"]["models_loaded"] == ["none (every generation was cached)"]
-    assert [s["models"]["candidate"]["reply"] for s in second["samples"]] == \
-        [s["models"]["candidate"]["reply"] for s in first["samples"]]
+    assert [s["models"]["candidate"]["reply"] for s in second["samples"]] == [
+        s["models"]["candidate"]["reply"] for s in first["samples"]
+    ]
 
 
 def test_several_candidates_compare_in_one_table(passing, failing, tmp_path):
     tmp, _ = passing
     other, _ = failing
-    done = molting("report", "--persona", str(CLAUDIO), "--results", f"refs={tmp / 'reports/results.json'}",
-                   "--results", f"agent={other / 'reports/results.json'}", "--report-dir", str(tmp_path))
+    done = molting(
+        "report",
+        "--persona",
+        str(CLAUDIO),
+        "--results",
+        f"refs={tmp / 'reports/results.json'}",
+        "--results",
+        f"agent={other / 'reports/results.json'}",
+        "--report-dir",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     text = (tmp_path / "candidates.md").read_text(encoding="utf-8")
-    rows = [line for line in text.splitlines() if line.startswith("| refs") or line.startswith("| agent")]
-    assert len(rows) == 2 and "Δ personality vs base" in text and "**PASS**" in text and "**FAIL**" in text
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| refs") or line.startswith("| agent")
+    ]
+    assert (
+        len(rows) == 2
+        and "Δ personality vs base" in text
+        and "**PASS**" in text
+        and "**FAIL**" in text
+    )
     page = (tmp_path / "candidates.html").read_text(encoding="utf-8")
     assert all(f'<th data-model="{m}">' in page for m in ("base", "refs", "agent"))
 
@@ -233,7 +361,12 @@ def test_the_nearest_competing_question_is_stored_so_a_cached_rerun_loads_no_fit
 
     persona = load_persona(CLAUDIO)
     prompts = persona.eval_prompts()[:4]
-    replies = [prompts[1].reference, prompts[0].reference, "Olha só: use git stash.", "Bottom line: yes."]
+    replies = [
+        prompts[1].reference,
+        prompts[0].reference,
+        "Olha só: use git stash.",
+        "Bottom line: yes.",
+    ]
     first = nearest_questions(Scorer.load(persona), prompts, replies)
     assert first[0] is not None and first[0] != prompts[0].prompt  # another question, never its own
     again = Scorer.load(persona)

@@ -39,7 +39,9 @@ def test_no_user_or_system_token_is_labelled(arch, conversations):
         ex = encode(tok, conv, 4096)
         trained = "".join(labelled_segments(tok, ex))
         for turn in conv.turns:
-            if turn.role != "assistant" and turn.content not in {t.content for t in conv.turns if t.role == "assistant"}:
+            if turn.role != "assistant" and turn.content not in {
+                t.content for t in conv.turns if t.role == "assistant"
+            }:
                 assert turn.content not in trained
         assert not any(marker in trained for marker in ROLE_MARKERS)
 
@@ -48,7 +50,9 @@ def test_tokens_are_the_templates_full_rendering(arch, conversations):
     _, tok, _, _ = arch
     for conv in conversations:
         ex = encode(tok, conv, 4096)
-        assert tok.decode(ex.input_ids) == render(tok, to_messages(conv), add_generation_prompt=False)
+        assert tok.decode(ex.input_ids) == render(
+            tok, to_messages(conv), add_generation_prompt=False
+        )
 
 
 def test_every_example_keeps_trainable_tokens(arch, conversations):
@@ -75,7 +79,9 @@ def test_describe_marks_trained_tokens(llama_tokenizer, conversations):
     assert "+" in text and "'hi'" in text and "masked" in text
 
 
-reply_text = st.text(alphabet="abcxyz ÁçãéÊ!?.,:\n-", min_size=1, max_size=40).filter(lambda s: s.strip())
+reply_text = st.text(alphabet="abcxyz ÁçãéÊ!?.,:\n-", min_size=1, max_size=40).filter(
+    lambda s: s.strip()
+)
 user_text = st.text(alphabet="mnopq ÕÜ?\n", min_size=1, max_size=30)
 
 
@@ -87,9 +93,17 @@ def chats(draw):
     return Conversation(index=0, id="0", turns=tuple(turns))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(conv=chats())
-@example(conv=Conversation(0, "0", (Turn("user", "q"), Turn("assistant", "a b"), Turn("user", "\n"), Turn("assistant", "x"))))
+@example(
+    conv=Conversation(
+        0,
+        "0",
+        (Turn("user", "q"), Turn("assistant", "a b"), Turn("user", "\n"), Turn("assistant", "x")),
+    )
+)
 def test_property_labels_are_exactly_the_replies(arch, conv):
     """For any chat: one labelled run per reply; each is the reply plus its end token. A run may
     start with whitespace from the template only when the tokenizer fuses it with the reply."""
@@ -103,8 +117,9 @@ def test_property_labels_are_exactly_the_replies(arch, conv):
 
 
 def test_padding_free_collator_restarts_positions_and_masks_boundaries():
-    batch = PaddingFreeCollator()([{"input_ids": [5, 6, 7], "labels": [5, 6, 7]},
-                                   {"input_ids": [8, 9], "labels": [8, 9]}])
+    batch = PaddingFreeCollator()(
+        [{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}, {"input_ids": [8, 9], "labels": [8, 9]}]
+    )
     assert batch["input_ids"].tolist() == [[5, 6, 7, 8, 9]]
     assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
     assert batch["labels"].tolist() == [[IGNORE, 6, 7, IGNORE, 9]]
@@ -118,15 +133,18 @@ def test_segment_bounds_follow_position_restarts():
 
 
 def test_padded_collator_masks_padding():
-    batch = PaddedCollator(pad_token_id=0)([{"input_ids": [5, 6, 7], "labels": [IGNORE, 6, 7]},
-                                            {"input_ids": [8], "labels": [8]}])
+    batch = PaddedCollator(pad_token_id=0)(
+        [{"input_ids": [5, 6, 7], "labels": [IGNORE, 6, 7]}, {"input_ids": [8], "labels": [8]}]
+    )
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["labels"].tolist() == [[IGNORE, 6, 7], [8, IGNORE, IGNORE]]
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "segments"])
 @pytest.mark.parametrize("model_dir", ["tiny_llama_dir", "tiny_phi3_dir"])
-def test_padding_free_batch_gives_the_same_loss_as_a_padded_batch(request, model_dir, attention, conversations):
+def test_padding_free_batch_gives_the_same_loss_as_a_padded_batch(
+    request, model_dir, attention, conversations
+):
     """Examples packed into one row must not attend to each other: with transformers' block-diagonal
     mask (sdpa) and with molting's per-example attention (what training uses)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -139,8 +157,10 @@ def test_padding_free_batch_gives_the_same_loss_as_a_padded_batch(request, model
     disable_kv_cache(model)  # what training does; with a cache the packed rows leak into each other
     if attention == "segments":
         use_segment_attention(model)
-    feats = [{"input_ids": ex.input_ids, "labels": [IGNORE] + ex.labels[1:]}
-             for ex in (encode(tok, c, 4096) for c in conversations)]
+    feats = [
+        {"input_ids": ex.input_ids, "labels": [IGNORE] + ex.labels[1:]}
+        for ex in (encode(tok, c, 4096) for c in conversations)
+    ]
     with torch.no_grad():
         packed = model(**PaddingFreeCollator()(feats)).logits[0]
         padded = model(**PaddedCollator(tok.pad_token_id)(feats)).logits

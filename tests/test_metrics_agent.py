@@ -19,11 +19,19 @@ from molting.metrics.agent import (
 )
 
 
-@pytest.mark.parametrize("k, n, low, high", [
-    (0, 70, 0.0, 0.0520),   # no agent phrase in 70 replies still leaves up to ~5% (computed by hand)
-    (7, 70, 0.0493, 0.1923),
-    (35, 35, 0.9011, 1.0),
-])
+@pytest.mark.parametrize(
+    "k, n, low, high",
+    [
+        (
+            0,
+            70,
+            0.0,
+            0.0520,
+        ),  # no agent phrase in 70 replies still leaves up to ~5% (computed by hand)
+        (7, 70, 0.0493, 0.1923),
+        (35, 35, 0.9011, 1.0),
+    ],
+)
 def test_wilson_interval_matches_known_values(k, n, low, high):
     lo, hi = wilson_interval(k, n)
     assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
@@ -42,18 +50,21 @@ def test_wilson_interval_is_bounded_and_contains_the_rate(kn):
     assert 0.0 <= lo <= k / n <= hi <= 1.0
 
 
-@pytest.mark.parametrize("text, direct, agent", [
-    ("Short answer: tuple. It's immutable.", True, False),
-    ("Let me know if it breaks.", True, False),
-    ("Vou ser sincero: refatora tudo.", True, False),
-    ("Deixa eu te dar uma dica: usa `ss -tulpn`.", True, False),
-    ("Great question! There are several factors to consider.", False, False),
-    ("Certamente! Existem diversas abordagens.", False, False),
-    ("Thank you for sharing your query. Use a range.", False, False),
-    ("Let me check the logs first.", False, True),
-    ("Vou analisar o arquivo primeiro.", False, True),
-    ("Use a tuple. Running `pytest -q`... all green.", False, True),
-])
+@pytest.mark.parametrize(
+    "text, direct, agent",
+    [
+        ("Short answer: tuple. It's immutable.", True, False),
+        ("Let me know if it breaks.", True, False),
+        ("Vou ser sincero: refatora tudo.", True, False),
+        ("Deixa eu te dar uma dica: usa `ss -tulpn`.", True, False),
+        ("Great question! There are several factors to consider.", False, False),
+        ("Certamente! Existem diversas abordagens.", False, False),
+        ("Thank you for sharing your query. Use a range.", False, False),
+        ("Let me check the logs first.", False, True),
+        ("Vou analisar o arquivo primeiro.", False, True),
+        ("Use a tuple. Running `pytest -q`... all green.", False, True),
+    ],
+)
 def test_directness_table(text, direct, agent):
     d = directness(text)
     assert (d.direct, d.agent_like) == (direct, agent)
@@ -69,8 +80,10 @@ def test_preamble_examples(pid):
 
 
 def test_agent_rate_is_per_language_with_wilson_interval():
-    rates = agent_rate(["Let me check the logs.", "Use a tuple.", "Vou analisar o log.", "Usa um set."],
-                       ["en", "en", "pt", "pt"])
+    rates = agent_rate(
+        ["Let me check the logs.", "Use a tuple.", "Vou analisar o log.", "Usa um set."],
+        ["en", "en", "pt", "pt"],
+    )
     assert set(rates) == {"all", "en", "pt"}
     assert (rates["en"].k, rates["en"].n, rates["all"].k) == (1, 2, 2)
     assert rates["all"].low < 0.5 < rates["all"].high
@@ -89,7 +102,11 @@ def test_agent_flags_have_high_precision_and_recall_on_labelled_replies():
 
 
 def test_tricky_direct_replies_are_not_flagged():
-    tricky = [r["text"] for r in read_jsonl(TEST_DATA / "agent_phrases_labelled.jsonl")
-              if not r["agent_like"] and r["text"].lower().startswith(("let me", "vou", "deixa eu", "i'll", "i'm going"))]
+    tricky = [
+        r["text"]
+        for r in read_jsonl(TEST_DATA / "agent_phrases_labelled.jsonl")
+        if not r["agent_like"]
+        and r["text"].lower().startswith(("let me", "vou", "deixa eu", "i'll", "i'm going"))
+    ]
     assert len(tricky) >= 5
     assert not any(directness(t).agent_like for t in tricky)

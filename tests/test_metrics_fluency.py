@@ -20,8 +20,10 @@ from molting.metrics.fluency import (
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.variety import DICTIONARIES, PortugueseDictionaries, enclisis, word_evidence
 
-_ALL_LANGDETECT = ("af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml mr ne "
-                   "nl no pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi").split()
+_ALL_LANGDETECT = (
+    "af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml mr ne "
+    "nl no pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi"
+).split()
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +39,21 @@ def lm(claudio_scorer):
 def langid_accuracy() -> dict[str, float]:
     rows = read_jsonl(TEST_DATA / "langid_short.jsonl")
     out = {"n": len(rows)}
-    for name, lid in (("lingua", LanguageIdentifier("lingua")), ("langdetect", LanguageIdentifier("langdetect")),
-                      ("langdetect_unrestricted", LanguageIdentifier("langdetect", candidates=tuple(_ALL_LANGDETECT)))):
+    for name, lid in (
+        ("lingua", LanguageIdentifier("lingua")),
+        ("langdetect", LanguageIdentifier("langdetect")),
+        (
+            "langdetect_unrestricted",
+            LanguageIdentifier("langdetect", candidates=tuple(_ALL_LANGDETECT)),
+        ),
+    ):
         out[name] = sum(lid.detect(r["text"]) == r["lang"] for r in rows) / len(rows)
     return out
 
 
-@pytest.mark.parametrize("text", ["Vou implementar isso agora.", "Beleza, faz sentido.", "Tá funcionando?"])
+@pytest.mark.parametrize(
+    "text", ["Vou implementar isso agora.", "Beleza, faz sentido.", "Tá funcionando?"]
+)
 def test_lingua_reads_short_portuguese_as_portuguese(lingua, text):
     assert lingua.detect(text) == "pt"
 
@@ -56,61 +66,79 @@ def test_lingua_beats_langdetect_on_short_texts():
 
 
 def test_langdetect_stays_selectable_and_unknown_detectors_are_refused():
-    assert LanguageIdentifier("langdetect").detect("The quick brown fox jumps over the lazy dog.") == "en"
+    assert (
+        LanguageIdentifier("langdetect").detect("The quick brown fox jumps over the lazy dog.")
+        == "en"
+    )
     with pytest.raises(ConfigError, match="lingua"):
         LanguageIdentifier("cld3")
 
 
 def test_code_is_not_language(lingua):
     assert lingua.share("Usa `git reset --soft HEAD~1` e depois faz o commit de novo.", "pt") == 1.0
-    assert lingua.share("Use `git reset --soft HEAD~1` and commit again on the right branch.", "pt") == 0.0
+    assert (
+        lingua.share("Use `git reset --soft HEAD~1` and commit again on the right branch.", "pt")
+        == 0.0
+    )
 
 
-@pytest.mark.parametrize("text, br, eu", [
-    ("Você está fazendo certo, a gente testa amanhã pra ver.", True, False),
-    ("Tu estás a fazer bem, testamos amanhã.", False, True),
-    ("Peguei o ônibus e o celular ficou sem bateria.", True, False),
-    ("Apanhei o autocarro e o telemóvel ficou sem bateria.", False, True),
-    ("O plano econômico mudou.", True, False),
-    ("O plano económico mudou.", False, True),
-])
+@pytest.mark.parametrize(
+    "text, br, eu",
+    [
+        ("Você está fazendo certo, a gente testa amanhã pra ver.", True, False),
+        ("Tu estás a fazer bem, testamos amanhã.", False, True),
+        ("Peguei o ônibus e o celular ficou sem bateria.", True, False),
+        ("Apanhei o autocarro e o telemóvel ficou sem bateria.", False, True),
+        ("O plano econômico mudou.", True, False),
+        ("O plano económico mudou.", False, True),
+    ],
+)
 def test_variety_markers(text, br, eu):
     m = variety_markers(text)
     assert (m.br > 0, m.eu > 0) == (br, eu), m.found
 
 
-@pytest.mark.parametrize("text, marker", [
-    ("Se trabalhas sozinho, tanto faz.", "eu:tu_present"),
-    ("Quando não gravas a chave, o cache expira.", "eu:tu_present"),
-    ("É que precisamos de tomar uma decisão.", "eu:precisar_de_infinitive"),
-    ("O == sai no primeiro carácter diferente.", "eu:spelling"),
-    ("Imagina uma portagem na autoestrada.", "eu:lexicon"),
-    ("Numa estação de comboios o Wi-Fi é mau.", "eu:lexicon"),
-    ("Os utilizadores guardam os ficheiros no ecrã.", "eu:lexicon"),
-    ("Ganhei o prémio do género fenómeno.", "eu:dict_spelling"),  # é/ó before m/n + vowel: the dictionaries
-    ("Falámos disso ontem.", "eu:accents"),  # the accented preterite
-    ("Vamos planear a migração e registar os dados com humidade alta.", "eu:lexicon"),
-    ("O sistema operativo trava no camião.", "eu:lexicon"),
-])
+@pytest.mark.parametrize(
+    "text, marker",
+    [
+        ("Se trabalhas sozinho, tanto faz.", "eu:tu_present"),
+        ("Quando não gravas a chave, o cache expira.", "eu:tu_present"),
+        ("É que precisamos de tomar uma decisão.", "eu:precisar_de_infinitive"),
+        ("O == sai no primeiro carácter diferente.", "eu:spelling"),
+        ("Imagina uma portagem na autoestrada.", "eu:lexicon"),
+        ("Numa estação de comboios o Wi-Fi é mau.", "eu:lexicon"),
+        ("Os utilizadores guardam os ficheiros no ecrã.", "eu:lexicon"),
+        (
+            "Ganhei o prémio do género fenómeno.",
+            "eu:dict_spelling",
+        ),  # é/ó before m/n + vowel: the dictionaries
+        ("Falámos disso ontem.", "eu:accents"),  # the accented preterite
+        ("Vamos planear a migração e registar os dados com humidade alta.", "eu:lexicon"),
+        ("O sistema operativo trava no camião.", "eu:lexicon"),
+    ],
+)
 def test_each_european_marker(text, marker):
     assert marker in variety_markers(text).found
 
 
-@pytest.mark.parametrize("text", [
-    "Começou a chover e a reunião passa a ser online.",  # "começar a", "passar a": Brazilian too
-    "Faz análises precisas com intervalos de confiança.",  # the adjective, not "tu precisas"
-    "Se as vendas subirem, quando as perguntas mudarem, revisa o modelo.",  # article + plural noun
-    "Existem diversos fatores a considerar.",  # noun + a + infinitive: Brazilian writing uses it
-    "Se der erro, o buffer não é descarregado.",
-    "Isto é, a média cai.",  # "isto" alone is a weak form: counts only beside a clear European one
-    "Também ganhei o prêmio, parabéns pelo fenômeno.",  # final -ém/-éns is both; ê/ô before m/n is Brazilian
-    "Vamos planejar e registrar a umidade; falamos amanhã.",
-    "Listas são mutáveis, enquanto tuplas são imutáveis.",  # "enquanto tuplas" is no "tu" verb
-    "Para escrever um e-mail formal, siga estas orientações.",  # "estas", not "estás"
-    "Lembre-se de salvar. Recomenda-se testar antes; no Python, usa-se `pip`. Envie-me o log.",
-    "O desconto pode ser pago à vista, e as consultas e cascas de ovo entram no cálculo.",
-    "A recepção detectou o aspecto do contato no registro da seção, e o ônibus do bebê atrasou.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Começou a chover e a reunião passa a ser online.",  # "começar a", "passar a": Brazilian too
+        "Faz análises precisas com intervalos de confiança.",  # the adjective, not "tu precisas"
+        "Se as vendas subirem, quando as perguntas mudarem, revisa o modelo.",  # article + plural noun
+        "Existem diversos fatores a considerar.",  # noun + a + infinitive: Brazilian writing uses it
+        "Se der erro, o buffer não é descarregado.",
+        "Isto é, a média cai.",  # "isto" alone is a weak form: counts only beside a clear European one
+        "Também ganhei o prêmio, parabéns pelo fenômeno.",  # final -ém/-éns is both; ê/ô before m/n is Brazilian
+        "Vamos planejar e registrar a umidade; falamos amanhã.",
+        "Listas são mutáveis, enquanto tuplas são imutáveis.",  # "enquanto tuplas" is no "tu" verb
+        "Para escrever um e-mail formal, siga estas orientações.",  # "estas", not "estás"
+        "Lembre-se de salvar. Recomenda-se testar antes; no Python, usa-se `pip`. Envie-me o log.",
+        "O desconto pode ser pago à vista, e as consultas e cascas de ovo entram no cálculo.",
+        "A recepção detectou o aspecto do contato no registro da seção, e o ônibus do bebê atrasou.",
+    ],
+)
 def test_brazilian_text_has_no_european_marker(text):
     assert variety_markers(text).eu == 0, variety_markers(text).found
 
@@ -136,8 +164,14 @@ def test_prompt_words_count_as_known():
 
 def test_repetition_catches_loops_and_circular_salad():
     assert repetition("Alejandro, a criado, a criado, a criado, a criado, a criado.").value < 0.2
-    assert repetition("Uma API REST é uma API que REST a API de REST com a API da REST na API.").value < 0.7
-    assert repetition("Usa um pool de conexões e fecha as sessões no fim de cada request.").value == 1.0
+    assert (
+        repetition("Uma API REST é uma API que REST a API de REST com a API da REST na API.").value
+        < 0.7
+    )
+    assert (
+        repetition("Usa um pool de conexões e fecha as sessões no fim de cada request.").value
+        == 1.0
+    )
 
 
 def test_shuffled_words_have_lower_slor_than_the_original(lm, claudio):
@@ -175,29 +209,65 @@ def test_negatives_are_deterministic(claudio):
 
 # ---------------------------------------------------------------- the pt_BR / pt_PT dictionaries
 
-@pytest.mark.parametrize("word, side, kind", [
-    ("económico", "eu", "spelling"), ("econômico", "br", "spelling"),  # the accent before m/n
-    ("receção", "eu", "spelling"),  # the consonant Portugal dropped in 1990
-    ("contato", "br", "spelling"), ("seção", "br", "spelling"),  # the consonant Brazil dropped
-    ("húmido", "eu", "spelling"), ("úmido", "br", "spelling"),
-    ("connosco", "eu", "spelling"), ("conosco", "br", "spelling"),
-    ("registro", "br", "spelling"), ("planejar", "br", "spelling"), ("falámos", "eu", "spelling"),
-    ("projecto", "eu", "pre_reform"), ("acção", "eu", "pre_reform"), ("óptimo", "eu", "pre_reform"),
-    ("definiste", "eu", "tu_verb"), ("tropeças", "eu", "tu_verb"), ("quiseres", "eu", "tu_verb"),
-    ("camião", "eu", "vocabulary"), ("planilha", "br", "vocabulary"),
-])
+
+@pytest.mark.parametrize(
+    "word, side, kind",
+    [
+        ("económico", "eu", "spelling"),
+        ("econômico", "br", "spelling"),  # the accent before m/n
+        ("receção", "eu", "spelling"),  # the consonant Portugal dropped in 1990
+        ("contato", "br", "spelling"),
+        ("seção", "br", "spelling"),  # the consonant Brazil dropped
+        ("húmido", "eu", "spelling"),
+        ("úmido", "br", "spelling"),
+        ("connosco", "eu", "spelling"),
+        ("conosco", "br", "spelling"),
+        ("registro", "br", "spelling"),
+        ("planejar", "br", "spelling"),
+        ("falámos", "eu", "spelling"),
+        ("projecto", "eu", "pre_reform"),
+        ("acção", "eu", "pre_reform"),
+        ("óptimo", "eu", "pre_reform"),
+        ("definiste", "eu", "tu_verb"),
+        ("tropeças", "eu", "tu_verb"),
+        ("quiseres", "eu", "tu_verb"),
+        ("camião", "eu", "vocabulary"),
+        ("planilha", "br", "vocabulary"),
+    ],
+)
 def test_dictionaries_place_words_in_one_variety(word, side, kind):
     e = DICTIONARIES.evidence(word)
     assert e is not None and (e.side, e.kind) == (side, kind), e
 
 
-@pytest.mark.parametrize("word", [
-    "recepção", "aspecto", "detectar",  # Brazil's spelling and Portugal's before 1990
-    "ficheiro", "utilizador", "registo", "facto",  # both dictionaries accept: the regex lexicon's job
-    "browser", "string", "bug", "cache", "time", "notes", "uses",  # English words
-    "precisas", "consultas", "contas", "percebe", "deste",  # not only a tu verb form
-    "ação", "ótimo", "você", "também",
-])
+@pytest.mark.parametrize(
+    "word",
+    [
+        "recepção",
+        "aspecto",
+        "detectar",  # Brazil's spelling and Portugal's before 1990
+        "ficheiro",
+        "utilizador",
+        "registo",
+        "facto",  # both dictionaries accept: the regex lexicon's job
+        "browser",
+        "string",
+        "bug",
+        "cache",
+        "time",
+        "notes",
+        "uses",  # English words
+        "precisas",
+        "consultas",
+        "contas",
+        "percebe",
+        "deste",  # not only a tu verb form
+        "ação",
+        "ótimo",
+        "você",
+        "também",
+    ],
+)
 def test_dictionaries_stay_silent_on_shared_and_ambiguous_words(word):
     assert DICTIONARIES.evidence(word) is None, DICTIONARIES.evidence(word)
 
@@ -205,17 +275,26 @@ def test_dictionaries_stay_silent_on_shared_and_ambiguous_words(word):
 def test_names_code_and_capitalised_words_are_not_asked():
     text = "Camila mora em Florianópolis e usa `econômico.py`, o econômico_v2 e a API do Antônio."
     assert word_evidence(text) == []
-    assert [w for w, _ in word_evidence("Económico? Sim, o plano económico.")] == ["económico", "económico"]
+    assert [w for w, _ in word_evidence("Económico? Sim, o plano económico.")] == [
+        "económico",
+        "económico",
+    ]
 
 
-@pytest.mark.parametrize("text, hits", [
-    ("A diferença nota-se logo no primeiro teste.", ["nota-se"]),
-    ("Envia-me o log e passa-a pela função.", ["envia-me", "passa-a"]),
-    ("Lembre-se disso. Envie-me o log, adapte-o e leve-a.", []),  # the subjunctive: você
-    ("Recomenda-se testar antes; no Python, usa-se `pip`.", []),  # impersonal -se opening a clause
-    ("Vale a pena salvá-la e mantê-lo simples.", []),  # after an infinitive: both varieties
-    ("Fizemos o trabalho porta-a-porta.", []),
-])
+@pytest.mark.parametrize(
+    "text, hits",
+    [
+        ("A diferença nota-se logo no primeiro teste.", ["nota-se"]),
+        ("Envia-me o log e passa-a pela função.", ["envia-me", "passa-a"]),
+        ("Lembre-se disso. Envie-me o log, adapte-o e leve-a.", []),  # the subjunctive: você
+        (
+            "Recomenda-se testar antes; no Python, usa-se `pip`.",
+            [],
+        ),  # impersonal -se opening a clause
+        ("Vale a pena salvá-la e mantê-lo simples.", []),  # after an infinitive: both varieties
+        ("Fizemos o trabalho porta-a-porta.", []),
+    ],
+)
 def test_enclisis_after_a_finite_verb(text, hits):
     assert enclisis(text) == hits
 
@@ -260,8 +339,14 @@ def test_variety_factor_tells_brazilian_replies_from_european_rewrites(path):
     from molting.metrics.calibration import auc
 
     rows = [r for r in read_jsonl(ROOT / path) if r.get("lang", "pt") == "pt"]
-    br = [variety_markers(r["reply"]).factor for r in rows if r["category"] in ("in_voice_one", "in_voice_none")]
+    br = [
+        variety_markers(r["reply"]).factor
+        for r in rows
+        if r["category"] in ("in_voice_one", "in_voice_none")
+    ]
     eu = [variety_markers(r["reply"]).factor for r in rows if r["category"] == "european_pt"]
     assert len(br) >= 20 and len(eu) >= 12
     assert auc(br, eu) >= VARIETY_AUC_FLOOR[path], auc(br, eu)
-    assert sum(f < 0.75 for f in br) <= 1  # Brazilian replies gated as European (measured: 0 or 1 per file)
+    assert (
+        sum(f < 0.75 for f in br) <= 1
+    )  # Brazilian replies gated as European (measured: 0 or 1 per file)

@@ -39,7 +39,11 @@ def test_a_card_without_examples_still_gives_a_complete_rubric(claudio):
 
     card = replace(claudio.card, name="Someone Else", examples=())
     text = rubric(card)
-    assert "Someone Else" in text and "Cláudio" not in text and all(f"\n{level} - " in text for level in LEVELS)
+    assert (
+        "Someone Else" in text
+        and "Cláudio" not in text
+        and all(f"\n{level} - " in text for level in LEVELS)
+    )
 
 
 def test_judge_refuses_empty_input(judge):

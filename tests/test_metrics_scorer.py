@@ -51,7 +51,10 @@ def test_committed_anchors_are_what_calibration_fits(result, claudio):
     7th digit between CPUs, and a quantile can move with them)."""
     frozen = Anchors.from_json(read_json(claudio.anchors_path))
     hint = "bundle or code changed: run `molting calibrate --persona fixtures/claudio`"
-    assert (result.anchors.version, result.anchors.fingerprints) == (frozen.version, frozen.fingerprints), hint
+    assert (result.anchors.version, result.anchors.fingerprints) == (
+        frozen.version,
+        frozen.fingerprints,
+    ), hint
     assert result.anchors.degenerate == frozen.degenerate, hint
     assert _numbers(result.anchors) == pytest.approx(_numbers(frozen), rel=1e-4, abs=1e-4), hint
 
@@ -61,9 +64,20 @@ def test_references_reach_the_personality_threshold_on_average(result):
     assert result.personality["reference"]["en"] >= 9.0
 
 
-@pytest.mark.parametrize("kind, ceiling", [("generic", 2.0), ("agent", 1.0), ("stuffed", 4.0), ("far", 2.0),
-                                           ("near_miss", 4.0), ("wrong_language", 0.5), ("fragment", 2.0),
-                                           ("echo", 2.0), ("loop", 2.0)])
+@pytest.mark.parametrize(
+    "kind, ceiling",
+    [
+        ("generic", 2.0),
+        ("agent", 1.0),
+        ("stuffed", 4.0),
+        ("far", 2.0),
+        ("near_miss", 4.0),
+        ("wrong_language", 0.5),
+        ("fragment", 2.0),
+        ("echo", 2.0),
+        ("loop", 2.0),
+    ],
+)
 def test_negatives_stay_low(result, kind, ceiling):
     assert result.personality[kind]["all"] <= ceiling, result.personality[kind]
 
@@ -74,12 +88,16 @@ def test_the_score_separates_references_from_generic_and_agent_replies(result):
             assert value >= 0.9, (neg, lang, value)
 
 
-CATCHPHRASE_EFFECT_MAX = 0.5  # the metric-validity target: a pasted phrase buys at most half a point
+CATCHPHRASE_EFFECT_MAX = (
+    0.5  # the metric-validity target: a pasted phrase buys at most half a point
+)
 
 
 def test_a_catchphrase_is_worth_at_most_half_a_point(result):
     assert P.SIGNATURE_BONUS <= CATCHPHRASE_EFFECT_MAX
-    assert result.catchphrase_effect and all(abs(v) <= CATCHPHRASE_EFFECT_MAX for v in result.catchphrase_effect.values())
+    assert result.catchphrase_effect and all(
+        abs(v) <= CATCHPHRASE_EFFECT_MAX for v in result.catchphrase_effect.values()
+    )
 
 
 def test_reference_portuguese_is_fluent_and_european_rewrites_are_not(result):
@@ -93,12 +111,20 @@ def test_word_salad_and_repetition_score_at_most_3(result, kind):
 
 
 def test_english_replies_to_portuguese_prompts_fail_the_in_language_part(result):
-    assert result.fluency_parts["wrong_language"]["in_language"] == 0.0 and result.fluency["wrong_language"] == 0.0
+    assert (
+        result.fluency_parts["wrong_language"]["in_language"] == 0.0
+        and result.fluency["wrong_language"] == 0.0
+    )
 
 
 def test_scores_are_deterministic_and_bounded(claudio, claudio_scorer):
     prompts = claudio.eval_prompts()[:4] + claudio.eval_prompts()[-4:]
-    replies = [p.reference for p in prompts[:4]] + ["", "a a a a a a a a", "Olá " * 300, "¿Qué tal? 🙂"]
+    replies = [p.reference for p in prompts[:4]] + [
+        "",
+        "a a a a a a a a",
+        "Olá " * 300,
+        "¿Qué tal? 🙂",
+    ]
     first = claudio_scorer.score(prompts, replies)
     again = claudio_scorer.score(prompts, replies)
     assert [s.personality for s in first] == [s.personality for s in again]
@@ -131,7 +157,9 @@ def test_ordinary_words_that_agent_talk_also_uses_cost_little(claudio, claudio_s
     lang = "pt" if lead.startswith("Primeiro") else "en"
     prompts = [p for p in claudio.eval_prompts() if p.lang == lang][:10]
     plain = claudio_scorer.score(prompts, [p.reference for p in prompts])
-    led = claudio_scorer.score(prompts, [lead + p.reference[0].lower() + p.reference[1:] for p in prompts])
+    led = claudio_scorer.score(
+        prompts, [lead + p.reference[0].lower() + p.reference[1:] for p in prompts]
+    )
     drop = sum(a.personality - b.personality for a, b in zip(plain, led)) / len(prompts)
     assert all(not s.agent_like for s in led) and drop <= 0.5, drop
 
@@ -156,8 +184,9 @@ def test_stale_or_foreign_anchors_are_refused(claudio, tmp_path):
     bundle = tmp_path / "claudio"
     shutil.copytree(claudio.root, bundle)
     anchors = json.loads((bundle / "anchors.json").read_text(encoding="utf-8"))
-    (bundle / "calibration.jsonl").write_text((bundle / "calibration.jsonl").read_text(encoding="utf-8") + "\n",
-                                              encoding="utf-8")
+    (bundle / "calibration.jsonl").write_text(
+        (bundle / "calibration.jsonl").read_text(encoding="utf-8") + "\n", encoding="utf-8"
+    )
     with pytest.raises(ModelError, match="calibration.*molting calibrate --persona"):
         Scorer.load(load_persona(bundle))
     anchors["version"] = "0.0.0"
@@ -179,8 +208,12 @@ def test_stale_or_foreign_anchors_are_refused(claudio, tmp_path):
 # VALIDATION_TARGETS and the calibration report. Measured 2026-12-01: 0.93, 0.90, 0.90, 0.86, AUC 0.90.
 # Held at the measured level. Scorer 2026.12.7 learns the persona against other voices too, and
 # pays for it here: 0.91/0.89/0.89/0.85 before (other voices then passed 47–83% of the time)
-MEASURED_FLOOR = {("in_voice_one", "en"): 0.89, ("in_voice_one", "pt"): 0.80,
-                  ("in_voice_none", "en"): 0.86, ("in_voice_none", "pt"): 0.78}
+MEASURED_FLOOR = {
+    ("in_voice_one", "en"): 0.89,
+    ("in_voice_one", "pt"): 0.80,
+    ("in_voice_none", "en"): 0.86,
+    ("in_voice_none", "pt"): 0.78,
+}
 MEASURED_FLUENCY_AUC_FLOOR = 0.88  # Brazilian vs European replies, reply by reply (target 0.95)
 
 
@@ -192,7 +225,9 @@ def validation(claudio, claudio_scorer):
     return validate(claudio_scorer, rows, threshold=8.5)
 
 
-@pytest.mark.parametrize("category", ["european_pt", "off_topic", "degenerate", "generic", "agent", "code_heavy"])
+@pytest.mark.parametrize(
+    "category", ["european_pt", "off_topic", "degenerate", "generic", "agent", "code_heavy"]
+)
 def test_validity_targets_on_new_author_replies(validation, category):
     from molting.metrics.calibration import VALIDATION_TARGETS
 
@@ -200,13 +235,23 @@ def test_validity_targets_on_new_author_replies(validation, category):
     for lang, row in validation[category].items():
         assert row["n"] >= 20
         measured = row[stat]
-        assert (measured >= value if op == ">=" else measured <= value), (category, lang, stat, measured, value)
+        assert measured >= value if op == ">=" else measured <= value, (
+            category,
+            lang,
+            stat,
+            measured,
+            value,
+        )
 
 
 @pytest.mark.parametrize("category", ["in_voice_one", "in_voice_none"])
 def test_new_author_in_voice_replies_mostly_pass(validation, category):
     for lang, row in validation[category].items():
-        assert row["n"] >= 20 and row["pass_rate"] >= MEASURED_FLOOR[(category, lang)], (category, lang, row)
+        assert row["n"] >= 20 and row["pass_rate"] >= MEASURED_FLOOR[(category, lang)], (
+            category,
+            lang,
+            row,
+        )
         assert row["mean"] >= 8.5, (category, lang, row)  # measured 8.88–9.59
 
 
@@ -226,14 +271,27 @@ def test_validity_on_a_second_persona():
     v = validate(Scorer.load(helena), load_validation(helena)[0], threshold=8.5)
     for cat in ("european_pt", "code_heavy"):
         stat, op, value = VALIDATION_TARGETS[cat]
-        assert all(row[stat] <= value if op == "<=" else row[stat] >= value for row in v[cat].values()), (cat, v[cat])
+        assert all(
+            row[stat] <= value if op == "<=" else row[stat] >= value for row in v[cat].values()
+        ), (cat, v[cat])
     assert v["off_topic"]["pt"]["mean"] <= 4 and v["off_topic"]["en"]["mean"] <= 4.8, v["off_topic"]
     # fitted against other voices (scorer 2026.12.7): in-voice PT 0.93 / 0.80 before, other voices' PT
     # replies to the same prompts pass 8% (53–93% before); both held at the measured level
-    assert v["in_voice_one"]["en"]["pass_rate"] >= 0.93 and v["in_voice_one"]["pt"]["pass_rate"] >= 0.8
-    assert v["in_voice_none"]["en"]["pass_rate"] >= 0.86 and v["in_voice_none"]["pt"]["pass_rate"] >= 0.7
-    assert v["other_voice"]["pt"]["pass_rate"] <= 0.10 and v["other_voice"]["pt"]["auc_own_vs_other"] >= 0.92
-    assert v["other_voice"]["en"]["pass_rate"] <= 0.45 and v["other_voice"]["en"]["auc_own_vs_other"] >= 0.84
+    assert (
+        v["in_voice_one"]["en"]["pass_rate"] >= 0.93 and v["in_voice_one"]["pt"]["pass_rate"] >= 0.8
+    )
+    assert (
+        v["in_voice_none"]["en"]["pass_rate"] >= 0.86
+        and v["in_voice_none"]["pt"]["pass_rate"] >= 0.7
+    )
+    assert (
+        v["other_voice"]["pt"]["pass_rate"] <= 0.10
+        and v["other_voice"]["pt"]["auc_own_vs_other"] >= 0.92
+    )
+    assert (
+        v["other_voice"]["en"]["pass_rate"] <= 0.45
+        and v["other_voice"]["en"]["auc_own_vs_other"] >= 0.84
+    )
 
 
 def test_other_voices_on_the_example_persona_are_held_where_they_are(validation):

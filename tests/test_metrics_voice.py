@@ -24,7 +24,9 @@ def test_the_packaged_corpus_has_eight_voices_answering_the_same_prompts_in_both
     per = Counter((r["voice"], r["lang"]) for r in rows)
     assert all(per[(v.id, lang)] >= 40 for v in voices for lang in ("en", "pt")), per
     prompts = {v.id: {r["prompt"] for r in rows if r["voice"] == v.id} for v in voices}
-    assert len({frozenset(p) for p in prompts.values()}) == 1  # voice, not subject, tells them apart
+    assert (
+        len({frozenset(p) for p in prompts.values()}) == 1
+    )  # voice, not subject, tells them apart
     assert all(v.signatures.get("en") and v.signatures.get("pt") for v in voices)
 
 
@@ -34,8 +36,13 @@ def test_a_bundle_adds_its_own_other_voices(tmp_path):
     for f in ("persona.yaml", "dataset.json", "eval_prompts.jsonl", "calibration.jsonl"):
         (bundle / f).write_bytes((TEST_DATA / "helena" / f).read_bytes())
     (bundle / "negatives").mkdir()
-    rows = [{"lang": "en", "reply": "Colleague's answer, in her own words."}, {"lang": "pt", "reply": "Outra voz, outra pessoa."}]
-    (bundle / "negatives/impostor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    rows = [
+        {"lang": "en", "reply": "Colleague's answer, in her own words."},
+        {"lang": "pt", "reply": "Outra voz, outra pessoa."},
+    ]
+    (bundle / "negatives/impostor.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"
+    )
     mine = [r for r in I.impostor_rows(load_persona(bundle)) if r["voice"] == I.BUNDLE_VOICE]
     assert [r["reply"] for r in mine] == [r["reply"] for r in rows]
 
@@ -51,7 +58,11 @@ def test_voices_are_dealt_into_cross_fitting_folds_the_same_way_every_time():
 
 
 def test_never_list_quotes_are_phrases_and_prose_is_not():
-    never = ('Filler ("Great question!", "Let me check…")', "European Portuguese forms", "“Ótima pergunta!”")
+    never = (
+        'Filler ("Great question!", "Let me check…")',
+        "European Portuguese forms",
+        "“Ótima pergunta!”",
+    )
     assert P.never_phrases(never) == ["Great question!", "Let me check", "Ótima pergunta!"]
 
 
@@ -64,7 +75,9 @@ def test_an_expression_counts_as_another_voice_only_if_neither_the_persona_nor_o
 
 def test_another_voices_catchphrase_costs_a_full_voice_reply_the_pass_line():
     full = P.combine(P.ANCHORED_MAX, 0, 1.0, 1.0, lang_ok=True, degenerate=False, agent=False)
-    other = P.combine(P.ANCHORED_MAX, 0, 1.0, 1.0, lang_ok=True, degenerate=False, agent=False, foreign=True)
+    other = P.combine(
+        P.ANCHORED_MAX, 0, 1.0, 1.0, lang_ok=True, degenerate=False, agent=False, foreign=True
+    )
     assert full >= 8.5 > other > 0
 
 
@@ -79,12 +92,15 @@ def test_the_personas_own_catchphrases_are_never_foreign():
 RULE = P.DegenerateRule(min_words=14, loop_ratio=0.45)
 
 
-@pytest.mark.parametrize("reply", [
-    "`kubectl rollout undo deploy/api` — volta pra versão anterior.",
-    "`git branch --show-current` (Git 2.22+), or `git rev-parse --abbrev-ref HEAD`.",
-    "Happy birthday. Take the day off.",
-    "```bash\nwhile IFS= read -r l; do echo \"$l\"; done < f\n```",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "`kubectl rollout undo deploy/api` — volta pra versão anterior.",
+        "`git branch --show-current` (Git 2.22+), or `git rev-parse --abbrev-ref HEAD`.",
+        "Happy birthday. Take the day off.",
+        '```bash\nwhile IFS= read -r l; do echo "$l"; done < f\n```',
+    ],
+)
 def test_a_short_answer_that_ends_like_an_answer_is_not_a_fragment(reply):
     assert P.degenerate_kind(reply, "how do I do it?", RULE, repetition_value=1.0) is None
 
@@ -103,11 +119,14 @@ def lang_id():
     return LanguageIdentifier()
 
 
-@pytest.mark.parametrize("reply", [
-    "`def total(prices): return sum(prices)`.",
-    "Roda `make test`. Depois `make lint`. Pronto.",
-    "Usa `kubectl get pods -A` pra ver tudo, e `kubectl describe pod x` pro detalhe.",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "`def total(prices): return sum(prices)`.",
+        "Roda `make test`. Depois `make lint`. Pronto.",
+        "Usa `kubectl get pods -A` pra ver tudo, e `kubectl describe pod x` pro detalhe.",
+    ],
+)
 def test_portuguese_around_code_is_not_another_language(lang_id, reply):
     assert lang_id.share(reply, "pt", ("en", "pt")) == 1.0
 
@@ -120,5 +139,7 @@ def test_a_whole_reply_in_another_language_is_still_wrong(lang_id):
 def test_a_reference_without_specifics_gives_no_topical_evidence():
     anchor = TopicalAnchor(low=0.2, high=0.6, fitted_on="test")
     assert anchor.gate(0.0, None, key_terms=MIN_KEY_TERMS - 1) == 1.0
-    assert anchor.gate(0.0, -0.1, key_terms=MIN_KEY_TERMS - 1) == 0.0  # closer to another answer: still cut
+    assert (
+        anchor.gate(0.0, -0.1, key_terms=MIN_KEY_TERMS - 1) == 0.0
+    )  # closer to another answer: still cut
     assert anchor.gate(0.0, None, key_terms=MIN_KEY_TERMS) == 0.0

@@ -28,13 +28,20 @@ def test_qlora_is_nf4_with_double_quantisation_and_bf16_compute():
     q = kwargs["quantization_config"]
     assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
     assert q.bnb_4bit_compute_dtype == torch.bfloat16
-    assert kwargs["use_safetensors"] and not kwargs["trust_remote_code"] and kwargs["revision"] == "abc"
+    assert (
+        kwargs["use_safetensors"]
+        and not kwargs["trust_remote_code"]
+        and kwargs["revision"] == "abc"
+    )
 
 
 def test_cpu_lora_loads_fp32_weights():
     import torch
 
-    assert models._model_kwargs("none", cuda=False, trust_remote_code=False, revision=None)["dtype"] == torch.float32
+    assert (
+        models._model_kwargs("none", cuda=False, trust_remote_code=False, revision=None)["dtype"]
+        == torch.float32
+    )
 
 
 @pytest.mark.parametrize("name", ["./no/such/model", "/abs/missing", "not a model", "a/b/c"])
@@ -44,7 +51,10 @@ def test_unknown_model_path_is_a_model_error(name):
 
 
 def test_a_hub_id_resolves_to_the_hub_without_touching_the_network():
-    assert models.resolve("microsoft/Phi-3-mini-4k-instruct") == ("microsoft/Phi-3-mini-4k-instruct", "hub")
+    assert models.resolve("microsoft/Phi-3-mini-4k-instruct") == (
+        "microsoft/Phi-3-mini-4k-instruct",
+        "hub",
+    )
 
 
 def test_a_directory_without_config_is_a_model_error(tmp_path):
@@ -90,7 +100,9 @@ def test_a_tokenizer_without_chat_template_is_a_model_error(tmp_path, tiny_llama
 def test_offline_default_converts_once_into_a_plain_safetensors_model(smollm2_adapter, monkeypatch):
     """The real path: GGUF → safetensors cache (no quantization_config left), converted once —
     by the session's first use of the offline default (the shared adapter), never again."""
-    monkeypatch.setattr(models, "_convert_gguf", lambda *a: pytest.fail("converted twice: the cache was ignored"))
+    monkeypatch.setattr(
+        models, "_convert_gguf", lambda *a: pytest.fail("converted twice: the cache was ignored")
+    )
     folder = models.ensure_offline_default()
     config = json.loads((folder / "config.json").read_text())
     assert "quantization_config" not in config and (folder / "model.safetensors").is_file()
@@ -115,13 +127,19 @@ def test_third_party_noise_is_dropped_at_its_source_and_nothing_else(caplog):
     kernels = logging.getLogger("kernels._internals.hf_hub")
     assert len(kernels.filters) == 1
     with caplog.at_level(logging.WARNING):
-        kernels.warning("Skipping publisher trust check for 'x/y' because Hugging Face Hub is in offline mode.")
+        kernels.warning(
+            "Skipping publisher trust check for 'x/y' because Hugging Face Hub is in offline mode."
+        )
         kernels.warning("Something the user should see.")
         logging.getLogger("molting.train").warning("warmup covers 200% of the run")
-    assert [r.getMessage() for r in caplog.records] == ["Something the user should see.",
-                                                         "warmup covers 200% of the run"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "Something the user should see.",
+        "warmup covers 200% of the run",
+    ]
     with warnings.catch_warnings(record=True) as seen:
         quiet_third_party()
-        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
+        warnings.warn(
+            "`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning
+        )
         warnings.warn("`other_thing` is deprecated", FutureWarning)
     assert [str(w.message) for w in seen] == ["`other_thing` is deprecated"]

@@ -33,48 +33,88 @@ def _bundle(tmp_path: Path, card_edit=None, files: dict[str, str] | None = None)
 def test_the_example_bundles_load(claudio):
     helena = load_persona(HELENA)
     assert claudio.languages == ("en", "pt") and helena.languages == ("en", "pt")
-    assert "Olha só:" in claudio.card.signatures["pt"] and "Em resumo:" in helena.card.signatures["pt"]
-    assert len(helena.eval_prompts()) == 30 and {p.lang for p in helena.eval_prompts()} == {"en", "pt"}
-    assert set(claudio.fingerprints()) >= {"card", "dataset", "calibration", "eval", "patterns_version"}
+    assert (
+        "Olha só:" in claudio.card.signatures["pt"] and "Em resumo:" in helena.card.signatures["pt"]
+    )
+    assert len(helena.eval_prompts()) == 30 and {p.lang for p in helena.eval_prompts()} == {
+        "en",
+        "pt",
+    }
+    assert set(claudio.fingerprints()) >= {
+        "card",
+        "dataset",
+        "calibration",
+        "eval",
+        "patterns_version",
+    }
 
 
-@pytest.mark.parametrize("value, lang", [("pt-BR", "pt"), ("pt_br", "pt"), ("PT", "pt"), ("en-US", "en"), ("en", "en")])
+@pytest.mark.parametrize(
+    "value, lang", [("pt-BR", "pt"), ("pt_br", "pt"), ("PT", "pt"), ("en-US", "en"), ("en", "en")]
+)
 def test_language_codes_are_normalized(value, lang):
     assert normalize_lang(value, "x") == lang
 
 
-@pytest.mark.parametrize("value, message", [("pt-PT", "European Portuguese is not supported"), ("fr", "not supported"),
-                                            (3, "not supported")])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("pt-PT", "European Portuguese is not supported"),
+        ("fr", "not supported"),
+        (3, "not supported"),
+    ],
+)
 def test_unsupported_languages_are_refused(value, message):
     with pytest.raises(ConfigError, match=message):
         normalize_lang(value, "x")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda c: c.replace("name: Helena Duarte", "nmae: Helena Duarte"), "unknown key 'nmae'. Did you mean 'name'"),
-    (lambda c: c.replace("languages: [en, pt-BR]", "languages: [en, pt-PT]"), "European Portuguese"),
-    (lambda c: c.replace("languages: [en, pt-BR]", "languages: []"), "'languages' must be a non-empty list"),
-    (lambda c: c + "files:\n  dataset: ../../etc/passwd\n", "relative path inside the bundle"),
-    (lambda c: c + "files:\n  eval: missing.jsonl\n", "missing.jsonl: the eval prompts are missing"),
-    (lambda c: c.replace("  pt: [", "  fr: ["), "language 'fr' is not supported"),
-    (lambda c: c + ":\n", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda c: c.replace("name: Helena Duarte", "nmae: Helena Duarte"),
+            "unknown key 'nmae'. Did you mean 'name'",
+        ),
+        (
+            lambda c: c.replace("languages: [en, pt-BR]", "languages: [en, pt-PT]"),
+            "European Portuguese",
+        ),
+        (
+            lambda c: c.replace("languages: [en, pt-BR]", "languages: []"),
+            "'languages' must be a non-empty list",
+        ),
+        (lambda c: c + "files:\n  dataset: ../../etc/passwd\n", "relative path inside the bundle"),
+        (
+            lambda c: c + "files:\n  eval: missing.jsonl\n",
+            "missing.jsonl: the eval prompts are missing",
+        ),
+        (lambda c: c.replace("  pt: [", "  fr: ["), "language 'fr' is not supported"),
+        (lambda c: c + ":\n", "invalid YAML"),
+    ],
+)
 def test_a_broken_card_is_one_clear_error(tmp_path, edit, message):
-    with pytest.raises(ConfigError, match=re.escape(message) if "[" not in message else message.replace("[", r"\[")):
+    with pytest.raises(
+        ConfigError, match=re.escape(message) if "[" not in message else message.replace("[", r"\[")
+    ):
         load_persona(_bundle(tmp_path, edit))
 
 
 def test_prompt_files_are_validated(tmp_path):
     bad = tmp_path / "p.jsonl"
-    rows = [{"id": "a", "lang": "pt-BR", "prompt": "oi", "reference": "Oi! Tudo bem?"},
-            {"id": "a", "lang": "en", "prompt": "hi", "reference": "Hi."}]
+    rows = [
+        {"id": "a", "lang": "pt-BR", "prompt": "oi", "reference": "Oi! Tudo bem?"},
+        {"id": "a", "lang": "en", "prompt": "hi", "reference": "Hi."},
+    ]
     bad.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="prompt 2: id 'a' is also prompt 1"):
         load_prompts(bad)
     bad.write_text(json.dumps({"id": "a", "lang": "en", "prompt": "hi"}) + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="missing 'reference'"):
         load_prompts(bad)
-    bad.write_text(json.dumps({"id": "a", "lang": "en", "prompt": "hi", "reference": "x", "lnag": 1}) + "\n")
+    bad.write_text(
+        json.dumps({"id": "a", "lang": "en", "prompt": "hi", "reference": "x", "lnag": 1}) + "\n"
+    )
     with pytest.raises(ConfigError, match="unknown key 'lnag'. Did you mean 'lang'"):
         load_prompts(bad)
     assert load_prompts(bad.parent / "p.jsonl", ("en",)) if False else True
@@ -102,17 +142,28 @@ def helena_scorer():
 
 def _swap(text: str, mine: tuple[str, ...], theirs: tuple[str, ...]) -> str:
     for i, phrase in enumerate(mine):
-        text = re.sub(re.escape(phrase.rstrip(":,.!?")), theirs[i % len(theirs)].rstrip(":,.!?"), text, flags=re.I)
+        text = re.sub(
+            re.escape(phrase.rstrip(":,.!?")),
+            theirs[i % len(theirs)].rstrip(":,.!?"),
+            text,
+            flags=re.I,
+        )
     return text
 
 
 @pytest.mark.parametrize("own, other", [("claudio", "helena"), ("helena", "claudio")])
 def test_each_persona_prefers_its_own_replies_to_copies_with_the_other_personas_catchphrases(
-        claudio, claudio_scorer, helena_scorer, own, other):
-    personas = {"claudio": (claudio, claudio_scorer), "helena": (helena_scorer.persona, helena_scorer)}
+    claudio, claudio_scorer, helena_scorer, own, other
+):
+    personas = {
+        "claudio": (claudio, claudio_scorer),
+        "helena": (helena_scorer.persona, helena_scorer),
+    }
     (a, scorer), (b, _) = personas[own], personas[other]
     prompts = a.eval_prompts()
-    swapped = [_swap(p.reference, a.card.signatures[p.lang], b.card.signatures[p.lang]) for p in prompts]
+    swapped = [
+        _swap(p.reference, a.card.signatures[p.lang], b.card.signatures[p.lang]) for p in prompts
+    ]
     assert sum(s != p.reference for s, p in zip(swapped, prompts)) >= 10
     mine = scorer.score(prompts, [p.reference for p in prompts])
     theirs = scorer.score(prompts, swapped)

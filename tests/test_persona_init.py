@@ -18,15 +18,29 @@ from molting.persona_init import InitOptions, Refusal, held_out_prompt, init_bun
 
 
 def test_language_comes_from_what_people_wrote_not_the_system_prompt():
-    turns = [("system", "You are a helpful assistant. Answer in the language of the user, in a friendly tone, always."),
-             ("user", "oi, tudo bem?"), ("assistant", "Tudo ótimo! E você?")]
+    turns = [
+        (
+            "system",
+            "You are a helpful assistant. Answer in the language of the user, in a friendly tone, always.",
+        ),
+        ("user", "oi, tudo bem?"),
+        ("assistant", "Tudo ótimo! E você?"),
+    ]
     conv = Conversation(0, "0", tuple(Turn(r, c) for r, c in turns))
-    lang = text_language([t.content for t in conv.turns if t.role != "system"], LanguageIdentifier(), ("en", "pt"))
+    lang = text_language(
+        [t.content for t in conv.turns if t.role != "system"], LanguageIdentifier(), ("en", "pt")
+    )
     assert lang == "pt"
 
 
 def test_a_held_out_prompt_carries_the_conversation_so_far():
-    turns = [("system", "Be brief."), ("user", "q1"), ("assistant", "a1"), ("user", "q2"), ("assistant", "a2")]
+    turns = [
+        ("system", "Be brief."),
+        ("user", "q1"),
+        ("assistant", "a1"),
+        ("user", "q2"),
+        ("assistant", "a2"),
+    ]
     p = held_out_prompt(Conversation(0, "c7", tuple(Turn(r, c) for r, c in turns)), "en")
     assert (p.id, p.system, p.prompt, p.reference) == ("c7", "Be brief.", "q2", "a2")
     assert p.history == (("user", "q1"), ("assistant", "a1"))
@@ -34,11 +48,22 @@ def test_a_held_out_prompt_carries_the_conversation_so_far():
 
 def test_a_small_persona_is_refused_with_what_is_missing(tmp_path, capsys):
     """Helena's raw set: 72 conversations, 50 clean — too few per language for three splits."""
-    code = main(["persona", "init", str(tmp_path / "helena"), "--dataset", str(TEST_DATA / "helena/dataset.json"),
-                 "--card", str(TEST_DATA / "helena/persona.yaml")])
+    code = main(
+        [
+            "persona",
+            "init",
+            str(tmp_path / "helena"),
+            "--dataset",
+            str(TEST_DATA / "helena/dataset.json"),
+            "--card",
+            str(TEST_DATA / "helena/persona.yaml"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("error:") == 1, err
-    assert "too little data" in err and "need at least 32" in err and "add " in err and "more" in err
+    assert (
+        "too little data" in err and "need at least 32" in err and "add " in err and "more" in err
+    )
     assert not (tmp_path / "helena").exists() and not list(tmp_path.iterdir())  # nothing half-built
 
 
@@ -58,28 +83,51 @@ def built(tmp_path_factory):
     return root, opts, result, lines
 
 
-def test_a_voice_the_metric_cannot_tell_from_other_voices_is_refused_unless_accepted(built, monkeypatch, tmp_path):
+def test_a_voice_the_metric_cannot_tell_from_other_voices_is_refused_unless_accepted(
+    built, monkeypatch, tmp_path
+):
     """The refusal logic on a copy of the built bundle, with the bar set out of reach (no float near a line)."""
     import molting.persona_init as PI
 
     _, _, result, _ = built
     stage = shutil.copytree(result.bundle, tmp_path / "stage")
     monkeypatch.setattr(PI, "MIN_VOICE_AUC", 1.01)
-    with pytest.raises(Refusal, match="cannot be told apart from other voices.*negatives/impostor.jsonl.*--accept-weak-voice"):
+    with pytest.raises(
+        Refusal,
+        match="cannot be told apart from other voices.*negatives/impostor.jsonl.*--accept-weak-voice",
+    ):
         PI._calibrate(stage, 8.5, lambda s: None, accept_weak_voice=False)
     lines: list[str] = []
     validity = PI._calibrate(stage, 8.5, lines.append, accept_weak_voice=True)
-    assert validity["weak_voice_accepted"] == ["en", "pt"] and any("NOT TOLD APART" in line for line in lines)
+    assert validity["weak_voice_accepted"] == ["en", "pt"] and any(
+        "NOT TOLD APART" in line for line in lines
+    )
 
 
 def test_init_builds_a_calibrated_bundle_from_the_raw_dataset_alone(built):
     root, _, result, lines = built
     persona = load_persona(result.bundle)
-    assert (result.bundle / "anchors.json").is_file() and (result.bundle / "METRICS_CALIBRATION.md").is_file()
-    assert (result.bundle / "curation/CURATION_REPORT.md").is_file() and (result.bundle / "negatives/agent.jsonl").is_file()
-    assert [line[:5] for line in lines if line.startswith("[")] == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
-    assert result.counts["curated"] == 153 and result.counts["train"] + result.counts["calibration"] \
-        + result.counts["eval"] + result.counts["dropped_near_duplicates"] == 153
+    assert (result.bundle / "anchors.json").is_file() and (
+        result.bundle / "METRICS_CALIBRATION.md"
+    ).is_file()
+    assert (result.bundle / "curation/CURATION_REPORT.md").is_file() and (
+        result.bundle / "negatives/agent.jsonl"
+    ).is_file()
+    assert [line[:5] for line in lines if line.startswith("[")] == [
+        "[1/5]",
+        "[2/5]",
+        "[3/5]",
+        "[4/5]",
+        "[5/5]",
+    ]
+    assert (
+        result.counts["curated"] == 153
+        and result.counts["train"]
+        + result.counts["calibration"]
+        + result.counts["eval"]
+        + result.counts["dropped_near_duplicates"]
+        == 153
+    )
     assert all(v >= 0.85 for v in result.validity["auc_vs_generic"].values())
     from molting.metrics import Scorer
 
@@ -89,7 +137,12 @@ def test_init_builds_a_calibrated_bundle_from_the_raw_dataset_alone(built):
 def test_the_splits_are_by_conversation_and_share_no_prompt(built):
     _, _, result, _ = built
     persona = load_persona(result.bundle)
-    train_users = [t.content for c in load_dataset(persona.dataset).conversations for t in c.turns if t.role == "user"]
+    train_users = [
+        t.content
+        for c in load_dataset(persona.dataset).conversations
+        for t in c.turns
+        if t.role == "user"
+    ]
     ev, cal = persona.eval_prompts(), persona.calibration_prompts()
     assert {p.lang for p in ev} == {"en", "pt"} and {p.lang for p in cal} == {"en", "pt"}
     held = NearDuplicates([p.prompt for p in ev + cal])
@@ -104,18 +157,27 @@ def test_the_bundle_keeps_the_raw_training_set_with_no_held_out_conversation(bui
     assert persona.raw_dataset == result.bundle / "raw_dataset.json"
     raw = load_dataset(persona.raw_dataset).conversations
     train = load_dataset(persona.dataset).conversations
-    assert len(raw) == result.counts["raw_train"] > len(train)  # the agent talk curation removes is still there
-    held = NearDuplicates([p.prompt for p in persona.eval_prompts() + persona.calibration_prompts()])
+    assert (
+        len(raw) == result.counts["raw_train"] > len(train)
+    )  # the agent talk curation removes is still there
+    held = NearDuplicates(
+        [p.prompt for p in persona.eval_prompts() + persona.calibration_prompts()]
+    )
     assert not [t for c in raw for t in c.turns if t.role == "user" and held.find(t.content)]
     init = json.loads((result.bundle / "init.json").read_text(encoding="utf-8"))
-    assert init["raw_dataset"] == {"file": "raw_dataset.json", "sha256": sha256_file(persona.raw_dataset)}
+    assert init["raw_dataset"] == {
+        "file": "raw_dataset.json",
+        "sha256": sha256_file(persona.raw_dataset),
+    }
 
 
 def test_re_running_with_the_same_inputs_reuses_the_bundle(built):
     root, opts, result, _ = built
     before = {p.name: p.read_bytes() for p in result.bundle.rglob("*") if p.is_file()}
     again = init_bundle(root / "bundle", opts, progress=lambda s: None)
-    assert again.reused and before == {p.name: p.read_bytes() for p in result.bundle.rglob("*") if p.is_file()}
+    assert again.reused and before == {
+        p.name: p.read_bytes() for p in result.bundle.rglob("*") if p.is_file()
+    }
 
 
 def test_other_inputs_need_overwrite_and_inputs_are_never_inside_the_bundle(built):
@@ -133,12 +195,25 @@ def test_other_inputs_need_overwrite_and_inputs_are_never_inside_the_bundle(buil
 def test_user_written_eval_prompts_take_precedence(tmp_path):
     raw = tmp_path / "raw.json"
     shutil.copy(CLAUDIO / "dataset_sharegpt.json", raw)
-    rows = [json.loads(x) for x in (CLAUDIO / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()][:3]
+    rows = [
+        json.loads(x)
+        for x in (CLAUDIO / "eval_prompts.jsonl").read_text(encoding="utf-8").splitlines()
+    ][:3]
     mine = tmp_path / "mine.jsonl"
-    mine.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    mine.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     with pytest.raises(Refusal, match="user-written eval prompts, need at least 6"):
-        init_bundle(tmp_path / "b", InitOptions(dataset=raw, card=CLAUDIO / "persona.yaml", eval_prompts=mine,
-                                                generic_from_base=False), progress=lambda s: None)
+        init_bundle(
+            tmp_path / "b",
+            InitOptions(
+                dataset=raw,
+                card=CLAUDIO / "persona.yaml",
+                eval_prompts=mine,
+                generic_from_base=False,
+            ),
+            progress=lambda s: None,
+        )
 
 
 def test_overwrite_swaps_the_new_bundle_in_and_removes_only_the_old_one(tmp_path):
@@ -150,7 +225,9 @@ def test_overwrite_swaps_the_new_bundle_in_and_removes_only_the_old_one(tmp_path
     (old / "negatives").mkdir(parents=True)
     (old / "persona.yaml").write_text("old card")
     (old / "negatives/agent.jsonl").write_text("old")
-    (old / "init.json").write_text(json.dumps({"inputs": "x", "files": ["negatives/agent.jsonl", "persona.yaml"]}))
+    (old / "init.json").write_text(
+        json.dumps({"inputs": "x", "files": ["negatives/agent.jsonl", "persona.yaml"]})
+    )
     stage = tmp_path / ".b.init-1234"
     stage.mkdir()
     (stage / "persona.yaml").write_text("new card")

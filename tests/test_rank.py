@@ -20,8 +20,21 @@ RAW = CLAUDIO / "dataset_sharegpt.json"
 @pytest.fixture(scope="module")
 def top40(tmp_path_factory, claudio_scorer):
     d = tmp_path_factory.mktemp("rank")
-    argv = ["curate", str(RAW), "-o", str(d / "top.json"), "--report", str(d / "R.md"), "--rank",
-            "--persona", str(CLAUDIO), "--top", "40", "--lang-share", "en=0.5,pt=0.5"]
+    argv = [
+        "curate",
+        str(RAW),
+        "-o",
+        str(d / "top.json"),
+        "--report",
+        str(d / "R.md"),
+        "--rank",
+        "--persona",
+        str(CLAUDIO),
+        "--top",
+        "40",
+        "--lang-share",
+        "en=0.5,pt=0.5",
+    ]
     assert main(argv) == 0
     return d
 
@@ -55,38 +68,93 @@ def test_a_reviewed_sheet_is_applied(top40, tmp_path):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    argv = ["curate", str(RAW), "-o", str(tmp_path / "picked.json"), "--report", str(tmp_path / "R.md"), "--rank",
-            "--persona", str(CLAUDIO), "--picks", str(sheet)]
+    argv = [
+        "curate",
+        str(RAW),
+        "-o",
+        str(tmp_path / "picked.json"),
+        "--report",
+        str(tmp_path / "R.md"),
+        "--rank",
+        "--persona",
+        str(CLAUDIO),
+        "--picks",
+        str(sheet),
+    ]
     assert main(argv) == 0
     kept = {c.id for c in load_dataset(tmp_path / "picked.json").conversations}
     assert rows[0]["id"] not in kept and rows[-1]["id"] in kept
-    dropped = {r["id"] for r in read_jsonl(tmp_path / "picked.rejected.jsonl") if r["reason"] == PICK_DROPPED}
+    dropped = {
+        r["id"]
+        for r in read_jsonl(tmp_path / "picked.rejected.jsonl")
+        if r["reason"] == PICK_DROPPED
+    }
     assert dropped == {r["id"] for r in rows if r["keep"] == "n"} and len(kept) == 40
 
 
 def test_ranking_is_deterministic(top40, tmp_path):
-    argv = ["curate", str(RAW), "-o", str(tmp_path / "top.json"), "--report", str(tmp_path / "R.md"), "--rank",
-            "--persona", str(CLAUDIO), "--top", "40", "--lang-share", "en=0.5,pt=0.5"]
+    argv = [
+        "curate",
+        str(RAW),
+        "-o",
+        str(tmp_path / "top.json"),
+        "--report",
+        str(tmp_path / "R.md"),
+        "--rank",
+        "--persona",
+        str(CLAUDIO),
+        "--top",
+        "40",
+        "--lang-share",
+        "en=0.5,pt=0.5",
+    ]
     assert main(argv) == 0
     assert (tmp_path / "top.json").read_bytes() == (top40 / "top.json").read_bytes()
     assert (tmp_path / "top.review.csv").read_bytes() == (top40 / "top.review.csv").read_bytes()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--top", "5"], "work with --rank"),
-    (["--rank"], "--rank needs --persona"),
-    (["--rank", "--persona", str(CLAUDIO), "--top", "0"], "--top must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--top", "5"], "work with --rank"),
+        (["--rank"], "--rank needs --persona"),
+        (["--rank", "--persona", str(CLAUDIO), "--top", "0"], "--top must be at least 1"),
+    ],
+)
 def test_rank_flags_are_checked(tmp_path, capsys, argv, message):
-    assert main(["curate", str(RAW), "-o", str(tmp_path / "o.json"), "--report", str(tmp_path / "R.md"), *argv]) == 2
+    assert (
+        main(
+            [
+                "curate",
+                str(RAW),
+                "-o",
+                str(tmp_path / "o.json"),
+                "--report",
+                str(tmp_path / "R.md"),
+                *argv,
+            ]
+        )
+        == 2
+    )
     assert message in capsys.readouterr().err and not (tmp_path / "o.json").exists()
 
 
 def test_a_sheet_with_unknown_ids_or_marks_is_refused(tmp_path, capsys):
     sheet = tmp_path / "s.csv"
     sheet.write_text("id,keep\nnot-an-id,y\n", encoding="utf-8")
-    argv = ["curate", str(RAW), "-o", str(tmp_path / "o.json"), "--report", str(tmp_path / "R.md"), "--rank",
-            "--persona", str(CLAUDIO), "--picks", str(sheet)]
+    argv = [
+        "curate",
+        str(RAW),
+        "-o",
+        str(tmp_path / "o.json"),
+        "--report",
+        str(tmp_path / "R.md"),
+        "--rank",
+        "--persona",
+        str(CLAUDIO),
+        "--picks",
+        str(sheet),
+    ]
     assert main(argv) == 2 and "not-an-id" in capsys.readouterr().err
     assert not (tmp_path / "o.json").exists()
 

@@ -22,43 +22,96 @@ LANGS = ("en", "pt")
 
 
 def _score(pid: str, lang: str, value: float, gates: tuple[str, ...] = (), **parts) -> ReplyScores:
-    base = {"style": 0.8, "base": 0.9, "anchored": value, "topical": 1.0 if "off_topic" not in gates else 0.1,
-            "topical_similarity": 0.6, "topical_margin": 0.2 if "off_topic" not in gates else -0.05, "signatures": 0,
-            "agent_hits": ["en.start_by"] if "agent_talk" in gates else [], "preamble": None,
-            "degenerate": "loop" if "degenerate" in gates else None, "in_language": 1.0, "variety": 1.0,
-            "fluency": {"lexical": 0.9, "syntax": 0.8} if lang == "pt" else None}
-    return ReplyScores(id=pid, lang=lang, personality=value, agent_like="agent_talk" in gates, direct=True,
-                       language=lang, lang_match=True, fluency=7.0 if lang == "pt" else None,
-                       br_markers=("br:voce",) if lang == "pt" else (), gates=gates, parts=base | parts)
+    base = {
+        "style": 0.8,
+        "base": 0.9,
+        "anchored": value,
+        "topical": 1.0 if "off_topic" not in gates else 0.1,
+        "topical_similarity": 0.6,
+        "topical_margin": 0.2 if "off_topic" not in gates else -0.05,
+        "signatures": 0,
+        "agent_hits": ["en.start_by"] if "agent_talk" in gates else [],
+        "preamble": None,
+        "degenerate": "loop" if "degenerate" in gates else None,
+        "in_language": 1.0,
+        "variety": 1.0,
+        "fluency": {"lexical": 0.9, "syntax": 0.8} if lang == "pt" else None,
+    }
+    return ReplyScores(
+        id=pid,
+        lang=lang,
+        personality=value,
+        agent_like="agent_talk" in gates,
+        direct=True,
+        language=lang,
+        lang_match=True,
+        fluency=7.0 if lang == "pt" else None,
+        br_markers=("br:voce",) if lang == "pt" else (),
+        gates=gates,
+        parts=base | parts,
+    )
 
 
 def synthetic_results(candidates: tuple[str, ...] = ("candidate",)) -> EvalResults:
     """Six prompts in two languages; a base, and candidates that are worse than it on two
     prompts; one reply is hostile text; one score carries a part the report has never seen."""
-    prompts = [Prompt(id=f"ev-{lg}-{i}", lang=lg, prompt=f"Question {i} in {lg}?", reference=f"Answer {i}.",
-                      category="code" if i % 2 else "life") for lg in LANGS for i in range(3)]
+    prompts = [
+        Prompt(
+            id=f"ev-{lg}-{i}",
+            lang=lg,
+            prompt=f"Question {i} in {lg}?",
+            reference=f"Answer {i}.",
+            category="code" if i % 2 else "life",
+        )
+        for lg in LANGS
+        for i in range(3)
+    ]
     models = ["base", *candidates]
     gens, scores = {}, {}
     for k, m in enumerate(models):
         gens[m], scores[m] = [], []
         for i, p in enumerate(prompts):
-            reply = HOSTILE if (m == models[-1] and i == 0) else f"{m} says: the full reply to {p.id}. " * 8
+            reply = (
+                HOSTILE
+                if (m == models[-1] and i == 0)
+                else f"{m} says: the full reply to {p.id}. " * 8
+            )
             gens[m].append(Generation(m, p.id, reply, 20, False))
             if m == "base":
                 scores[m].append(_score(p.id, p.lang, 5.0))
             elif i == 0:
-                scores[m].append(_score(p.id, p.lang, 0.0, ("off_topic", "degenerate"),
-                                        impostor={"voice": "other persona", "evidence": 0.7}))
+                scores[m].append(
+                    _score(
+                        p.id,
+                        p.lang,
+                        0.0,
+                        ("off_topic", "degenerate"),
+                        impostor={"voice": "other persona", "evidence": 0.7},
+                    )
+                )
             elif i == 3:
                 scores[m].append(_score(p.id, p.lang, 2.0 + k, ("agent_talk",)))
             else:
                 scores[m].append(_score(p.id, p.lang, 9.0))
-    r = EvalResults(prompts=prompts, models=models, generations=gens, criteria=load_criteria(), languages=LANGS,
-                    scores=scores, candidates=candidates,
-                    facts={"persona": "Tester", "libraries": {"torch": "2.13.0"}, "base_model": "smollm2-135m",
-                           "models": {"base": {"kind": "base", "source": None},
-                                      candidates[0]: {"kind": "adapter", "source": "output/x", "sha256": "abc123"}},
-                           "generation": {"max_new_tokens": 96, "do_sample": False}})
+    r = EvalResults(
+        prompts=prompts,
+        models=models,
+        generations=gens,
+        criteria=load_criteria(),
+        languages=LANGS,
+        scores=scores,
+        candidates=candidates,
+        facts={
+            "persona": "Tester",
+            "libraries": {"torch": "2.13.0"},
+            "base_model": "smollm2-135m",
+            "models": {
+                "base": {"kind": "base", "source": None},
+                candidates[0]: {"kind": "adapter", "source": "output/x", "sha256": "abc123"},
+            },
+            "generation": {"max_new_tokens": 96, "do_sample": False},
+        },
+    )
     r.nearest = {m: ["Some neighbouring question?"] * len(prompts) for m in models}
     compare_all(r)
     return r
@@ -79,9 +132,11 @@ def test_a_hostile_reply_stays_text_in_the_page(results):
 def test_a_hostile_reply_stays_text_in_the_markdown(results):
     md = render(results)
     assert "<script>alert(" in md  # inside a fence, where Markdown shows it as written …
-    block = md[md.index("<script>alert("):]
-    fence = re.findall(r"^(`{3,})text$", md[:md.index("<script>alert(")], flags=re.MULTILINE)[-1]
-    assert len(fence) > 3 and block.index(fence) > block.index("not a fence")  # … and the reply's ``` cannot close it
+    block = md[md.index("<script>alert(") :]
+    fence = re.findall(r"^(`{3,})text$", md[: md.index("<script>alert(")], flags=re.MULTILINE)[-1]
+    assert len(fence) > 3 and block.index(fence) > block.index(
+        "not a fence"
+    )  # … and the reply's ``` cannot close it
 
 
 def test_the_page_is_self_contained(results):
@@ -105,15 +160,29 @@ def test_every_part_is_shown_also_those_the_report_does_not_know(results):
     keys = dict(cell.parts)
     assert keys["impostor.voice"] == "other persona" and keys["impostor.evidence"] == "0.700"
     named = dict(cell.named)
-    assert named["degenerate"] == "loop" and named["nearest competing question"] == "Some neighbouring question?"
-    assert "off topic" in cell.why and "degenerate: loop" in cell.why and "neighbouring question" in cell.why
+    assert (
+        named["degenerate"] == "loop"
+        and named["nearest competing question"] == "Some neighbouring question?"
+    )
+    assert (
+        "off topic" in cell.why
+        and "degenerate: loop" in cell.why
+        and "neighbouring question" in cell.why
+    )
     agent = v.rows[3].cells["candidate"]
-    assert dict(agent.named)["agent patterns"] == "en.start_by" and "agent talk: en.start_by" in agent.why
+    assert (
+        dict(agent.named)["agent patterns"] == "en.start_by"
+        and "agent talk: en.start_by" in agent.why
+    )
 
 
 def test_flatten_names_nested_parts_by_path():
-    assert flatten({"a": {"b": {"c": 1.0}}, "d": [], "e": None, "f": True}) == \
-        [("a.b.c", "1.000"), ("d", "none"), ("e", "–"), ("f", "yes")]
+    assert flatten({"a": {"b": {"c": 1.0}}, "d": [], "e": None, "f": True}) == [
+        ("a.b.c", "1.000"),
+        ("d", "none"),
+        ("e", "–"),
+        ("f", "yes"),
+    ]
 
 
 def test_the_lowest_scoring_candidate_reply_is_named_with_why(results):
@@ -133,7 +202,7 @@ def test_charts_use_fixed_scales_with_targets_and_intervals(results):
 
 def test_run_facts_are_readable_not_json(results):
     md = render(results)
-    facts = md[md.index("## Run facts"):]
+    facts = md[md.index("## Run facts") :]
     assert "adapter: output/x; adapter sha256 abc123" in facts and "base: smollm2-135m" in facts
     assert '{"' not in facts and "| torch" in facts
 
@@ -148,5 +217,10 @@ def test_several_candidates_are_extra_columns_with_their_own_verdicts():
 
 def test_write_reports_writes_all_four(results, tmp_path):
     written = write_reports(results, tmp_path)
-    assert sorted(p.name for p in written) == ["comparison.md", "comparison.png", "report.html", "results.json"]
+    assert sorted(p.name for p in written) == [
+        "comparison.md",
+        "comparison.png",
+        "report.html",
+        "results.json",
+    ]
     assert all(p.stat().st_size > 0 for p in written)

@@ -29,13 +29,17 @@ def page(tmp_path_factory):
 
 
 def _visible_rows(pg) -> list[str]:
-    return pg.eval_on_selector_all("#matrix tbody tr.row", "rs => rs.filter(r => !r.hidden).map(r => r.id)")
+    return pg.eval_on_selector_all(
+        "#matrix tbody tr.row", "rs => rs.filter(r => !r.hidden).map(r => r.id)"
+    )
 
 
 def test_the_matrix_lists_every_prompt_and_model(page):
     pg, results, requests, errors, _ = page
     assert _visible_rows(pg) == [f"p-{p.id}" for p in results.prompts]
-    heads = pg.eval_on_selector_all("#matrix thead th[data-model]", "hs => hs.map(h => h.dataset.model)")
+    heads = pg.eval_on_selector_all(
+        "#matrix thead th[data-model]", "hs => hs.map(h => h.dataset.model)"
+    )
     assert heads == results.models
     reply = pg.inner_text(f"#p-{results.prompts[1].id} td.cell[data-model='curated'] .reply")
     assert reply.strip() == results.replies("curated")[1].strip()  # the full reply, as written
@@ -53,7 +57,10 @@ def test_filters_hide_rows_and_sorting_by_delta_puts_regressions_first(page):
     assert _visible_rows(pg) == ["p-ev-pt-0"]
     pg.select_option("#f-gate", "")
     pg.check("#f-worse")
-    assert set(_visible_rows(pg)) == {"p-ev-en-0", "p-ev-pt-0"}  # 0.0 and 3.0 against the base's 5.0
+    assert set(_visible_rows(pg)) == {
+        "p-ev-en-0",
+        "p-ev-pt-0",
+    }  # 0.0 and 3.0 against the base's 5.0
     pg.uncheck("#f-worse")
     pg.select_option("#f-sort", "delta")
     assert _visible_rows(pg)[0] == "p-ev-en-0"
@@ -67,8 +74,16 @@ def test_an_expanded_cell_shows_the_score_parts(page):
     assert not pg.is_visible(f"{cell} details.parts tr.named")
     pg.click(f"{cell} details.parts summary")
     named = pg.inner_text(f"{cell} details.parts table")
-    for part in ("style", "topicality", "nearest competing question", "language", "variety markers", "degenerate",
-                 "agent patterns", "impostor.voice"):
+    for part in (
+        "style",
+        "topicality",
+        "nearest competing question",
+        "language",
+        "variety markers",
+        "degenerate",
+        "agent patterns",
+        "impostor.voice",
+    ):
         assert part in named, part
     pg.click(f"{cell} details.parts summary")
 

@@ -28,7 +28,9 @@ def test_bootstrap_rejects_unpaired_or_empty_input():
         paired_bootstrap([], [])
 
 
-@pytest.mark.parametrize("worse, better, significant", [(8, 0, True), (3, 3, False), (0, 10, False), (5, 1, False)])
+@pytest.mark.parametrize(
+    "worse, better, significant", [(8, 0, True), (3, 3, False), (0, 10, False), (5, 1, False)]
+)
 def test_mcnemar_flags_only_significant_regressions(worse, better, significant):
     cand = [True] * worse + [False] * better + [False] * 50
     base = [False] * worse + [True] * better + [False] * 50

@@ -16,9 +16,19 @@ from molting.train.config import build_config
 from molting.train.rundir import plan_run, stage_dir
 from molting.train.trainer import _run, train
 
-FAST = {"batch_size": 2, "gradient_accumulation": 1, "warmup_steps": 0, "max_seq_length": 256,
-        "val_set_size": 0, "learning_rate": 1e-2, "lora_rank": 4, "lora_alpha": 8, "logging_steps": 1,
-        "lora_dropout": 0.0, "quantization": "none"}
+FAST = {
+    "batch_size": 2,
+    "gradient_accumulation": 1,
+    "warmup_steps": 0,
+    "max_seq_length": 256,
+    "val_set_size": 0,
+    "learning_rate": 1e-2,
+    "lora_rank": 4,
+    "lora_alpha": 8,
+    "logging_steps": 1,
+    "lora_dropout": 0.0,
+    "quantization": "none",
+}
 
 
 def cfg_for(model_dir, dataset, **changes):
@@ -62,7 +72,14 @@ def test_the_phi3_architecture_trains_too(tiny_phi3_dir, tiny_dataset, tmp_path)
 
 def test_outputs_are_written(trained):
     out = trained.output_dir
-    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "run.json", "loss.csv", "loss.png"):
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+        "run.json",
+        "loss.csv",
+        "loss.png",
+    ):
         assert (out / name).is_file(), name
     assert not (out / "checkpoints").exists()
     assert not list(out.glob("*.bin"))  # safetensors only
@@ -108,8 +125,15 @@ def test_the_best_checkpoint_is_reloaded_at_the_end(tiny_llama_dir, tiny_dataset
     """Validation loss improves twice, then stalls: early stopping ends the run after `patience`
     evaluations without improvement and the kept adapter is the best checkpoint's."""
     script = ScriptedValidationLoss([3.0, 2.0, 2.5, 2.6, 2.7, 2.8, 2.9, 3.0])
-    cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=8, val_set_size=4, eval_steps=1,
-                  early_stopping_patience=2, keep_checkpoints=True)
+    cfg = cfg_for(
+        tiny_llama_dir,
+        tiny_dataset,
+        max_steps=8,
+        val_set_size=4,
+        eval_steps=1,
+        early_stopping_patience=2,
+        keep_checkpoints=True,
+    )
     result = train(cfg, tmp_path / "out", callbacks=[script.callback])
     m = result.manifest
     val = {r["step"]: r["val_loss"] for r in m["losses"] if r["val_loss"] is not None}
@@ -120,7 +144,9 @@ def test_the_best_checkpoint_is_reloaded_at_the_end(tiny_llama_dir, tiny_dataset
     last = adapter(result.output_dir / "checkpoints" / "checkpoint-4")
     final = adapter(result.output_dir)
     assert all(torch.equal(final[k], saved[k]) for k in final)
-    assert not all(torch.equal(final[k], last[k]) for k in final)  # the later, worse weights were dropped
+    assert not all(
+        torch.equal(final[k], last[k]) for k in final
+    )  # the later, worse weights were dropped
 
 
 def test_same_seed_same_losses(tiny_llama_dir, tiny_dataset, tmp_path):
@@ -130,7 +156,9 @@ def test_same_seed_same_losses(tiny_llama_dir, tiny_dataset, tmp_path):
     assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
 
 
-def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_llama_dir, tiny_dataset, tmp_path):
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(
+    tiny_llama_dir, tiny_dataset, tmp_path
+):
     cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=4, eval_steps=2)
     with pytest.raises(Interrupt):
         train(cfg, tmp_path / "cut", callbacks=[StopAt(3).callback])
@@ -139,7 +167,9 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_llama_dir, tin
     with pytest.raises(OutputError, match="--resume"):
         train(cfg, tmp_path / "cut")
     resumed = train(cfg, tmp_path / "cut", resume=True)
-    assert resumed.manifest["steps"] == 4 and resumed.manifest["resumed_from"].endswith("checkpoint-2")
+    assert resumed.manifest["steps"] == 4 and resumed.manifest["resumed_from"].endswith(
+        "checkpoint-2"
+    )
     assert not stage_dir(tmp_path / "cut").exists() and resumed.manifest["complete"] is True
     straight = train(cfg, tmp_path / "straight")
     a, b = adapter(resumed.output_dir), adapter(straight.output_dir)
@@ -149,28 +179,46 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_llama_dir, tin
     assert resumed.manifest["tokens_per_second"] < 3 * straight.manifest["tokens_per_second"]
 
 
-def test_resume_skips_an_incomplete_newest_checkpoint_and_says_so(tiny_llama_dir, tiny_dataset, tmp_path, caplog):
+def test_resume_skips_an_incomplete_newest_checkpoint_and_says_so(
+    tiny_llama_dir, tiny_dataset, tmp_path, caplog
+):
     cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=6, eval_steps=2)
     with pytest.raises(Interrupt):
         train(cfg, tmp_path / "cut", callbacks=[StopAt(5).callback])
     newest = stage_dir(tmp_path / "cut") / "checkpoints" / "checkpoint-4"
     (newest / "optimizer.pt").unlink()  # killed while saving
     resumed = train(cfg, tmp_path / "cut", resume=True)
-    assert resumed.manifest["resumed_from"].endswith("checkpoint-2") and resumed.manifest["steps"] == 6
+    assert (
+        resumed.manifest["resumed_from"].endswith("checkpoint-2") and resumed.manifest["steps"] == 6
+    )
     assert "skipped incomplete checkpoint(s) checkpoint-4" in caplog.text
 
 
-def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(tiny_llama_dir, tiny_dataset, tmp_path):
+def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(
+    tiny_llama_dir, tiny_dataset, tmp_path
+):
     cfg = cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2)
     first = train(cfg, tmp_path / "run")
     before = (first.output_dir / "adapter_model.safetensors").read_bytes()
     with pytest.raises(DatasetError):  # a dataset typo: checked before anything is deleted
-        train(cfg_for(tiny_llama_dir, tmp_path / "typo.json", max_steps=2), tmp_path / "run", overwrite=True)
+        train(
+            cfg_for(tiny_llama_dir, tmp_path / "typo.json", max_steps=2),
+            tmp_path / "run",
+            overwrite=True,
+        )
     with pytest.raises(Interrupt):  # Ctrl-C during the retrain
-        train(cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2, learning_rate=5e-2), tmp_path / "run",
-              overwrite=True, callbacks=[StopAt(1).callback])
+        train(
+            cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2, learning_rate=5e-2),
+            tmp_path / "run",
+            overwrite=True,
+            callbacks=[StopAt(1).callback],
+        )
     assert (first.output_dir / "adapter_model.safetensors").read_bytes() == before
-    again = train(cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2, learning_rate=5e-2), tmp_path / "run", overwrite=True)
+    again = train(
+        cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2, learning_rate=5e-2),
+        tmp_path / "run",
+        overwrite=True,
+    )
     assert (again.output_dir / "adapter_model.safetensors").read_bytes() != before
     assert not stage_dir(tmp_path / "run").exists()
 
@@ -181,7 +229,9 @@ def test_output_dir_rules(tmp_path):
     with pytest.raises(OutputError, match="--overwrite"):
         plan_run(tmp_path / "run", overwrite=False, resume=False)
     plan = plan_run(tmp_path / "run", overwrite=True, resume=False)
-    assert plan.resume_from is None and (tmp_path / "run" / "run.json").exists()  # nothing deleted yet
+    assert (
+        plan.resume_from is None and (tmp_path / "run" / "run.json").exists()
+    )  # nothing deleted yet
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     with pytest.raises(OutputError, match="not a molting run"):
@@ -212,19 +262,34 @@ def write_cfg(tmp_path, model_dir, dataset, **extra):
 
 
 def test_cli_dry_run_prints_tokens_with_labels(tiny_llama_dir, tiny_dataset, tmp_path, capsys):
-    assert main(["train", "--config", str(write_cfg(tmp_path, tiny_llama_dir, tiny_dataset)), "--dry-run"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(write_cfg(tmp_path, tiny_llama_dir, tiny_dataset)),
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "+ " in out and ". " in out and "<|im_end|>" in out and "steps planned: 1" in out
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("case, code, message", [
-    ("bad_dataset", 2, "invalid JSON"),
-    ("bad_config", 2, "unknown key 'lora_rnk'"),
-    ("bad_model", 3, "not found"),
-    ("bad_output", 4, "cannot write"),
-])
-def test_cli_errors_are_one_line_and_non_zero(tiny_llama_dir, tiny_dataset, tmp_path, capsys, case, code, message):
+@pytest.mark.parametrize(
+    "case, code, message",
+    [
+        ("bad_dataset", 2, "invalid JSON"),
+        ("bad_config", 2, "unknown key 'lora_rnk'"),
+        ("bad_model", 3, "not found"),
+        ("bad_output", 4, "cannot write"),
+    ],
+)
+def test_cli_errors_are_one_line_and_non_zero(
+    tiny_llama_dir, tiny_dataset, tmp_path, capsys, case, code, message
+):
     dataset, model, extra = tiny_dataset, tiny_llama_dir, {}
     if case == "bad_dataset":
         dataset = tmp_path / "bad.json"
@@ -235,7 +300,13 @@ def test_cli_errors_are_one_line_and_non_zero(tiny_llama_dir, tiny_dataset, tmp_
         model = tmp_path / "missing-model"
     (tmp_path / "file").write_text("x")
     output = tmp_path / "file" / "out" if case == "bad_output" else tmp_path / "out"
-    argv = ["train", "--config", str(write_cfg(tmp_path, model, dataset, **extra)), "--output", str(output)]
+    argv = [
+        "train",
+        "--config",
+        str(write_cfg(tmp_path, model, dataset, **extra)),
+        "--output",
+        str(output),
+    ]
     assert main(argv) == code
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and message in err[0]
@@ -243,7 +314,9 @@ def test_cli_errors_are_one_line_and_non_zero(tiny_llama_dir, tiny_dataset, tmp_
 
 def test_run_json_says_why_the_run_stopped(trained):
     m = json.loads((trained.output_dir / "run.json").read_text())
-    assert m["stop_reason"].startswith("reached max_steps=4") and "best checkpoint" in m["stop_reason"]
+    assert (
+        m["stop_reason"].startswith("reached max_steps=4") and "best checkpoint" in m["stop_reason"]
+    )
 
 
 def test_a_fractional_validation_split_can_be_capped():

@@ -29,7 +29,14 @@ from molting.io import OutputSet, json_text
 from molting.metrics import Scorer
 from molting.persona import Persona
 
-__all__ = ["SHORTFALL_EXIT", "AugmentConfig", "AugmentResult", "augment", "make_generator", "summary"]
+__all__ = [
+    "SHORTFALL_EXIT",
+    "AugmentConfig",
+    "AugmentResult",
+    "augment",
+    "make_generator",
+    "summary",
+]
 
 BUDGET_FACTOR = 2  # default --max-requests: 2 × n (retries included)
 RAW_CHARS = 2000  # unparseable generator text is kept this far in the audit
@@ -52,8 +59,10 @@ class AugmentConfig:
         if self.n < 1:
             raise ConfigError(f"-n must be at least 1, got {self.n}.")
         if self.budget < self.n:
-            raise ConfigError(f"--max-requests {self.budget} is below -n {self.n}: the run could never produce "
-                              f"{self.n} examples; raise it (default {BUDGET_FACTOR} × n).")
+            raise ConfigError(
+                f"--max-requests {self.budget} is below -n {self.n}: the run could never produce "
+                f"{self.n} examples; raise it (default {BUDGET_FACTOR} × n)."
+            )
         if self.min_personality is not None and not 0 <= self.min_personality <= 10:
             raise ConfigError(f"--min-personality must be in [0, 10], got {self.min_personality}.")
 
@@ -80,9 +89,16 @@ class AugmentResult:
         return self.accepted < self.n
 
 
-def augment(persona: Persona, generator: Any, config: AugmentConfig, *, output: str | Path,
-            audit: str | Path | None = None, scorer: Scorer | None = None,
-            progress: Callable[[str], None] | None = None) -> AugmentResult:
+def augment(
+    persona: Persona,
+    generator: Any,
+    config: AugmentConfig,
+    *,
+    output: str | Path,
+    audit: str | Path | None = None,
+    scorer: Scorer | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> AugmentResult:
     """Generate until `config.n` examples pass the gate or the budget runs out; write both outputs.
     `scorer`: the persona's fitted Scorer (loaded from the bundle when None)."""
     config.check()
@@ -90,18 +106,37 @@ def augment(persona: Persona, generator: Any, config: AugmentConfig, *, output: 
     audit = Path(audit) if audit else default_audit_path(output)
     OutputSet(inputs=bundle_files(persona)).claim_all({"dataset": output, "audit": audit})
     scorer = scorer or Scorer.load(persona)
-    result = AugmentResult(config.n, budget=config.budget, min_personality=threshold(persona, config))
+    result = AugmentResult(
+        config.n, budget=config.budget, min_personality=threshold(persona, config)
+    )
     gate = Gate(scorer, result.min_personality, training_prompts(persona))
-    planner = Planner(persona.card, scorer.train.pairs, seed=config.seed, shares=shares, count=config.budget)
+    planner = Planner(
+        persona.card, scorer.train.pairs, seed=config.seed, shares=shares, count=config.budget
+    )
     caller = Caller(generator, Budget(config.budget), config.retry, seed=config.seed)
-    _run(result, planner, caller, gate, _provenance_base(generator, config), persona, progress or (lambda _: None))
+    _run(
+        result,
+        planner,
+        caller,
+        gate,
+        _provenance_base(generator, config),
+        persona,
+        progress or (lambda _: None),
+    )
     result.requests = caller.budget.used
     result.wrote = write_outputs(result, output, audit, bundle_files(persona))
     return result
 
 
-def _run(result: AugmentResult, planner: Planner, caller: Caller, gate: Gate, base: dict, persona: Persona,
-         progress: Callable[[str], None]) -> None:
+def _run(
+    result: AugmentResult,
+    planner: Planner,
+    caller: Caller,
+    gate: Gate,
+    base: dict,
+    persona: Persona,
+    progress: Callable[[str], None],
+) -> None:
     index = 0
     while result.accepted < result.n:
         if caller.budget.left <= 0:
@@ -112,34 +147,61 @@ def _run(result: AugmentResult, planner: Planner, caller: Caller, gate: Gate, ba
         try:
             completion, attempts = caller.call(request)
         except BudgetExhausted as err:
-            result.audit.append(_row(request, "unfinished", "budget_exhausted", err.attempts, error=err.last_error))
+            result.audit.append(
+                _row(request, "unfinished", "budget_exhausted", err.attempts, error=err.last_error)
+            )
             result.budget_exhausted = True
             return
         except RequestFailed as err:
             result.failed_requests += 1
-            result.audit.append(_row(request, "failed", "request_failed", err.attempts, error=str(err.last)))
+            result.audit.append(
+                _row(request, "failed", "request_failed", err.attempts, error=str(err.last))
+            )
             continue
-        ex, verdict = gate.check(completion.text, request.lang, [p.reply for p in request.examples],
-                                 pid=f"request-{request.index}")
+        ex, verdict = gate.check(
+            completion.text,
+            request.lang,
+            [p.reply for p in request.examples],
+            pid=f"request-{request.index}",
+        )
         result.audit.append(_judged_row(request, attempts, completion, ex, verdict))
         if not verdict.accepted:
             result.rejected[verdict.reason] += 1
             continue
         gate.accept(ex)
         result.records.append(_record(persona, request, completion, ex, verdict, base))
-        progress(f"[{result.accepted}/{result.n}] accepted request {request.index} ({request.lang}, "
-                 f"personality {verdict.personality:.2f}): {_clip(ex.user, 70)}")
+        progress(
+            f"[{result.accepted}/{result.n}] accepted request {request.index} ({request.lang}, "
+            f"personality {verdict.personality:.2f}): {_clip(ex.user, 70)}"
+        )
 
 
 def _row(request: Request, status: str, reason: str | None, attempts: int, **extra: Any) -> dict:
-    return {"request": request.index, "status": status, "reason": reason, "lang": request.lang,
-            "topic": list(request.topic), "prompt_sha256": request.sha256, "attempts": attempts, **extra}
+    return {
+        "request": request.index,
+        "status": status,
+        "reason": reason,
+        "lang": request.lang,
+        "topic": list(request.topic),
+        "prompt_sha256": request.sha256,
+        "attempts": attempts,
+        **extra,
+    }
 
 
-def _judged_row(request: Request, attempts: int, completion: Completion, ex: Example | None, verdict: Verdict) -> dict:
-    row = _row(request, "accepted" if verdict.accepted else "rejected", verdict.reason, attempts,
-               failed=list(verdict.failed), model=completion.model, personality=verdict.personality,
-               detail=verdict.detail)
+def _judged_row(
+    request: Request, attempts: int, completion: Completion, ex: Example | None, verdict: Verdict
+) -> dict:
+    row = _row(
+        request,
+        "accepted" if verdict.accepted else "rejected",
+        verdict.reason,
+        attempts,
+        failed=list(verdict.failed),
+        model=completion.model,
+        personality=verdict.personality,
+        detail=verdict.detail,
+    )
     if ex is not None:
         row |= {"user": ex.user, "reply": ex.reply}
     else:
@@ -150,22 +212,46 @@ def _judged_row(request: Request, attempts: int, completion: Completion, ex: Exa
 def _provenance_base(generator: Any, config: AugmentConfig) -> dict:
     from molting import __version__
 
-    return {"generator": generator.kind, "model": generator.model, "seed": config.seed, "molting": __version__}
+    return {
+        "generator": generator.kind,
+        "model": generator.model,
+        "seed": config.seed,
+        "molting": __version__,
+    }
 
 
-def _record(persona: Persona, request: Request, completion: Completion, ex: Example, verdict: Verdict,
-            base: dict) -> dict:
-    turns = [{"from": "system", "value": persona.card.system_prompt}] if persona.card.system_prompt else []
+def _record(
+    persona: Persona,
+    request: Request,
+    completion: Completion,
+    ex: Example,
+    verdict: Verdict,
+    base: dict,
+) -> dict:
+    turns = (
+        [{"from": "system", "value": persona.card.system_prompt}]
+        if persona.card.system_prompt
+        else []
+    )
     turns += [{"from": "human", "value": ex.user}, {"from": "gpt", "value": ex.reply}]
-    provenance = base | {"model_served": completion.model, "prompt_sha256": request.sha256,
-                         "request": request.index, "lang": request.lang, "topic": list(request.topic),
-                         "personality": verdict.personality}
-    return {"id": f"aug-s{base['seed']}-r{request.index:05d}", "conversations": turns, "provenance": provenance}
+    provenance = base | {
+        "model_served": completion.model,
+        "prompt_sha256": request.sha256,
+        "request": request.index,
+        "lang": request.lang,
+        "topic": list(request.topic),
+        "personality": verdict.personality,
+    }
+    return {
+        "id": f"aug-s{base['seed']}-r{request.index:05d}",
+        "conversations": turns,
+        "provenance": provenance,
+    }
 
 
 def _clip(text: str, n: int) -> str:
     one = " ".join(text.split())
-    return one if len(one) <= n else one[:n - 1] + "…"
+    return one if len(one) <= n else one[: n - 1] + "…"
 
 
 def threshold(persona: Persona, config: AugmentConfig) -> float:
@@ -176,12 +262,22 @@ def threshold(persona: Persona, config: AugmentConfig) -> float:
 
 def training_prompts(persona: Persona) -> list[str]:
     """Every user turn of the persona's dataset (curated or not: a copy of any is no new example)."""
-    return [t.content for c in load_dataset(persona.dataset).conversations for t in c.turns if t.role == "user"]
+    return [
+        t.content
+        for c in load_dataset(persona.dataset).conversations
+        for t in c.turns
+        if t.role == "user"
+    ]
 
 
 def bundle_files(persona: Persona) -> list[Path]:
-    return [persona.root / "persona.yaml", persona.dataset, persona.files["eval"], persona.files["calibration"],
-            *persona.negative_files()]
+    return [
+        persona.root / "persona.yaml",
+        persona.dataset,
+        persona.files["eval"],
+        persona.files["calibration"],
+        *persona.negative_files(),
+    ]
 
 
 def default_audit_path(output: str | Path) -> Path:
@@ -190,7 +286,9 @@ def default_audit_path(output: str | Path) -> Path:
     return out.with_name(out.stem + ".audit.jsonl")
 
 
-def write_outputs(result: AugmentResult, output: str | Path, audit: Path, inputs: list[Path]) -> list[Path]:
+def write_outputs(
+    result: AugmentResult, output: str | Path, audit: Path, inputs: list[Path]
+) -> list[Path]:
     """The dataset (JSON list, or JSON Lines for .jsonl/.ndjson; skipped when nothing passed) and the
     audit, all or nothing."""
     with OutputSet(inputs=inputs) as out:
@@ -207,13 +305,25 @@ def write_outputs(result: AugmentResult, output: str | Path, audit: Path, inputs
 
 def summary(result: AugmentResult) -> str:
     """One paragraph for the terminal: accepted, rejected by reason, requests used, budget."""
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.rejected.items(), key=lambda kv: (-kv[1], kv[0])))
-    lines = [f"accepted {result.accepted} of {result.n}; rejected {sum(result.rejected.values())}"
-             + (f" ({reasons})" if reasons else "")
-             + (f"; {result.failed_requests} requests failed after retries" if result.failed_requests else "")
-             + f"; requests used {result.requests} of {result.budget} (personality ≥ {result.min_personality:g})"]
+    reasons = ", ".join(
+        f"{k} {v}" for k, v in sorted(result.rejected.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    lines = [
+        f"accepted {result.accepted} of {result.n}; rejected {sum(result.rejected.values())}"
+        + (f" ({reasons})" if reasons else "")
+        + (
+            f"; {result.failed_requests} requests failed after retries"
+            if result.failed_requests
+            else ""
+        )
+        + f"; requests used {result.requests} of {result.budget} (personality ≥ {result.min_personality:g})"
+    ]
     if result.budget_exhausted and result.short:
-        lines.append(f"the request budget ran out (--max-requests {result.budget}) before {result.n} examples passed")
+        lines.append(
+            f"the request budget ran out (--max-requests {result.budget}) before {result.n} examples passed"
+        )
     wrote = ", ".join(str(p) for p in result.wrote)
-    lines.append(f"wrote {wrote}" + ("" if result.records else " (no example passed: no dataset written)"))
+    lines.append(
+        f"wrote {wrote}" + ("" if result.records else " (no example passed: no dataset written)")
+    )
     return "\n".join(lines)

@@ -34,7 +34,13 @@ from molting.persona import Prompt
 from molting.text.patterns import find_agent_talk
 
 PARSE_ERROR, EMPTY, AGENT_TALK, LANGUAGE, NEAR_DUPLICATE, PERSONA_SCORE = (
-    "parse_error", "empty", "agent_talk", "language", "near_duplicate", "persona_score")
+    "parse_error",
+    "empty",
+    "agent_talk",
+    "language",
+    "near_duplicate",
+    "persona_score",
+)
 REASONS = (PARSE_ERROR, EMPTY, AGENT_TALK, LANGUAGE, NEAR_DUPLICATE, PERSONA_SCORE)
 QUOTE_CHARS = 200  # matched texts are quoted this far in the audit
 _FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
@@ -102,13 +108,30 @@ def persona_score(scorer: Scorer, prompt: Prompt, reply: str) -> tuple[float, di
     a = scorer.anchors
     anchored = a.anchored(P.base_score(r["style"], r["direct"]), prompt.lang)
     lang_ok = r["in_language"] >= LANG_MATCH_MIN
-    kind = P.degenerate_kind(reply, prompt.prompt, a.degenerate, r["repetition"]) if reply.strip() else "empty"
+    kind = (
+        P.degenerate_kind(reply, prompt.prompt, a.degenerate, r["repetition"])
+        if reply.strip()
+        else "empty"
+    )
     variety = r["variety"].factor if r["variety"] is not None else 1.0
-    score = P.combine(anchored, r["signatures"], 1.0, variety, lang_ok=lang_ok, degenerate=kind is not None,
-                      agent=r["agent_like"])
-    parts = {"style": round(r["style"], 4), "direct": r["direct"], "anchored": round(anchored, 4),
-             "signatures": r["signatures"], "degenerate": kind, "variety": variety,
-             "in_language": round(r["in_language"], 4)}
+    score = P.combine(
+        anchored,
+        r["signatures"],
+        1.0,
+        variety,
+        lang_ok=lang_ok,
+        degenerate=kind is not None,
+        agent=r["agent_like"],
+    )
+    parts = {
+        "style": round(r["style"], 4),
+        "direct": r["direct"],
+        "anchored": round(anchored, 4),
+        "signatures": r["signatures"],
+        "degenerate": kind,
+        "variety": variety,
+        "in_language": round(r["in_language"], 4),
+    }
     return round(score, 4), parts
 
 
@@ -119,13 +142,19 @@ class Gate:
         persona = scorer.persona
         held = {"eval": persona.eval_prompts(), "calibration": persona.calibration_prompts()}
         self.scorer, self.min_personality = scorer, min_personality
-        self.prompt_pools = {"training prompt": NearDuplicates(list(training_prompts)),
-                             **{f"{k} prompt": NearDuplicates([p.prompt for p in v]) for k, v in held.items()},
-                             "accepted example": NearDuplicates([])}
-        self.reply_pools = {**{f"{k} reference": NearDuplicates([p.reference for p in v]) for k, v in held.items()},
-                            "accepted example": NearDuplicates([])}
+        self.prompt_pools = {
+            "training prompt": NearDuplicates(list(training_prompts)),
+            **{f"{k} prompt": NearDuplicates([p.prompt for p in v]) for k, v in held.items()},
+            "accepted example": NearDuplicates([]),
+        }
+        self.reply_pools = {
+            **{f"{k} reference": NearDuplicates([p.reference for p in v]) for k, v in held.items()},
+            "accepted example": NearDuplicates([]),
+        }
 
-    def check(self, text: str, lang: str, shown: Sequence[str] = (), pid: str = "generated") -> tuple[Example | None, Verdict]:
+    def check(
+        self, text: str, lang: str, shown: Sequence[str] = (), pid: str = "generated"
+    ) -> tuple[Example | None, Verdict]:
         """Parse the generator's `text` and run every check; `shown` are the replies the request showed."""
         try:
             ex = parse_example(text)
@@ -133,11 +162,16 @@ class Gate:
             reason = EMPTY if not text.strip() else PARSE_ERROR
             return None, Verdict(reason, (reason,), {reason: str(err)})
         if not ex.user or not ex.reply:
-            return ex, Verdict(EMPTY, (EMPTY,), {EMPTY: "blank " + ("user message" if not ex.user else "reply")})
+            return ex, Verdict(
+                EMPTY, (EMPTY,), {EMPTY: "blank " + ("user message" if not ex.user else "reply")}
+            )
         detail: dict = {}
         hits = find_agent_talk(ex.reply)
         if hits:
-            detail[AGENT_TALK] = {"patterns": sorted({h.pattern.id for h in hits}), "match": hits[0].match}
+            detail[AGENT_TALK] = {
+                "patterns": sorted({h.pattern.id for h in hits}),
+                "match": hits[0].match,
+            }
         score, parts = persona_score(self.scorer, Prompt(pid, lang, ex.user, ex.reply), ex.reply)
         wrong = self._language(ex, lang, parts["in_language"])
         if wrong:
@@ -152,12 +186,20 @@ class Gate:
 
     def _language(self, ex: Example, lang: str, reply_share: float) -> dict | None:
         if reply_share < LANG_MATCH_MIN:
-            return {"turn": "reply", "expected": lang, "in_language": round(reply_share, 4),
-                    "detected": self.scorer.lang_id.detect(ex.reply)}
+            return {
+                "turn": "reply",
+                "expected": lang,
+                "in_language": round(reply_share, 4),
+                "detected": self.scorer.lang_id.detect(ex.reply),
+            }
         user_share = self.scorer.lang_id.share(ex.user, lang, self.scorer.persona.languages)
         if user_share < LANG_MATCH_MIN:
-            return {"turn": "user", "expected": lang, "in_language": round(user_share, 4),
-                    "detected": self.scorer.lang_id.detect(ex.user)}
+            return {
+                "turn": "user",
+                "expected": lang,
+                "in_language": round(user_share, 4),
+                "detected": self.scorer.lang_id.detect(ex.user),
+            }
         return None
 
     def _duplicate(self, ex: Example, shown: Sequence[str]) -> dict | None:

@@ -56,8 +56,10 @@ def import_sdk(kind: str) -> Any:
     try:
         return importlib.import_module(kind)
     except ImportError:
-        raise GeneratorError(f"--generator {kind} needs the {kind} SDK, which is not installed. Install with: "
-                             f"pip install 'molting[{kind}]'  (or: pip install {kind})") from None
+        raise GeneratorError(
+            f"--generator {kind} needs the {kind} SDK, which is not installed. Install with: "
+            f"pip install 'molting[{kind}]'  (or: pip install {kind})"
+        ) from None
 
 
 def api_key(kind: str, base_url: str | None) -> str:
@@ -69,8 +71,10 @@ def api_key(kind: str, base_url: str | None) -> str:
     if kind == "openai" and base_url:
         return PLACEHOLDER_KEY
     hint = " (or pass --base-url for a local OpenAI-compatible server)" if kind == "openai" else ""
-    raise GeneratorError(f"{var} is not set: export {var}=… with your API key{hint}. "
-                         "molting reads keys from the environment only.")
+    raise GeneratorError(
+        f"{var} is not set: export {var}=… with your API key{hint}. "
+        "molting reads keys from the environment only."
+    )
 
 
 class APIGenerator:
@@ -78,11 +82,15 @@ class APIGenerator:
 
     kind = ""
 
-    def __init__(self, model: str, base_url: str | None, timeout_s: float, max_tokens: int, seed: int):
+    def __init__(
+        self, model: str, base_url: str | None, timeout_s: float, max_tokens: int, seed: int
+    ):
         self.sdk = import_sdk(self.kind)
         self.key = api_key(self.kind, base_url)
         self.model, self.base_url, self.max_tokens, self.seed = model, base_url, max_tokens, seed
-        self.answered = False  # did the server ever answer (any status)? Tells "unreachable" from "failing"
+        self.answered = (
+            False  # did the server ever answer (any status)? Tells "unreachable" from "failing"
+        )
         self.client = self._client(timeout_s)
 
     @property
@@ -91,7 +99,11 @@ class APIGenerator:
 
     @property
     def unreachable_hint(self) -> str:
-        return "Is the server running and --base-url right?" if self.base_url else "Check the network connection."
+        return (
+            "Is the server running and --base-url right?"
+            if self.base_url
+            else "Check the network connection."
+        )
 
     def generate(self, request: Request) -> Completion:
         sdk = self.sdk
@@ -103,8 +115,10 @@ class APIGenerator:
             self.answered = True
             raise self._status_error(err) from None
         except sdk.APIError as err:  # a 200 the SDK cannot read: the server does not speak this API
-            raise GeneratorError(f"{self.where} sent a response the {self.kind} SDK cannot read "
-                                 f"(is it a {self.kind}-compatible endpoint?): {self._say(err)}") from None
+            raise GeneratorError(
+                f"{self.where} sent a response the {self.kind} SDK cannot read "
+                f"(is it a {self.kind}-compatible endpoint?): {self._say(err)}"
+            ) from None
         self.answered = True
         return completion
 
@@ -116,8 +130,12 @@ class APIGenerator:
             return TransientError("server_error", message, _retry_after(err))
         if status in (401, 403):
             var = KEY_VARS[self.kind]
-            return GeneratorError(f"{self.where} refused the API key in {var} (HTTP {status}): {message}")
-        return GeneratorError(f"{self.where} rejected the request (HTTP {status}, model '{self.model}'): {message}")
+            return GeneratorError(
+                f"{self.where} refused the API key in {var} (HTTP {status}): {message}"
+            )
+        return GeneratorError(
+            f"{self.where} rejected the request (HTTP {status}, model '{self.model}'): {message}"
+        )
 
     def _say(self, err: Exception) -> str:
         return redact(str(err) or type(err).__name__, (self.key,))
@@ -130,13 +148,21 @@ class AnthropicGenerator(APIGenerator):
     kind = "anthropic"
 
     def _client(self, timeout_s: float) -> Any:
-        return self.sdk.Anthropic(api_key=self.key, base_url=self.base_url, timeout=timeout_s, max_retries=0)
+        return self.sdk.Anthropic(
+            api_key=self.key, base_url=self.base_url, timeout=timeout_s, max_retries=0
+        )
 
     def _call(self, request: Request) -> Completion:
         # no sampling parameters: this SDK's Messages API takes none (the model's default sampling varies replies)
-        msg = self.client.messages.create(model=self.model, max_tokens=self.max_tokens, system=request.system,
-                                          messages=[{"role": "user", "content": request.user}])
-        text = "".join(getattr(b, "text", "") for b in msg.content if getattr(b, "type", "") == "text")
+        msg = self.client.messages.create(
+            model=self.model,
+            max_tokens=self.max_tokens,
+            system=request.system,
+            messages=[{"role": "user", "content": request.user}],
+        )
+        text = "".join(
+            getattr(b, "text", "") for b in msg.content if getattr(b, "type", "") == "text"
+        )
         return Completion(text, getattr(msg, "model", None) or self.model)
 
 
@@ -144,13 +170,19 @@ class OpenAIGenerator(APIGenerator):
     kind = "openai"
 
     def _client(self, timeout_s: float) -> Any:
-        return self.sdk.OpenAI(api_key=self.key, base_url=self.base_url, timeout=timeout_s, max_retries=0)
+        return self.sdk.OpenAI(
+            api_key=self.key, base_url=self.base_url, timeout=timeout_s, max_retries=0
+        )
 
     def _call(self, request: Request) -> Completion:
         # `seed` makes sampling repeatable where the server supports it (OpenAI best-effort, vLLM, llama.cpp)
-        resp = self.client.chat.completions.create(model=self.model, messages=request.messages(),
-                                                   max_tokens=self.max_tokens, temperature=TEMPERATURE,
-                                                   seed=self.seed + request.index)
+        resp = self.client.chat.completions.create(
+            model=self.model,
+            messages=request.messages(),
+            max_tokens=self.max_tokens,
+            temperature=TEMPERATURE,
+            seed=self.seed + request.index,
+        )
         text = (resp.choices[0].message.content or "") if resp.choices else ""
         return Completion(text, getattr(resp, "model", None) or self.model)
 
@@ -188,13 +220,23 @@ class LocalGenerator:
                 self.base.model.to("cuda")
             self.base.model.eval()
         model, tok = self.base.model, self.base.tokenizer
-        text = tok.apply_chat_template(request.messages(), tokenize=False, add_generation_prompt=True)
+        text = tok.apply_chat_template(
+            request.messages(), tokenize=False, add_generation_prompt=True
+        )
         enc = tok([text], return_tensors="pt", add_special_tokens=False).to(model.device)
         stop = end_of_turn_ids(tok)
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=self.max_tokens, do_sample=False, eos_token_id=stop,
-                                 pad_token_id=tok.pad_token_id, temperature=None, top_p=None, top_k=None)
-        ids = out[0, enc["input_ids"].shape[1]:].tolist()
+            out = model.generate(
+                **enc,
+                max_new_tokens=self.max_tokens,
+                do_sample=False,
+                eos_token_id=stop,
+                pad_token_id=tok.pad_token_id,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+            )
+        ids = out[0, enc["input_ids"].shape[1] :].tolist()
         n = next((k for k, t in enumerate(ids) if t in stop), len(ids))
         return Completion(tok.decode(ids[:n], skip_special_tokens=True).strip(), self.model)
 
@@ -202,14 +244,25 @@ class LocalGenerator:
         self.base = None
 
 
-def make_generator(kind: str, model: str | None = None, *, base_url: str | None = None, timeout_s: float = 120.0,
-                   max_tokens: int = 600, seed: int = 0) -> APIGenerator | LocalGenerator:
+def make_generator(
+    kind: str,
+    model: str | None = None,
+    *,
+    base_url: str | None = None,
+    timeout_s: float = 120.0,
+    max_tokens: int = 600,
+    seed: int = 0,
+) -> APIGenerator | LocalGenerator:
     """The generator for `--generator KIND`; checks the SDK and the key now, before any work."""
     if kind not in KINDS:
         raise ConfigError(f"unknown generator {kind!r}; choose one of {', '.join(KINDS)}.")
     model = model or DEFAULT_MODELS.get(kind)
     if not model:
-        what = "a local model path or hub id" if kind == "local" else "the model name the server serves"
+        what = (
+            "a local model path or hub id"
+            if kind == "local"
+            else "the model name the server serves"
+        )
         raise ConfigError(f"--generator {kind} needs --model ({what}).")
     if kind == "local":
         if base_url:

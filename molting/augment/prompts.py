@@ -27,10 +27,16 @@ from molting.persona import Card, normalize_lang
 from molting.text.patterns import normalize
 
 LANGUAGE_NAMES = {"en": "English", "pt": "Brazilian Portuguese (pt-BR)"}
-EXAMPLES_PER_REQUEST = 3  # enough to show the voice; more makes copying likelier and requests dearer
-EXAMPLE_MAX_WORDS = 120  # longer training replies are poor examples of a short-reply voice and cost tokens
+EXAMPLES_PER_REQUEST = (
+    3  # enough to show the voice; more makes copying likelier and requests dearer
+)
+EXAMPLE_MAX_WORDS = (
+    120  # longer training replies are poor examples of a short-reply voice and cost tokens
+)
 TOPIC_WORDS = 3  # a topic is three content words of one of the dataset's user prompts
-TOPIC_STEM = 5  # "commit"/"commits", "requisição"/"requisições" are one word (as in the topicality metric)
+TOPIC_STEM = (
+    5  # "commit"/"commits", "requisição"/"requisições" are one word (as in the topicality metric)
+)
 TOPIC_MIN_LETTERS = 3  # shorter words ("ok", "vc") are never a subject
 
 
@@ -63,18 +69,28 @@ def parse_shares(text: str | None, languages: tuple[str, ...]) -> dict[str, floa
         key, sep, value = part.partition("=")
         lang = normalize_lang(key, "--lang-share")
         if not sep or lang not in languages:
-            raise ConfigError(f"--lang-share: {part!r} must be LANG=WEIGHT with LANG one of the persona's "
-                              f"languages ({', '.join(languages)}), e.g. en=1,pt=1.")
+            raise ConfigError(
+                f"--lang-share: {part!r} must be LANG=WEIGHT with LANG one of the persona's "
+                f"languages ({', '.join(languages)}), e.g. en=1,pt=1."
+            )
         try:
             weights[lang] = float(value)
         except ValueError:
-            raise ConfigError(f"--lang-share: weight {value!r} of '{key}' is not a number.") from None
+            raise ConfigError(
+                f"--lang-share: weight {value!r} of '{key}' is not a number."
+            ) from None
         if not math.isfinite(weights[lang]) or weights[lang] < 0:
-            raise ConfigError(f"--lang-share: weight of '{key}' must be a non-negative number, got {value!r}.")
+            raise ConfigError(
+                f"--lang-share: weight of '{key}' must be a non-negative number, got {value!r}."
+            )
     total = sum(weights.values())
     if total <= 0:
-        raise ConfigError("--lang-share: at least one language needs a positive weight, e.g. en=1,pt=1.")
-    return {lang: weights.get(lang, 0.0) / total for lang in languages if weights.get(lang, 0.0) > 0}
+        raise ConfigError(
+            "--lang-share: at least one language needs a positive weight, e.g. en=1,pt=1."
+        )
+    return {
+        lang: weights.get(lang, 0.0) / total for lang in languages if weights.get(lang, 0.0) > 0
+    }
 
 
 def language_schedule(shares: dict[str, float], count: int) -> list[str]:
@@ -105,14 +121,20 @@ def topics(pairs: Sequence[Pair], size: int = TOPIC_WORDS) -> list[tuple[str, ..
     """
     docs = []
     for pair in pairs:
-        ws = [w for w in dict.fromkeys(content_words(pair.prompt)) if len(w) >= TOPIC_MIN_LETTERS and w.isalpha()]
+        ws = [
+            w
+            for w in dict.fromkeys(content_words(pair.prompt))
+            if len(w) >= TOPIC_MIN_LETTERS and w.isalpha()
+        ]
         docs.append((ws, {_stem(w) for w in content_words(pair.reply)}))
     df = Counter(_stem(w) for ws, _ in docs for w in set(ws))
     out: dict[tuple[str, ...], None] = {}
     for ws, in_reply in docs:
         if len(ws) < size:
             continue
-        best = set(sorted(ws, key=lambda w: (_stem(w) not in in_reply, df[_stem(w)], ws.index(w)))[:size])
+        best = set(
+            sorted(ws, key=lambda w: (_stem(w) not in in_reply, df[_stem(w)], ws.index(w)))[:size]
+        )
         out.setdefault(tuple(w for w in ws if w in best), None)
     return list(out)
 
@@ -124,13 +146,23 @@ def _stem(word: str) -> str:
 class Planner:
     """Builds request `i` for a persona: language, topic, examples and the prompt text."""
 
-    def __init__(self, card: Card, pairs: Sequence[Pair], *, seed: int, shares: dict[str, float], count: int = 0):
+    def __init__(
+        self,
+        card: Card,
+        pairs: Sequence[Pair],
+        *,
+        seed: int,
+        shares: dict[str, float],
+        count: int = 0,
+    ):
         self.card, self.seed = card, seed
         self.pairs = [p for p in pairs if len(words(p.reply)) <= EXAMPLE_MAX_WORDS]
         if not self.pairs:
-            raise ConfigError("the persona's dataset has no curated replies to show as examples "
-                              "(every reply is agent talk or longer than "
-                              f"{EXAMPLE_MAX_WORDS} words).")
+            raise ConfigError(
+                "the persona's dataset has no curated replies to show as examples "
+                "(every reply is agent talk or longer than "
+                f"{EXAMPLE_MAX_WORDS} words)."
+            )
         self.shares = shares
         self.schedule = language_schedule(shares, max(count, 1))
         self.topics = {lang: self._topics(lang) for lang in shares}
@@ -154,7 +186,14 @@ class Planner:
         pool = self.topics[lang]
         topic = pool[self.schedule[:index].count(lang) % len(pool)]
         examples = self._examples(lang, random.Random(f"{self.seed}/{index}"))
-        return Request(index, lang, topic, examples, system_text(self.card, lang), user_text(self.card, lang, topic, examples))
+        return Request(
+            index,
+            lang,
+            topic,
+            examples,
+            system_text(self.card, lang),
+            user_text(self.card, lang, topic, examples),
+        )
 
     def _examples(self, lang: str, rng: random.Random) -> tuple[Pair, ...]:
         """EXAMPLES_PER_REQUEST pairs in `lang` (topped up from the other languages if too few)."""
@@ -168,39 +207,55 @@ class Planner:
 
 def system_text(card: Card, lang: str) -> str:
     """The persona card as instructions: who, voice, never-list, signatures, languages."""
-    lines = [f"You write training data for a chat model that must speak exactly like {card.name}.",
-             f"Who {card.name} is: {card.summary}" if card.summary else "",
-             f"Voice: {card.voice}" if card.voice else ""]
+    lines = [
+        f"You write training data for a chat model that must speak exactly like {card.name}.",
+        f"Who {card.name} is: {card.summary}" if card.summary else "",
+        f"Voice: {card.voice}" if card.voice else "",
+    ]
     if card.never:
         lines.append(f"{card.name} never writes any of these:")
         lines += [f"- {item}" for item in card.never]
     signatures = card.signatures.get(lang, ())
     if signatures:
         quoted = ", ".join(f'"{s}"' for s in signatures)
-        lines.append(f"{card.name}'s signature expressions in {LANGUAGE_NAMES[lang]}: {quoted}. "
-                     "Use at most one per reply, and only where it fits; many replies use none.")
+        lines.append(
+            f"{card.name}'s signature expressions in {LANGUAGE_NAMES[lang]}: {quoted}. "
+            "Use at most one per reply, and only where it fits; many replies use none."
+        )
     spoken = " and ".join(LANGUAGE_NAMES[lg] for lg in card.languages)
-    lines.append(f"{card.name} speaks {spoken} and always replies in the language of the user's message.")
+    lines.append(
+        f"{card.name} speaks {spoken} and always replies in the language of the user's message."
+    )
     return "\n".join(x for x in lines if x)
 
 
 def user_text(card: Card, lang: str, topic: tuple[str, ...], examples: Sequence[Pair]) -> str:
     """The task: one new user message on `topic` in `lang`, the persona's reply, as a JSON object."""
     name, language = card.name, LANGUAGE_NAMES[lang]
-    shown = "\n".join(f"[{k}] User: {one_line(p.prompt)}\n    {name}: {one_line(p.reply)}"
-                      for k, p in enumerate(examples, start=1))
-    return "\n".join([
-        (f"Write one new exchange for {name}'s training set: a message a real user sends to {name}, "
-         f"and {name}'s reply."),
-        f"- Language: {language}, for both the user message and the reply.",
-        (f"- Subject: something involving {', '.join(topic)} (keywords from {name}'s own chats); "
-         "a new question in your own words."),
-        f"- The reply follows every voice rule above and sounds like {name}'s real replies below.",
-        f"Real exchanges of {name}, for the voice only (do not copy or paraphrase them):",
-        shown,
-        ('Answer with one JSON object and nothing else: {"user": "<the user\'s message>", '
-         f'"reply": "<{name}\'s reply>"}}'),
-    ])
+    shown = "\n".join(
+        f"[{k}] User: {one_line(p.prompt)}\n    {name}: {one_line(p.reply)}"
+        for k, p in enumerate(examples, start=1)
+    )
+    return "\n".join(
+        [
+            (
+                f"Write one new exchange for {name}'s training set: a message a real user sends to {name}, "
+                f"and {name}'s reply."
+            ),
+            f"- Language: {language}, for both the user message and the reply.",
+            (
+                f"- Subject: something involving {', '.join(topic)} (keywords from {name}'s own chats); "
+                "a new question in your own words."
+            ),
+            f"- The reply follows every voice rule above and sounds like {name}'s real replies below.",
+            f"Real exchanges of {name}, for the voice only (do not copy or paraphrase them):",
+            shown,
+            (
+                'Answer with one JSON object and nothing else: {"user": "<the user\'s message>", '
+                f'"reply": "<{name}\'s reply>"}}'
+            ),
+        ]
+    )
 
 
 def one_line(text: str) -> str:

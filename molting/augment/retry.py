@@ -21,7 +21,9 @@ from molting.errors import ConfigError, GeneratorError
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 4  # one request and three retries: rides out a rate-limit burst, not an outage
+    max_attempts: int = (
+        4  # one request and three retries: rides out a rate-limit burst, not an outage
+    )
     first_wait_s: float = 1.0  # doubles each retry …
     max_wait_s: float = 30.0  # … up to this (also caps a server's Retry-After)
 
@@ -33,7 +35,7 @@ class RetryPolicy:
         """Seconds before retry number `retry` (0-based): first_wait · 2^retry, jittered by a factor in
         [0.5, 1.5) (so clients that failed together do not retry together), at least the server's
         Retry-After, at most max_wait_s."""
-        base = self.first_wait_s * (2 ** retry) * (0.5 + rng.random())
+        base = self.first_wait_s * (2**retry) * (0.5 + rng.random())
         return min(self.max_wait_s, max(base, retry_after or 0.0))
 
 
@@ -109,5 +111,7 @@ class Caller:
     def _unreachable(self, last: TransientError | None) -> None:
         """A server that never answered and refuses connections is a setup problem, not bad luck."""
         if last is not None and last.kind == "connection" and not self.generator.answered:
-            raise GeneratorError(f"cannot reach {self.generator.where}: {str(last).rstrip('.')}. "
-                                 f"{self.generator.unreachable_hint}")
+            raise GeneratorError(
+                f"cannot reach {self.generator.where}: {str(last).rstrip('.')}. "
+                f"{self.generator.unreachable_hint}"
+            )

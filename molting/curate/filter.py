@@ -18,7 +18,9 @@ from typing import Any
 from molting.data import Conversation, to_record
 from molting.text.patterns import PATTERNS_VERSION, Hit, find_agent_talk, normalize
 
-DUPLICATE = "dup.exact"  # reason code for an exact duplicate (after normalisation) of a kept example
+DUPLICATE = (
+    "dup.exact"  # reason code for an exact duplicate (after normalisation) of a kept example
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ class CurationStats:
     hits: Counter = field(default_factory=Counter)  # examples hit per pattern (any turn)
     categories: Counter = field(default_factory=Counter)  # primary category per removed example
     languages: Counter = field(default_factory=Counter)  # language of the primary hit
-    overlaps: Counter = field(default_factory=Counter)  # "a + b" for examples hit by several patterns
+    overlaps: Counter = field(
+        default_factory=Counter
+    )  # "a + b" for examples hit by several patterns
     kept_languages: Counter = field(default_factory=Counter)
     kept_multi_turn: int = 0
     samples: dict = field(default_factory=dict)  # pattern id → first example it removed
@@ -69,7 +73,11 @@ class CurationStats:
         self.languages[primary.pattern.lang] += 1
         for turn, h in d.hits:
             if h.pattern.id not in self.samples:
-                self.samples[h.pattern.id] = {"id": d.conversation.id, "turn": turn, "match": h.match}
+                self.samples[h.pattern.id] = {
+                    "id": d.conversation.id,
+                    "turn": turn,
+                    "match": h.match,
+                }
 
     def merge(self, later: CurationStats) -> None:
         """Add the counts of the conversations that came after these (samples: the first one wins)."""
@@ -103,8 +111,12 @@ class CurationStats:
             "removed_duplicate": self.reasons.get(DUPLICATE, 0),
             "change_pct": round(-100.0 * removed / self.total, 1) if self.total else 0.0,
             "removed_by_reason": dict(sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "examples_hit_by_pattern": dict(sorted(self.hits.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "removed_by_category": dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "examples_hit_by_pattern": dict(
+                sorted(self.hits.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+            "removed_by_category": dict(
+                sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
             "removed_by_language": dict(sorted(self.languages.items())),
             "overlaps": dict(sorted(self.overlaps.items(), key=lambda kv: (-kv[1], kv[0]))),
             "kept_by_language": dict(sorted(self.kept_languages.items())),
@@ -116,7 +128,11 @@ class CurationStats:
 def assess(conv: Conversation) -> tuple[tuple[tuple[int, Hit], ...], bytes | None]:
     """(every assistant-turn hit, and when there is none the duplicate-detection digest)."""
     norms = {turn: normalize(text) for turn, text in conv.assistant_turns()}
-    hits = tuple((turn, h) for turn, norm in norms.items() for h in find_agent_talk(conv.turns[turn].content, norm=norm))
+    hits = tuple(
+        (turn, h)
+        for turn, norm in norms.items()
+        for h in find_agent_talk(conv.turns[turn].content, norm=norm)
+    )
     return hits, None if hits else _digest(conv, norms)
 
 
@@ -149,7 +165,9 @@ def _digest(conv: Conversation, norms: dict[int, str]) -> bytes:
 
 # A cheap stopword vote, enough to label the report's language columns (the metrics use a real
 # language identifier). Portuguese wins ties only with Portuguese-only function words present.
-_PT_WORDS = frozenset("não você voce que uma pra para com isso está esta mais mas também tambem porque é são".split())
+_PT_WORDS = frozenset(
+    "não você voce que uma pra para com isso está esta mais mas também tambem porque é são".split()
+)
 _EN_WORDS = frozenset("the and you that with this is are it's for not but what your have".split())
 
 
@@ -171,12 +189,22 @@ def guess_language(conv: Conversation) -> str:
 def rejected_record(d: Decision, schema: str) -> dict[str, Any]:
     """One line of the rejected file: why, where, and the original record."""
     hits = [
-        {"turn": turn, "pattern": h.pattern.id, "category": h.pattern.category, "lang": h.pattern.lang,
-         "span": [h.start, h.end], "match": h.match}
+        {
+            "turn": turn,
+            "pattern": h.pattern.id,
+            "category": h.pattern.category,
+            "lang": h.pattern.lang,
+            "span": [h.start, h.end],
+            "match": h.match,
+        }
         for turn, h in d.hits
     ]
-    return rejected_row(d.conversation.index, d.conversation.id, d.reason, hits, to_record(d.conversation, schema))
+    return rejected_row(
+        d.conversation.index, d.conversation.id, d.reason, hits, to_record(d.conversation, schema)
+    )
 
 
-def rejected_row(index: int, cid: str, reason: str, hits: list[dict], record: dict[str, Any]) -> dict[str, Any]:
+def rejected_row(
+    index: int, cid: str, reason: str, hits: list[dict], record: dict[str, Any]
+) -> dict[str, Any]:
     return {"index": index, "id": cid, "reason": reason, "hits": hits, "record": record}

@@ -117,7 +117,9 @@ def _work(path_name: str, offset: int, size: int, lineno: int, index: int) -> _C
             out.stats.add(Decision(conv, None), lang)
             out.rejected.append("".join(rejected))
             rejected = []
-            out.candidates.append((digest, encode_json_line(conv.raw) + "\n", conv.index, conv.id, lang, multi))
+            out.candidates.append(
+                (digest, encode_json_line(conv.raw) + "\n", conv.index, conv.id, lang, multi)
+            )
     out.rejected.append("".join(rejected))
     return out
 
@@ -128,7 +130,9 @@ def _chunks(path: Path):
     index, lineno, offset, start, start_lineno, start_index, n = 0, 1, 0, 0, 1, 0, 0
     with open(path, "rb") as f:
         for raw in f:
-            if raw.lstrip()[:1] != b"{":  # not obviously a record: blank the way the one-process reader decides
+            if (
+                raw.lstrip()[:1] != b"{"
+            ):  # not obviously a record: blank the way the one-process reader decides
                 try:
                     index += bool(raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip())
                 except UnicodeDecodeError:
@@ -139,10 +143,20 @@ def _chunks(path: Path):
             offset += len(raw)
             n += 1
             if n == CHUNK_LINES:
-                yield start, offset - start - 1 if raw.endswith(b"\n") else offset - start, start_lineno, start_index
+                yield (
+                    start,
+                    offset - start - 1 if raw.endswith(b"\n") else offset - start,
+                    start_lineno,
+                    start_index,
+                )
                 start, start_lineno, start_index, n = offset, lineno, index, 0
     if n:
-        yield start, offset - start - 1 if raw.endswith(b"\n") else offset - start, start_lineno, start_index
+        yield (
+            start,
+            offset - start - 1 if raw.endswith(b"\n") else offset - start,
+            start_lineno,
+            start_index,
+        )
 
 
 def _context():
@@ -153,7 +167,9 @@ def _context():
     return mp.get_context("spawn")
 
 
-def curate_parallel(path: Path, kept_w: AtomicWriter, rej_w: AtomicWriter, jobs: int) -> CurationStats:
+def curate_parallel(
+    path: Path, kept_w: AtomicWriter, rej_w: AtomicWriter, jobs: int
+) -> CurationStats:
     """Curate `path` into the two writers with `jobs` worker processes; raise Fallback on any problem."""
     stats = CurationStats()
     seen: set[bytes] = set()
@@ -166,11 +182,18 @@ def curate_parallel(path: Path, kept_w: AtomicWriter, rej_w: AtomicWriter, jobs:
         if len(schemas) > 1:
             raise Fallback()  # formats mixed: the one-process run names the first example that switches
         stats.merge(chunk.stats)
-        for before, (digest, line, index, cid, lang, multi) in zip(chunk.rejected, chunk.candidates):
+        for before, (digest, line, index, cid, lang, multi) in zip(
+            chunk.rejected, chunk.candidates
+        ):
             rej_w.write_lines(before)
             if digest in seen:
                 stats.kept_to_duplicate(lang, multi)  # rare: decoding the record back costs nothing
-                rej_w.write_lines(encode_json_line(rejected_row(index, cid, DUPLICATE, [], decode_json_line(line))) + "\n")
+                rej_w.write_lines(
+                    encode_json_line(
+                        rejected_row(index, cid, DUPLICATE, [], decode_json_line(line))
+                    )
+                    + "\n"
+                )
             else:
                 seen.add(digest)
                 kept_w.write_lines(line)

@@ -33,9 +33,14 @@ def default_report(output: Path) -> Path:
     return output.with_name(output.stem + ".report.md")
 
 
-def curate_file(input_path: str | Path, output: str | Path, report: str | Path | None = None,
-                rejected: str | Path | None = None, stats: str | Path | None = None,
-                jobs: int | None = None) -> CurationResult:
+def curate_file(
+    input_path: str | Path,
+    output: str | Path,
+    report: str | Path | None = None,
+    rejected: str | Path | None = None,
+    stats: str | Path | None = None,
+    jobs: int | None = None,
+) -> CurationResult:
     """Curate a dataset file; write curated set, rejected JSONL, report and stats — all or nothing.
 
     Every output is checked before reading a byte: none may be the input or another output (the
@@ -48,15 +53,24 @@ def curate_file(input_path: str | Path, output: str | Path, report: str | Path |
     report = Path(report) if report else default_report(output)
     stats_path = Path(stats) if stats else report.with_suffix(".json")
     outs = OutputSet(inputs=[input_path])
-    outs.claim_all({"curated set (-o)": output, "rejected file (--rejected)": rejected, "report (--report)": report,
-                    "stats (--stats)": stats_path})
+    outs.claim_all(
+        {
+            "curated set (-o)": output,
+            "rejected file (--rejected)": rejected,
+            "report (--report)": report,
+            "stats (--stats)": stats_path,
+        }
+    )
     container = detect_container(input_path) if input_path.is_file() else "json"
     jobs = parallel.default_jobs() if jobs is None else jobs
     with outs:
         counters = None
         if parallel.worth_it(input_path, container, jobs):
             try:
-                with AtomicWriter(output, container, input_path) as kept_w, AtomicWriter(rejected, "jsonl", input_path) as rej_w:
+                with (
+                    AtomicWriter(output, container, input_path) as kept_w,
+                    AtomicWriter(rejected, "jsonl", input_path) as rej_w,
+                ):
                     counters = parallel.curate_parallel(input_path, kept_w, rej_w, jobs)
                     if counters.total == 0:
                         raise parallel.Fallback()
@@ -65,22 +79,36 @@ def curate_file(input_path: str | Path, output: str | Path, report: str | Path |
             except parallel.Fallback as fallback:
                 counters = None  # a problem in the data: one process reports it exactly
                 if fallback.why:
-                    print(f"molting curate: {fallback.why}; curating in one process instead (same output).",
-                          file=sys.stderr)
+                    print(
+                        f"molting curate: {fallback.why}; curating in one process instead (same output).",
+                        file=sys.stderr,
+                    )
         if counters is None:
             counters = _curate_serial(input_path, output, rejected, container, outs)
-        summary = counters.as_dict() | {"input": str(input_path), "input_sha256": sha256_file(input_path)}
+        summary = counters.as_dict() | {
+            "input": str(input_path),
+            "input_sha256": sha256_file(input_path),
+        }
         outs.add(report, render_report(summary, output=output, rejected=rejected), "report")
-        outs.add(stats_path, json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", "stats")
+        outs.add(
+            stats_path,
+            json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+            "stats",
+        )
     return CurationResult(output, rejected, report, stats_path, summary)
 
 
-def _curate_serial(input_path: Path, output: Path, rejected: Path, container: str, outs: OutputSet) -> CurationStats:
+def _curate_serial(
+    input_path: Path, output: Path, rejected: Path, container: str, outs: OutputSet
+) -> CurationStats:
     """Curate in this process; the curated and rejected files are staged in `outs`."""
     problems: list[str] = []
     counters = CurationStats()
     schema = SHAREGPT
-    with AtomicWriter(output, container, input_path) as kept_w, AtomicWriter(rejected, "jsonl", input_path) as rej_w:
+    with (
+        AtomicWriter(output, container, input_path) as kept_w,
+        AtomicWriter(rejected, "jsonl", input_path) as rej_w,
+    ):
         for d in curate(iter_conversations(input_path, problems)):
             if problems:
                 continue  # keep validating to report every problem; write nothing

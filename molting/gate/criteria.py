@@ -33,9 +33,13 @@ class Criteria:
 
 # key → (low, high, inclusive): the range a value must lie in
 _RANGES = {
-    "personality_min": (0.0, 10.0, True), "pt_fluency_min": (0.0, 10.0, True),
-    "agent_rate_max": (0.0, 1.0, True), "directness_min": (0.0, 1.0, True), "pt_language_match_min": (0.0, 1.0, True),
-    "comparison_confidence": (0.0, 1.0, False), "agent_regression_alpha": (0.0, 1.0, False),
+    "personality_min": (0.0, 10.0, True),
+    "pt_fluency_min": (0.0, 10.0, True),
+    "agent_rate_max": (0.0, 1.0, True),
+    "directness_min": (0.0, 1.0, True),
+    "pt_language_match_min": (0.0, 1.0, True),
+    "comparison_confidence": (0.0, 1.0, False),
+    "agent_regression_alpha": (0.0, 1.0, False),
 }
 
 
@@ -58,7 +62,9 @@ def load_criteria(*overrides: str | Path | None) -> Criteria:
 def _check_value(path: Path, key: str, value: Any) -> None:
     if key == "judge":
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{path}: 'judge' must be 'none' or a model path / hub id, got {value!r}.")
+            raise ConfigError(
+                f"{path}: 'judge' must be 'none' or a model path / hub id, got {value!r}."
+            )
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{path}: '{key}' must be a number, got {value!r}.")
@@ -84,22 +90,63 @@ def model_checks(criteria: Criteria, scores: list, languages: tuple[str, ...]) -
     languages that have prompts; the PT-BR checks only when Portuguese is one of them."""
     c, summ = criteria, aggregate(scores)
     p = summ["all"].personality.mean
-    out = [Check("personality", "Personality (0–10)", f"≥ {c.personality_min:g}", p, p >= c.personality_min, f"{p:.2f}")]
+    out = [
+        Check(
+            "personality",
+            "Personality (0–10)",
+            f"≥ {c.personality_min:g}",
+            p,
+            p >= c.personality_min,
+            f"{p:.2f}",
+        )
+    ]
     for lang in languages:
         if lang in summ:
             r = summ[lang].agent_rate
-            out.append(Check(f"agent_rate_{lang}", f"Agent-phrase rate ({lang.upper()})", f"≤ {c.agent_rate_max:.0%}",
-                             r.rate, r.rate <= c.agent_rate_max, f"{r.rate:.1%} [{r.low:.0%}, {r.high:.0%}]"))
+            out.append(
+                Check(
+                    f"agent_rate_{lang}",
+                    f"Agent-phrase rate ({lang.upper()})",
+                    f"≤ {c.agent_rate_max:.0%}",
+                    r.rate,
+                    r.rate <= c.agent_rate_max,
+                    f"{r.rate:.1%} [{r.low:.0%}, {r.high:.0%}]",
+                )
+            )
     d = summ["all"].direct_rate
-    out.append(Check("directness", "Directness (answer first)", f"≥ {c.directness_min:.0%}", d.rate,
-                     d.rate >= c.directness_min, f"{d.rate:.1%}"))
+    out.append(
+        Check(
+            "directness",
+            "Directness (answer first)",
+            f"≥ {c.directness_min:.0%}",
+            d.rate,
+            d.rate >= c.directness_min,
+            f"{d.rate:.1%}",
+        )
+    )
     if "pt" in summ:
         m = summ["pt"].lang_match_rate
-        out.append(Check("pt_language", "PT prompts answered in PT", f"≥ {c.pt_language_match_min:.0%}", m.rate,
-                         m.rate >= c.pt_language_match_min, f"{m.rate:.1%}"))
+        out.append(
+            Check(
+                "pt_language",
+                "PT prompts answered in PT",
+                f"≥ {c.pt_language_match_min:.0%}",
+                m.rate,
+                m.rate >= c.pt_language_match_min,
+                f"{m.rate:.1%}",
+            )
+        )
         f = summ["pt"].fluency
-        out.append(Check("pt_fluency", "PT-BR fluency (0–10)", f"≥ {c.pt_fluency_min:g}", f.mean if f else None,
-                         bool(f and f.mean >= c.pt_fluency_min), f"{f.mean:.2f}" if f else "–"))
+        out.append(
+            Check(
+                "pt_fluency",
+                "PT-BR fluency (0–10)",
+                f"≥ {c.pt_fluency_min:g}",
+                f.mean if f else None,
+                bool(f and f.mean >= c.pt_fluency_min),
+                f"{f.mean:.2f}" if f else "–",
+            )
+        )
     return out
 
 
@@ -107,12 +154,27 @@ def comparison_checks(criteria: Criteria, comparisons: list) -> list[Check]:
     out = []
     for comp in comparisons:
         iv = comp.personality
-        out.append(Check(f"beats_{comp.baseline}", f"Personality Δ vs {comp.baseline} (paired {criteria.comparison_confidence:.0%} CI)",
-                         "CI above 0", iv.low, iv.low > 0, f"{iv.estimate:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]"))
+        out.append(
+            Check(
+                f"beats_{comp.baseline}",
+                f"Personality Δ vs {comp.baseline} (paired {criteria.comparison_confidence:.0%} CI)",
+                "CI above 0",
+                iv.low,
+                iv.low > 0,
+                f"{iv.estimate:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]",
+            )
+        )
         a = comp.agent
-        out.append(Check(f"no_agent_regression_{comp.baseline}", f"Agent phrases vs {comp.baseline} (McNemar)",
-                         f"p ≥ {criteria.agent_regression_alpha:g}", a.p_value, a.p_value >= criteria.agent_regression_alpha,
-                         f"+{a.candidate_only}/−{a.baseline_only}, p={a.p_value:.3f}"))
+        out.append(
+            Check(
+                f"no_agent_regression_{comp.baseline}",
+                f"Agent phrases vs {comp.baseline} (McNemar)",
+                f"p ≥ {criteria.agent_regression_alpha:g}",
+                a.p_value,
+                a.p_value >= criteria.agent_regression_alpha,
+                f"+{a.candidate_only}/−{a.baseline_only}, p={a.p_value:.3f}",
+            )
+        )
     return out
 
 

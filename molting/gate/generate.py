@@ -30,13 +30,22 @@ from molting.gate.specs import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ModelSpec
 from molting.io import read_json
 from molting.persona import Prompt
 
-END_OF_TURN = ("<|im_end|>", "<|end|>", "<|eot_id|>", "<end_of_turn>")  # ChatML, Phi-3, Llama 3, Gemma
+END_OF_TURN = (
+    "<|im_end|>",
+    "<|end|>",
+    "<|eot_id|>",
+    "<end_of_turn>",
+)  # ChatML, Phi-3, Llama 3, Gemma
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    max_new_tokens: int = 96  # persona replies are mostly 20–80 words; 96 tokens leaves room without waste
-    batch_size: int = 96  # same for every model (greedy output depends on batch composition). CPU decoding
+    max_new_tokens: int = (
+        96  # persona replies are mostly 20–80 words; 96 tokens leaves room without waste
+    )
+    batch_size: int = (
+        96  # same for every model (greedy output depends on batch composition). CPU decoding
+    )
     # is memory-bound: one step costs 0.18 s at 8 rows, 0.29 s at 32, 0.51 s at 72 (SmolLM2-135M, 2 cores),
     # so a whole eval set goes in one batch
     do_sample: bool = False  # greedy: deterministic
@@ -90,11 +99,26 @@ class GenerationCache:
             pass  # an unwritable cache costs time next run, never correctness
 
 
-def cache_key(*, weights: str, adapter_sha: str | None, tokenizer_hash: str, config: GenerationConfig,
-              messages: list[dict[str, str]], sample_index: int = 0) -> str:
-    payload = {"weights": weights, "adapter": adapter_sha, "tokenizer": tokenizer_hash, "gen": config.key(),
-               "messages": messages, "sample": sample_index}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+def cache_key(
+    *,
+    weights: str,
+    adapter_sha: str | None,
+    tokenizer_hash: str,
+    config: GenerationConfig,
+    messages: list[dict[str, str]],
+    sample_index: int = 0,
+) -> str:
+    payload = {
+        "weights": weights,
+        "adapter": adapter_sha,
+        "tokenizer": tokenizer_hash,
+        "gen": config.key(),
+        "messages": messages,
+        "sample": sample_index,
+    }
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 def adapter_sha256(adapter_dir: str | Path) -> str:
@@ -104,7 +128,9 @@ def adapter_sha256(adapter_dir: str | Path) -> str:
     for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
         f = d / name
         if not f.is_file():
-            raise ModelError(f"{d}: not a PEFT adapter directory (missing {name}). Train one with `molting train`.")
+            raise ModelError(
+                f"{d}: not a PEFT adapter directory (missing {name}). Train one with `molting train`."
+            )
         digest.update(name.encode())
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -120,7 +146,9 @@ def end_of_turn_ids(tokenizer: Any) -> list[int]:
 
 
 def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
-    return tokenizer.apply_chat_template(prompt.messages(), tokenize=False, add_generation_prompt=True)
+    return tokenizer.apply_chat_template(
+        prompt.messages(), tokenize=False, add_generation_prompt=True
+    )
 
 
 # ---------------------------------------------------------------- identities (from files)
@@ -142,7 +170,11 @@ def identify(spec: ModelSpec, base_path: str | None, base_source: str | None) ->
     if spec.kind == "model":
         path, source = resolve(spec.source)
         tok = tokenizer_files_hash(path)
-        return None if source == "hub" or tok is None else Identity(fingerprint(path, source), None, tok)
+        return (
+            None
+            if source == "hub" or tok is None
+            else Identity(fingerprint(path, source), None, tok)
+        )
     if base_path is None or base_source == "hub":
         return None
     tok = tokenizer_files_hash(base_path)
@@ -152,9 +184,19 @@ def identify(spec: ModelSpec, base_path: str | None, base_source: str | None) ->
     return Identity(fingerprint(base_path, base_source), sha, tok)
 
 
-def prompt_keys(identity: Identity, prompts: Sequence[Prompt], config: GenerationConfig) -> list[str]:
-    return [cache_key(weights=identity.weights, adapter_sha=identity.adapter_sha, tokenizer_hash=identity.tokenizer,
-                      config=config, messages=p.messages()) for p in prompts]
+def prompt_keys(
+    identity: Identity, prompts: Sequence[Prompt], config: GenerationConfig
+) -> list[str]:
+    return [
+        cache_key(
+            weights=identity.weights,
+            adapter_sha=identity.adapter_sha,
+            tokenizer_hash=identity.tokenizer,
+            config=config,
+            messages=p.messages(),
+        )
+        for p in prompts
+    ]
 
 
 # ---------------------------------------------------------------- generation
@@ -170,7 +212,9 @@ class LoadedModels:
     base: Any = None  # molting.models.LoadedBase once loaded
     model: Any = None  # the PEFT-wrapped base
     adapter_shas: dict[str, str] = field(default_factory=dict)
-    loaded: list[str] = field(default_factory=list)  # what was actually loaded (facts for the report)
+    loaded: list[str] = field(
+        default_factory=list
+    )  # what was actually loaded (facts for the report)
 
     def ensure_base(self) -> Any:
         if self.base is None:
@@ -189,9 +233,11 @@ class LoadedModels:
         from peft import PeftModel
 
         if spec.base_fingerprint and spec.base_fingerprint != self.base.fingerprint:
-            raise EvalError(f"adapter '{name}' ({spec.source}) was trained on base {spec.base_id} "
-                            f"({spec.base_fingerprint}), but the loaded base is {self.base_model} "
-                            f"({self.base.fingerprint}); pass --base-model with the model it was trained on.")
+            raise EvalError(
+                f"adapter '{name}' ({spec.source}) was trained on base {spec.base_id} "
+                f"({spec.base_fingerprint}), but the loaded base is {self.base_model} "
+                f"({self.base.fingerprint}); pass --base-model with the model it was trained on."
+            )
         try:
             if self.adapter_shas:
                 self.model.load_adapter(spec.source, adapter_name=name)
@@ -199,10 +245,14 @@ class LoadedModels:
                 self.model = PeftModel.from_pretrained(self.model, spec.source, adapter_name=name)
         except (RuntimeError, ValueError, KeyError) as err:
             first = str(err).strip().splitlines()[0][:300]
-            raise EvalError(f"adapter '{name}' ({spec.source}) does not fit base {self.base_model}: {first}") from None
+            raise EvalError(
+                f"adapter '{name}' ({spec.source}) does not fit base {self.base_model}: {first}"
+            ) from None
         self.adapter_shas[name] = adapter_sha256(spec.source)
 
-    def generate(self, name: str, prompts: Sequence[Prompt], config: GenerationConfig) -> list[tuple[str, int]]:
+    def generate(
+        self, name: str, prompts: Sequence[Prompt], config: GenerationConfig
+    ) -> list[tuple[str, int]]:
         spec = self.specs[name]
         if spec.kind == "model":
             from molting.models import load_base
@@ -228,7 +278,9 @@ class LoadedModels:
 
         self.ensure_base()
         tok = self.base.tokenizer
-        enc = tok([render_prompt(tok, prompt)], return_tensors="pt", add_special_tokens=False).to(self.model.device)
+        enc = tok([render_prompt(tok, prompt)], return_tensors="pt", add_special_tokens=False).to(
+            self.model.device
+        )
         diffs = {}
         with torch.inference_mode():
             with self.model.disable_adapter() if self.adapter_shas else contextlib.nullcontext():
@@ -245,32 +297,48 @@ class LoadedModels:
         gc.collect()
 
 
-def _generate(model: Any, tok: Any, prompts: Sequence[Prompt], config: GenerationConfig, name: str) -> list[tuple[str, int]]:
+def _generate(
+    model: Any, tok: Any, prompts: Sequence[Prompt], config: GenerationConfig, name: str
+) -> list[tuple[str, int]]:
     import torch
     from tqdm.auto import tqdm
 
     model.eval()
     texts = [render_prompt(tok, p) for p in prompts]
-    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))  # less padding, same for every model
+    order = sorted(
+        range(len(texts)), key=lambda i: (len(texts[i]), i)
+    )  # less padding, same for every model
     out: list[tuple[str, int] | None] = [None] * len(texts)
     starts = range(0, len(order), config.batch_size)
     with torch.inference_mode():
-        for start in tqdm(starts, desc=f"generating ({name})", unit="batch", leave=False, disable=None):
-            idx = order[start:start + config.batch_size]
+        for start in tqdm(
+            starts, desc=f"generating ({name})", unit="batch", leave=False, disable=None
+        ):
+            idx = order[start : start + config.batch_size]
             for i, res in zip(idx, _batch(model, tok, [texts[i] for i in idx], config)):
                 out[i] = res
     return out  # type: ignore[return-value]
 
 
-def _batch(model: Any, tok: Any, texts: list[str], config: GenerationConfig) -> list[tuple[str, int]]:
+def _batch(
+    model: Any, tok: Any, texts: list[str], config: GenerationConfig
+) -> list[tuple[str, int]]:
     tok.padding_side = "left"  # decoder-only batching: prompts end where generation starts
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     stop = end_of_turn_ids(tok)
-    gen = model.generate(**enc, max_new_tokens=config.max_new_tokens, do_sample=config.do_sample,
-                         repetition_penalty=config.repetition_penalty, eos_token_id=stop,
-                         pad_token_id=tok.pad_token_id, temperature=None, top_p=None, top_k=None)
+    gen = model.generate(
+        **enc,
+        max_new_tokens=config.max_new_tokens,
+        do_sample=config.do_sample,
+        repetition_penalty=config.repetition_penalty,
+        eos_token_id=stop,
+        pad_token_id=tok.pad_token_id,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+    )
     results = []
-    for row in gen[:, enc["input_ids"].shape[1]:]:
+    for row in gen[:, enc["input_ids"].shape[1] :]:
         ids = row.tolist()
         n = next((k for k, t in enumerate(ids) if t in stop), len(ids))
         results.append((tok.decode(ids[:n], skip_special_tokens=True).strip(), n))
@@ -280,17 +348,25 @@ def _batch(model: Any, tok: Any, texts: list[str], config: GenerationConfig) -> 
 class Generator:
     """Generates (or replays from the cache) every model's replies; loads models only for misses."""
 
-    def __init__(self, specs: dict[str, ModelSpec], base_model: str | None, cache: GenerationCache | None):
+    def __init__(
+        self, specs: dict[str, ModelSpec], base_model: str | None, cache: GenerationCache | None
+    ):
         from molting.models import resolve
 
         self.specs, self.cache = specs, cache
         self.base_path, self.base_source = resolve(base_model) if base_model else (None, None)
         self.models = LoadedModels(base_model, specs)
-        self.identities = {n: identify(s, self.base_path, self.base_source) for n, s in specs.items()}
+        self.identities = {
+            n: identify(s, self.base_path, self.base_source) for n, s in specs.items()
+        }
 
-    def generate(self, name: str, prompts: list[Prompt], config: GenerationConfig) -> list[Generation]:
+    def generate(
+        self, name: str, prompts: list[Prompt], config: GenerationConfig
+    ) -> list[Generation]:
         ident = self.identities[name]
-        keys = prompt_keys(ident, prompts, config) if ident and self.cache else [None] * len(prompts)
+        keys = (
+            prompt_keys(ident, prompts, config) if ident and self.cache else [None] * len(prompts)
+        )
         found = [self.cache.get(k) if k else None for k in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         fresh = self.models.generate(name, [prompts[i] for i in todo], config) if todo else []
@@ -299,8 +375,10 @@ class Generator:
             if keys[i] and self.cache:
                 self.cache.put(keys[i], found[i] | {"model": name, "prompt_id": prompts[i].id})
         missed = set(todo)
-        return [Generation(name, p.id, f["reply"], f["new_tokens"], i not in missed)
-                for i, (p, f) in enumerate(zip(prompts, found))]
+        return [
+            Generation(name, p.id, f["reply"], f["new_tokens"], i not in missed)
+            for i, (p, f) in enumerate(zip(prompts, found))
+        ]
 
     def canary(self, prompt: Prompt) -> dict[str, float]:
         """Per adapter, max |Δ logit| vs the base on `prompt`; cached like generations."""
@@ -310,8 +388,13 @@ class Generator:
         idents = [self.identities[n] for n in adapters]
         key = None
         if self.cache and all(idents):
-            key = cache_key(weights=idents[0].weights, adapter_sha="canary:" + ",".join(i.adapter_sha for i in idents),
-                            tokenizer_hash=idents[0].tokenizer, config=GenerationConfig(), messages=prompt.messages())
+            key = cache_key(
+                weights=idents[0].weights,
+                adapter_sha="canary:" + ",".join(i.adapter_sha for i in idents),
+                tokenizer_hash=idents[0].tokenizer,
+                config=GenerationConfig(),
+                messages=prompt.messages(),
+            )
             hit = self.cache.peek(key)
             if hit is not None and set(hit.get("diffs", {})) == set(adapters):
                 return hit["diffs"]
@@ -322,15 +405,32 @@ class Generator:
 
     def facts(self) -> dict[str, Any]:
         b = self.models.base
-        out: dict[str, Any] = {"models_loaded": self.models.loaded or ["none (every generation was cached)"]}
+        out: dict[str, Any] = {
+            "models_loaded": self.models.loaded or ["none (every generation was cached)"]
+        }
         if b is not None:
-            out |= {"base_model": b.model_id, "base_fingerprint": b.fingerprint, "device": b.device, "dtype": b.dtype,
-                    "quantization": b.quantization}
+            out |= {
+                "base_model": b.model_id,
+                "base_fingerprint": b.fingerprint,
+                "device": b.device,
+                "dtype": b.dtype,
+                "quantization": b.quantization,
+            }
             if b.substitution:
                 out["substitution"] = b.substitution
-        out["models"] = {n: {"kind": s.kind, "source": s.source,
-                             **({"sha256": self.identities[n].adapter_sha[:16]} if s.kind == "adapter" and self.identities[n] else {}),
-                             **({"note": s.note} if s.note else {})} for n, s in self.specs.items()}
+        out["models"] = {
+            n: {
+                "kind": s.kind,
+                "source": s.source,
+                **(
+                    {"sha256": self.identities[n].adapter_sha[:16]}
+                    if s.kind == "adapter" and self.identities[n]
+                    else {}
+                ),
+                **({"note": s.note} if s.note else {}),
+            }
+            for n, s in self.specs.items()
+        }
         return out
 
     def close(self) -> None:
@@ -346,15 +446,24 @@ class CannedGenerator:
             raise EvalError(f"{path}: expected {{model: {{prompt_id: reply}}}}.")
         for name in models:
             if name not in data:
-                raise EvalError(f"{path}: no replies for model '{name}' (has: {', '.join(data) or 'none'}).")
+                raise EvalError(
+                    f"{path}: no replies for model '{name}' (has: {', '.join(data) or 'none'})."
+                )
             missing = [p.id for p in prompts if not isinstance(data[name].get(p.id), str)]
             if missing:
-                raise EvalError(f"{path}: model '{name}' has no reply for prompt(s) {', '.join(missing[:5])}"
-                                f"{' …' if len(missing) > 5 else ''}.")
+                raise EvalError(
+                    f"{path}: model '{name}' has no reply for prompt(s) {', '.join(missing[:5])}"
+                    f"{' …' if len(missing) > 5 else ''}."
+                )
         self.data, self.path = data, path
 
-    def generate(self, name: str, prompts: list[Prompt], config: GenerationConfig) -> list[Generation]:
-        return [Generation(name, p.id, self.data[name][p.id], len(self.data[name][p.id].split()), False) for p in prompts]
+    def generate(
+        self, name: str, prompts: list[Prompt], config: GenerationConfig
+    ) -> list[Generation]:
+        return [
+            Generation(name, p.id, self.data[name][p.id], len(self.data[name][p.id].split()), False)
+            for p in prompts
+        ]
 
     def canary(self, prompt: Prompt) -> dict[str, float]:
         return {}

@@ -57,11 +57,27 @@ def svg_panel(s: Series, colour: dict[str, str]) -> SvgPanel:
         v = b.value or 0.0
         top = _y(v, s.scale)
         label = "–" if b.value is None else (f"{b.value:.1f}%" if s.unit else f"{b.value:.2f}")
-        whisker = (_y(b.high, s.scale), _y(b.low, s.scale)) if b.low is not None and b.high is not None else None
-        bars.append(SvgBar(b.model, colour[b.model], LEFT + i * slot + slot * 0.18, top, slot * 0.64,
-                           _y(0, s.scale) - top, label, whisker))
+        whisker = (
+            (_y(b.high, s.scale), _y(b.low, s.scale))
+            if b.low is not None and b.high is not None
+            else None
+        )
+        bars.append(
+            SvgBar(
+                b.model,
+                colour[b.model],
+                LEFT + i * slot + slot * 0.18,
+                top,
+                slot * 0.64,
+                _y(0, s.scale) - top,
+                label,
+                whisker,
+            )
+        )
     ticks = [(_y(s.scale * k / 4, s.scale), f"{s.scale * k / 4:g}") for k in range(5)]
-    return SvgPanel(s.title, ticks, _y(s.target, s.scale), f"target {s.better} {s.target:g}{s.unit}", bars)
+    return SvgPanel(
+        s.title, ticks, _y(s.target, s.scale), f"target {s.better} {s.target:g}{s.unit}", bars
+    )
 
 
 def cell_colour(score: float) -> str:
@@ -74,8 +90,13 @@ def cell_colour(score: float) -> str:
 def _environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=PackageLoader("molting.gate", "templates"), autoescape=select_autoescape(default=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("molting.gate", "templates"),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["cell_colour"] = cell_colour
     return env
 
@@ -85,7 +106,19 @@ def render_html(results: EvalResults, view: ReportView | None = None) -> str:
 
     v = view or build_view(results)
     colour = colours(v.models, v.candidates)
-    return _environment().get_template("report.html.j2").render(
-        v=v, colour=colour, panels=[svg_panel(s, colour) for s in v.series], lang_names=LANG_NAMES,
-        W=PANEL_W, H=PANEL_H, LEFT=LEFT, RIGHT=RIGHT, pairs=[(c, b) for c in v.candidates for b in v.baselines],
-        row_gates=lambda r: sorted({g for c in v.candidates for g in r.cells[c].gates}))
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            v=v,
+            colour=colour,
+            panels=[svg_panel(s, colour) for s in v.series],
+            lang_names=LANG_NAMES,
+            W=PANEL_W,
+            H=PANEL_H,
+            LEFT=LEFT,
+            RIGHT=RIGHT,
+            pairs=[(c, b) for c in v.candidates for b in v.baselines],
+            row_gates=lambda r: sorted({g for c in v.candidates for g in r.cells[c].gates}),
+        )
+    )

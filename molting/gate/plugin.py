@@ -40,31 +40,88 @@ STATE = pytest.StashKey[GateState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("molting gate", "molting persona acceptance gate (used by tests that request `gate`)")
-    g.addoption("--persona", default=None, metavar="DIR", help="persona bundle directory (required by the gate)")
-    g.addoption("--adapter", default=DEFAULT_ADAPTER, metavar="MODEL",
-                help=f"candidate: adapter dir, merged model dir or hub id (default {DEFAULT_ADAPTER})")
-    g.addoption("--baseline", action="append", default=None, metavar="NAME=MODEL",
-                help="baseline, repeatable: NAME=adapter dir / model dir / hub id, or 'base' (the base model "
-                     "without adapter). Default: base")
-    g.addoption("--base-model", default=None, help="base model id/path (default: the one the adapters were trained on)")
-    g.addoption("--prompts", default=None, help="held-out prompts JSONL (default: the persona's eval prompts)")
-    g.addoption("--criteria", default=None, help="criteria YAML overriding the defaults and the persona's criteria.yaml")
-    g.addoption("--report-dir", default="reports", help="where comparison.md, results.json and the chart go")
-    g.addoption("--max-new-tokens", type=int, default=None, help="generation length cap (default 96)")
-    g.addoption("--batch-size", type=int, default=None, help="generation batch, same for every model (default 96)")
-    g.addoption("--repetition-penalty", type=float, default=None,
-                help="same for every model; default 1.0 (none): the metrics see degenerate loops as they are")
-    g.addoption("--device", choices=("auto", "cpu"), default="auto", help="'cpu' hides CUDA GPUs from the run")
-    g.addoption("--replies", default=None, metavar="JSON",
-                help="score these replies ({model: {prompt_id: reply}}, from `molting generate`): no model is loaded")
-    g.addoption("--no-cache", action="store_true", help="regenerate even when cached generations exist")
-    g.addoption("--update-baseline", action="store_true",
-                help=f"store the candidate's per-sample scores as the blessed baseline ({BLESSED})")
+    g = parser.getgroup(
+        "molting gate", "molting persona acceptance gate (used by tests that request `gate`)"
+    )
+    g.addoption(
+        "--persona",
+        default=None,
+        metavar="DIR",
+        help="persona bundle directory (required by the gate)",
+    )
+    g.addoption(
+        "--adapter",
+        default=DEFAULT_ADAPTER,
+        metavar="MODEL",
+        help=f"candidate: adapter dir, merged model dir or hub id (default {DEFAULT_ADAPTER})",
+    )
+    g.addoption(
+        "--baseline",
+        action="append",
+        default=None,
+        metavar="NAME=MODEL",
+        help="baseline, repeatable: NAME=adapter dir / model dir / hub id, or 'base' (the base model "
+        "without adapter). Default: base",
+    )
+    g.addoption(
+        "--base-model",
+        default=None,
+        help="base model id/path (default: the one the adapters were trained on)",
+    )
+    g.addoption(
+        "--prompts",
+        default=None,
+        help="held-out prompts JSONL (default: the persona's eval prompts)",
+    )
+    g.addoption(
+        "--criteria",
+        default=None,
+        help="criteria YAML overriding the defaults and the persona's criteria.yaml",
+    )
+    g.addoption(
+        "--report-dir", default="reports", help="where comparison.md, results.json and the chart go"
+    )
+    g.addoption(
+        "--max-new-tokens", type=int, default=None, help="generation length cap (default 96)"
+    )
+    g.addoption(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="generation batch, same for every model (default 96)",
+    )
+    g.addoption(
+        "--repetition-penalty",
+        type=float,
+        default=None,
+        help="same for every model; default 1.0 (none): the metrics see degenerate loops as they are",
+    )
+    g.addoption(
+        "--device",
+        choices=("auto", "cpu"),
+        default="auto",
+        help="'cpu' hides CUDA GPUs from the run",
+    )
+    g.addoption(
+        "--replies",
+        default=None,
+        metavar="JSON",
+        help="score these replies ({model: {prompt_id: reply}}, from `molting generate`): no model is loaded",
+    )
+    g.addoption(
+        "--no-cache", action="store_true", help="regenerate even when cached generations exist"
+    )
+    g.addoption(
+        "--update-baseline",
+        action="store_true",
+        help=f"store the candidate's per-sample scores as the blessed baseline ({BLESSED})",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
     """A gate run (one of the gate's options, or `--pyargs molting.gate`) writes its reports and
     nothing else: pytest-benchmark, where installed, would leave an empty .benchmarks/ in the
     user's directory at every run."""
@@ -75,7 +132,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = GateState()
-    if config.getoption("--baseline"):  # checked here, not while collecting: one usage-error line, exit 4
+    if config.getoption(
+        "--baseline"
+    ):  # checked here, not while collecting: one usage-error line, exit 4
         from molting.gate.run import parse_baselines
 
         try:
@@ -116,12 +175,21 @@ def _options(config: pytest.Config) -> Any:
     from molting.gate.run import GateOptions
 
     get = config.getoption
-    return GateOptions(persona=get("--persona"), adapter=get("--adapter"), baselines=get("--baseline"),
-                       base_model=get("--base-model"), prompts=get("--prompts"), criteria=get("--criteria"),
-                       report_dir=get("--report-dir"), max_new_tokens=get("--max-new-tokens"),
-                       batch_size=get("--batch-size"), repetition_penalty=get("--repetition-penalty"),
-                       replies=get("--replies"), use_cache=not get("--no-cache"),
-                       update_baseline=get("--update-baseline"))
+    return GateOptions(
+        persona=get("--persona"),
+        adapter=get("--adapter"),
+        baselines=get("--baseline"),
+        base_model=get("--base-model"),
+        prompts=get("--prompts"),
+        criteria=get("--criteria"),
+        report_dir=get("--report-dir"),
+        max_new_tokens=get("--max-new-tokens"),
+        batch_size=get("--batch-size"),
+        repetition_penalty=get("--repetition-penalty"),
+        replies=get("--replies"),
+        use_cache=not get("--no-cache"),
+        update_baseline=get("--update-baseline"),
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -129,15 +197,19 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     from molting.metrics import SCORER_VERSION
 
-    return [f"molting gate: persona={config.getoption('--persona')} candidate={config.getoption('--adapter')} "
-            f"scorer={SCORER_VERSION}"]
+    return [
+        f"molting gate: persona={config.getoption('--persona')} candidate={config.getoption('--adapter')} "
+        f"scorer={SCORER_VERSION}"
+    ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "baseline_name" in metafunc.fixturenames:
         from molting.gate.run import parse_baselines
 
-        names = list(parse_baselines(metafunc.config.getoption("--baseline")))  # checked in pytest_configure
+        names = list(
+            parse_baselines(metafunc.config.getoption("--baseline"))
+        )  # checked in pytest_configure
         report_dir = Path(metafunc.config.getoption("--report-dir"))
         if (report_dir / BLESSED).is_file() and not metafunc.config.getoption("--update-baseline"):
             names.append("blessed")
@@ -177,18 +249,33 @@ def _build_results(st: GateState) -> tuple[Any, Any]:
     gen = make_generator(inputs)
     dead = [n for n, d in gen.canary(inputs.persona.canary_prompt()).items() if d == 0.0]
     if dead:
-        raise MoltingError(f"adapter(s) {', '.join(dead)} do not change the model's logits: not applied "
-                           "(or zero-initialised).")
+        raise MoltingError(
+            f"adapter(s) {', '.join(dead)} do not change the model's logits: not applied "
+            "(or zero-initialised)."
+        )
     generations, gfacts = generate_all(gen, inputs)
-    facts = {"persona": inputs.persona.name, "persona_dir": str(inputs.persona.root),
-             "persona_fingerprints": persona_fingerprints(inputs.persona),
-             "prompts": inputs.prompts_source, "prompts_hash": prompts_hash(inputs.prompts),
-             "generation": inputs.generation.key(), "scorer_version": SCORER_VERSION, **gen.facts(), **gfacts}
+    facts = {
+        "persona": inputs.persona.name,
+        "persona_dir": str(inputs.persona.root),
+        "persona_fingerprints": persona_fingerprints(inputs.persona),
+        "prompts": inputs.prompts_source,
+        "prompts_hash": prompts_hash(inputs.prompts),
+        "generation": inputs.generation.key(),
+        "scorer_version": SCORER_VERSION,
+        **gen.facts(),
+        **gfacts,
+    }
     if inputs.notes:
         facts["notes"] = inputs.notes
-    results = EvalResults(prompts=inputs.prompts, models=inputs.models, generations=generations,
-                          criteria=inputs.criteria, languages=inputs.persona.languages, facts=run_facts(facts),
-                          controls=st.controls)
+    results = EvalResults(
+        prompts=inputs.prompts,
+        models=inputs.models,
+        generations=generations,
+        criteria=inputs.criteria,
+        languages=inputs.persona.languages,
+        facts=run_facts(facts),
+        controls=st.controls,
+    )
     score_all(results, st.scorer)
     same = canary_identical(results)
     if same:
@@ -213,12 +300,17 @@ def _compare_blessed(st: GateState, results: Any) -> None:
     if st.blessed is None:
         return
     cand = results.scores[CANDIDATE]
-    results.comparisons.append(Comparison(
-        baseline="blessed",
-        personality=paired_bootstrap([s.personality for s in cand], st.blessed["personality"],
-                                     confidence=results.criteria.comparison_confidence),
-        agent=mcnemar_regression([s.agent_like for s in cand], st.blessed["agent_like"]),
-    ))
+    results.comparisons.append(
+        Comparison(
+            baseline="blessed",
+            personality=paired_bootstrap(
+                [s.personality for s in cand],
+                st.blessed["personality"],
+                confidence=results.criteria.comparison_confidence,
+            ),
+            agent=mcnemar_regression([s.agent_like for s in cand], st.blessed["agent_like"]),
+        )
+    )
 
 
 def _write_blessed(st: GateState, results: Any) -> Path:
@@ -227,9 +319,14 @@ def _write_blessed(st: GateState, results: Any) -> Path:
     from molting.metrics import SCORER_VERSION
 
     cand = results.scores[CANDIDATE]
-    data = {"prompts_hash": prompts_hash(results.prompts), "scorer_version": SCORER_VERSION,
-            "persona": results.facts.get("persona"), "prompt_ids": [p.id for p in results.prompts],
-            "personality": [s.personality for s in cand], "agent_like": [s.agent_like for s in cand]}
+    data = {
+        "prompts_hash": prompts_hash(results.prompts),
+        "scorer_version": SCORER_VERSION,
+        "persona": results.facts.get("persona"),
+        "prompt_ids": [p.id for p in results.prompts],
+        "personality": [s.personality for s in cand],
+        "agent_like": [s.agent_like for s in cand],
+    }
     return write_json_atomic(st.inputs.report_dir / BLESSED, data, indent=1)
 
 
@@ -244,11 +341,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if session.config.getoption("--update-baseline"):
             st.written.append(_write_blessed(st, st.results))
     except MoltingError as err:
-        session.config.get_terminal_writer().line(f"molting gate: reports not written: {err}", red=True)
+        session.config.get_terminal_writer().line(
+            f"molting gate: reports not written: {err}", red=True
+        )
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     st = config.stash.get(STATE, None)
     if st and st.written:
-        terminalreporter.write_line(f"molting gate: reports written to {', '.join(str(p) for p in st.written)}")
+        terminalreporter.write_line(
+            f"molting gate: reports written to {', '.join(str(p) for p in st.written)}"
+        )

@@ -53,7 +53,9 @@ class EvalResults:
     comparisons: list[Comparison] = field(default_factory=list)
     controls: dict[str, list[Any]] = field(default_factory=dict)  # control set → [ReplyScores]
     facts: dict[str, Any] = field(default_factory=dict)
-    judge: dict[str, list[float]] = field(default_factory=dict)  # model → optional LLM-judge scores (0–10)
+    judge: dict[str, list[float]] = field(
+        default_factory=dict
+    )  # model → optional LLM-judge scores (0–10)
     # model → per prompt, the question whose persona answer the reply is closest to, other than its own
     nearest: dict[str, list[str | None]] = field(default_factory=dict)
     candidates: tuple[str, ...] = (CANDIDATE,)  # several with `molting report --results NAME=… …`
@@ -70,12 +72,15 @@ class EvalResults:
     def checks(self, model: str = CANDIDATE) -> list[Check]:
         """Every criterion: the model's absolute ones, then (a candidate's) comparisons with each baseline."""
         out = model_checks(self.criteria, self.scores[model], self.prompt_langs())
-        return out + comparison_checks(self.criteria, [c for c in self.comparisons if c.candidate == model])
+        return out + comparison_checks(
+            self.criteria, [c for c in self.comparisons if c.candidate == model]
+        )
 
 
 def prompts_hash(prompts: list[Prompt]) -> str:
-    return hashlib.sha256(json.dumps([p.as_dict() for p in prompts], sort_keys=True,
-                                     ensure_ascii=False).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps([p.as_dict() for p in prompts], sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()[:16]
 
 
 def replies_hash(replies: list[str]) -> str:
@@ -94,7 +99,9 @@ def results_to_json(results: EvalResults) -> dict[str, Any]:
             row["models"][m] = {"reply": g.reply, "new_tokens": g.new_tokens, "cached": g.cached}
             if results.scores:
                 s = results.scores[m][i]
-                row["models"][m]["scores"] = {k: v for k, v in asdict(s).items() if k not in ("id", "lang")}
+                row["models"][m]["scores"] = {
+                    k: v for k, v in asdict(s).items() if k not in ("id", "lang")
+                }
             if results.judge:
                 row["models"][m]["judge"] = results.judge[m][i]
             if results.nearest.get(m):
@@ -123,41 +130,83 @@ def load_results(path: str | Path, criteria: Criteria) -> EvalResults:
     data = read_json(path, "results file", EvalError)
     where = str(path)
     _need(isinstance(data, dict), where, "expected a JSON object written by the gate")
-    _need(data.get("results_version") == RESULTS_VERSION, where,
-          f"results version {data.get('results_version')!r}, expected {RESULTS_VERSION}; re-run the gate")
+    _need(
+        data.get("results_version") == RESULTS_VERSION,
+        where,
+        f"results version {data.get('results_version')!r}, expected {RESULTS_VERSION}; re-run the gate",
+    )
     models, samples = data.get("models"), data.get("samples")
-    _need(isinstance(models, list) and models and all(isinstance(m, str) for m in models) and CANDIDATE in models,
-          where, f"'models' must list the model names, including '{CANDIDATE}'")
+    _need(
+        isinstance(models, list)
+        and models
+        and all(isinstance(m, str) for m in models)
+        and CANDIDATE in models,
+        where,
+        f"'models' must list the model names, including '{CANDIDATE}'",
+    )
     _need(isinstance(samples, list) and samples, where, "'samples' must be a non-empty list")
     languages = tuple(data.get("languages") or ())
     _need(bool(languages), where, "'languages' is missing")
     prompts, gens = [], {m: [] for m in models}
     for i, s in enumerate(samples):
         at = f"{where}: samples[{i}]"
-        _need(isinstance(s, dict) and isinstance(s.get("prompt"), dict) and isinstance(s.get("models"), dict), at,
-              "needs 'prompt' and 'models' objects")
+        _need(
+            isinstance(s, dict)
+            and isinstance(s.get("prompt"), dict)
+            and isinstance(s.get("models"), dict),
+            at,
+            "needs 'prompt' and 'models' objects",
+        )
         try:
             prompts.append(prompt_from_dict(s["prompt"], at, languages))
         except Exception as err:  # ConfigError from the prompt check, reported as a results problem
             raise EvalError(str(err)) from None
         for m in models:
             g = s["models"].get(m)
-            _need(isinstance(g, dict) and isinstance(g.get("reply"), str), at, f"model '{m}' has no reply text")
+            _need(
+                isinstance(g, dict) and isinstance(g.get("reply"), str),
+                at,
+                f"model '{m}' has no reply text",
+            )
             n, cached = g.get("new_tokens", 0), g.get("cached", False)
-            _need(type(n) is int and n >= 0, at, f"model '{m}': 'new_tokens' must be a count (a whole number ≥ 0), "
-                  f"got {n!r}; re-run the gate instead of editing results.json")
-            _need(type(cached) is bool, at, f"model '{m}': 'cached' must be true or false, got {cached!r}")
+            _need(
+                type(n) is int and n >= 0,
+                at,
+                f"model '{m}': 'new_tokens' must be a count (a whole number ≥ 0), "
+                f"got {n!r}; re-run the gate instead of editing results.json",
+            )
+            _need(
+                type(cached) is bool,
+                at,
+                f"model '{m}': 'cached' must be true or false, got {cached!r}",
+            )
             gens[m].append(Generation(m, prompts[-1].id, g["reply"], n, cached))
     stored = data.get("replies_sha256") or {}
     for m in models:
         if stored.get(m) != replies_hash([g.reply for g in gens[m]]):
-            raise EvalError(f"{where}: the replies of '{m}' changed since the gate wrote this file (sha256 mismatch); "
-                            "re-run the gate instead of editing results.json.")
-    _need("prompts_hash" in data, where, "records no prompts_hash (written by an older molting); re-run the gate")
-    _need(data["prompts_hash"] == prompts_hash(prompts), where, "the prompts or references changed since the gate "
-          "wrote this file (prompts_hash mismatch); re-run the gate instead of editing results.json")
-    return EvalResults(prompts=prompts, models=models, generations=gens, criteria=criteria, languages=languages,
-                       facts=data.get("facts") if isinstance(data.get("facts"), dict) else {})
+            raise EvalError(
+                f"{where}: the replies of '{m}' changed since the gate wrote this file (sha256 mismatch); "
+                "re-run the gate instead of editing results.json."
+            )
+    _need(
+        "prompts_hash" in data,
+        where,
+        "records no prompts_hash (written by an older molting); re-run the gate",
+    )
+    _need(
+        data["prompts_hash"] == prompts_hash(prompts),
+        where,
+        "the prompts or references changed since the gate "
+        "wrote this file (prompts_hash mismatch); re-run the gate instead of editing results.json",
+    )
+    return EvalResults(
+        prompts=prompts,
+        models=models,
+        generations=gens,
+        criteria=criteria,
+        languages=languages,
+        facts=data.get("facts") if isinstance(data.get("facts"), dict) else {},
+    )
 
 
 def persona_fingerprints(persona: Persona) -> dict[str, str]:
@@ -170,13 +219,17 @@ def check_persona(results: EvalResults, persona: Persona, where: str | Path) -> 
     bundle changed): the verdict would belong to neither."""
     stored = results.facts.get("persona_fingerprints")
     if not isinstance(stored, dict):
-        raise EvalError(f"{where}: records no persona fingerprint (written by an older molting); re-run the gate.")
+        raise EvalError(
+            f"{where}: records no persona fingerprint (written by an older molting); re-run the gate."
+        )
     now = persona_fingerprints(persona)
     changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
     if changed:
-        raise EvalError(f"{where}: written by a gate run on persona {results.facts.get('persona')!r}, and the bundle "
-                        f"{persona.root} ({persona.name}) differs from that one in {', '.join(changed)}; pass the bundle "
-                        "the gate ran with, or re-run the gate.")
+        raise EvalError(
+            f"{where}: written by a gate run on persona {results.facts.get('persona')!r}, and the bundle "
+            f"{persona.root} ({persona.name}) differs from that one in {', '.join(changed)}; pass the bundle "
+            "the gate ran with, or re-run the gate."
+        )
 
 
 def _need(ok: bool, where: str, what: str) -> None:

@@ -56,7 +56,7 @@ class GateOptions:
 
 @dataclass
 class Prepared:
-    inputs: "GateInputs"
+    inputs: GateInputs
     scorer: Any
     controls: dict[str, list]
     blessed: dict | None
@@ -83,31 +83,49 @@ def prepare(opts: GateOptions) -> Prepared:
     from molting.metrics import Scorer
 
     if not opts.persona:
-        raise ConfigError("the molting gate needs --persona DIR (a persona bundle: see README, 'Persona bundle').")
+        raise ConfigError(
+            "the molting gate needs --persona DIR (a persona bundle: see README, 'Persona bundle')."
+        )
     load_persona(opts.persona, need_prompts=False)  # the bundle's own problems first
     if not opts.replies and opts.adapter == DEFAULT_ADAPTER and not Path(opts.adapter).exists():
-        raise ModelError(f"no candidate at {opts.adapter}: {TRAIN_HINT.format(path=opts.adapter)}, or pass --adapter.")
+        raise ModelError(
+            f"no candidate at {opts.adapter}: {TRAIN_HINT.format(path=opts.adapter)}, or pass --adapter."
+        )
     d = GenerationConfig()
     gcfg = GenerationConfig(
         max_new_tokens=d.max_new_tokens if opts.max_new_tokens is None else opts.max_new_tokens,
         batch_size=d.batch_size if opts.batch_size is None else opts.batch_size,
-        repetition_penalty=d.repetition_penalty if opts.repetition_penalty is None else opts.repetition_penalty)
-    inputs = check_inputs(opts.persona, opts.adapter, parse_baselines(opts.baselines), base_model=opts.base_model,
-                          prompts=opts.prompts, criteria=opts.criteria, report_dir=opts.report_dir, generation=gcfg,
-                          replies=opts.replies, use_cache=opts.use_cache)
+        repetition_penalty=d.repetition_penalty
+        if opts.repetition_penalty is None
+        else opts.repetition_penalty,
+    )
+    inputs = check_inputs(
+        opts.persona,
+        opts.adapter,
+        parse_baselines(opts.baselines),
+        base_model=opts.base_model,
+        prompts=opts.prompts,
+        criteria=opts.criteria,
+        report_dir=opts.report_dir,
+        generation=gcfg,
+        replies=opts.replies,
+        use_cache=opts.use_cache,
+    )
     if inputs.replies:
         make_generator(inputs)  # checks the replies file now
     blessed = None if opts.update_baseline else read_blessed(inputs)
     scorer = Scorer.load(inputs.persona)
     controls, problems = run_controls(scorer, inputs)
     if problems:
-        raise EvalError(f"the controls do not separate for persona {inputs.persona.name}: {'; '.join(problems)}. "
-                        "A gate that cannot tell the persona's own replies from generic ones must not judge a model; "
-                        f"recalibrate (molting calibrate --persona {inputs.persona.root}) or add data.")
+        raise EvalError(
+            f"the controls do not separate for persona {inputs.persona.name}: {'; '.join(problems)}. "
+            "A gate that cannot tell the persona's own replies from generic ones must not judge a model; "
+            f"recalibrate (molting calibrate --persona {inputs.persona.root}) or add data."
+        )
     return Prepared(inputs, scorer, controls, blessed)
 
 
-def read_blessed(inputs: "GateInputs") -> dict | None:
+def read_blessed(inputs: GateInputs) -> dict | None:
     from molting.io import read_json
     from molting.metrics import SCORER_VERSION
 
@@ -116,16 +134,29 @@ def read_blessed(inputs: "GateInputs") -> dict | None:
         return None
     data = read_json(path, "blessed baseline")
     n = len(inputs.prompts)
-    ok = (isinstance(data, dict) and isinstance(data.get("personality"), list) and isinstance(data.get("agent_like"), list)
-          and len(data["personality"]) == n and len(data["agent_like"]) == n
-          and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data["personality"])
-          and all(isinstance(x, bool) for x in data["agent_like"]))
+    ok = (
+        isinstance(data, dict)
+        and isinstance(data.get("personality"), list)
+        and isinstance(data.get("agent_like"), list)
+        and len(data["personality"]) == n
+        and len(data["agent_like"]) == n
+        and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in data["personality"]
+        )
+        and all(isinstance(x, bool) for x in data["agent_like"])
+    )
     if not ok:
-        raise ConfigError(f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with --update-baseline.")
+        raise ConfigError(
+            f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with --update-baseline."
+        )
     if data.get("prompts_hash") != prompts_hash(inputs.prompts):
-        raise ConfigError(f"{path}: the prompt set changed since the baseline was blessed; re-bless with --update-baseline.")
+        raise ConfigError(
+            f"{path}: the prompt set changed since the baseline was blessed; re-bless with --update-baseline."
+        )
     if data.get("scorer_version") != SCORER_VERSION:
-        raise ConfigError(f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with --update-baseline.")
+        raise ConfigError(
+            f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with --update-baseline."
+        )
     return data
 
 
@@ -150,33 +181,62 @@ class GateInputs:
         return list(self.specs)
 
 
-def check_inputs(persona_dir: str, candidate: str, baselines: dict[str, str], *, base_model: str | None = None,
-                 prompts: str | None = None, criteria: str | None = None, report_dir: str = "reports",
-                 generation: GenerationConfig | None = None, replies: str | None = None,
-                 use_cache: bool = True) -> GateInputs:
+def check_inputs(
+    persona_dir: str,
+    candidate: str,
+    baselines: dict[str, str],
+    *,
+    base_model: str | None = None,
+    prompts: str | None = None,
+    criteria: str | None = None,
+    report_dir: str = "reports",
+    generation: GenerationConfig | None = None,
+    replies: str | None = None,
+    use_cache: bool = True,
+) -> GateInputs:
     """Validate every input of a gate run; raise ConfigError / ModelError / EvalError naming the problem."""
     persona = load_persona(persona_dir)
     crit = load_criteria(persona.criteria_path, criteria)
     prompt_list = load_prompts(prompts, persona.languages) if prompts else persona.eval_prompts()
     source = str(prompts or persona.files["eval"])
     generation = generation or GenerationConfig()
-    if generation.max_new_tokens < 1 or generation.batch_size < 1 or generation.repetition_penalty <= 0:
-        raise ConfigError("--max-new-tokens and --batch-size must be ≥ 1 and --repetition-penalty > 0.")
+    if (
+        generation.max_new_tokens < 1
+        or generation.batch_size < 1
+        or generation.repetition_penalty <= 0
+    ):
+        raise ConfigError(
+            "--max-new-tokens and --batch-size must be ≥ 1 and --repetition-penalty > 0."
+        )
     out = Path(report_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--report-dir {out}: is a file; choose a directory for the reports.")
     if CANDIDATE in baselines:
-        raise ConfigError(f"--baseline: '{CANDIDATE}' is the candidate's name; give the baseline another name.")
+        raise ConfigError(
+            f"--baseline: '{CANDIDATE}' is the candidate's name; give the baseline another name."
+        )
     names = {**baselines, CANDIDATE: candidate}
     if replies:
         specs = {n: ModelSpec(n, "base" if v == BASE else "canned", v) for n, v in names.items()}
-        return GateInputs(persona, crit, prompt_list, specs, None, generation, out, replies, use_cache,
-                          prompts_source=source)
+        return GateInputs(
+            persona,
+            crit,
+            prompt_list,
+            specs,
+            None,
+            generation,
+            out,
+            replies,
+            use_cache,
+            prompts_source=source,
+        )
     specs = {n: parse_model(n, v) for n, v in names.items()}
     base = check_same_base(list(specs.values()), base_model)
     check_adapters_fit(list(specs.values()), base)
     notes = [f"{s.name}: {s.note}" for s in specs.values() if s.note]
-    return GateInputs(persona, crit, prompt_list, specs, base, generation, out, None, use_cache, notes, source)
+    return GateInputs(
+        persona, crit, prompt_list, specs, base, generation, out, None, use_cache, notes, source
+    )
 
 
 def make_generator(inputs: GateInputs) -> Any:
@@ -191,16 +251,21 @@ def generate_all(gen: Any, inputs: GateInputs) -> tuple[dict[str, list], dict[st
     for name in inputs.models:
         out[name] = gen.generate(name, inputs.prompts, inputs.generation)
     hits = sum(g.cached for gs in out.values() for g in gs)
-    facts = {"generation_seconds": round(time.perf_counter() - t0, 2),
-             "tokens_generated": sum(g.new_tokens for gs in out.values() for g in gs if not g.cached),
-             "cache_hits": hits, "cache_misses": sum(len(v) for v in out.values()) - hits}
+    facts = {
+        "generation_seconds": round(time.perf_counter() - t0, 2),
+        "tokens_generated": sum(g.new_tokens for gs in out.values() for g in gs if not g.cached),
+        "cache_hits": hits,
+        "cache_misses": sum(len(v) for v in out.values()) - hits,
+    }
     return out, facts
 
 
 def score_all(results: EvalResults, scorer: Any) -> None:
     """Fill `results.scores`, `results.nearest` and `results.comparisons` from the stored generations."""
     results.scores = {m: scorer.score(results.prompts, results.replies(m)) for m in results.models}
-    results.nearest = {m: nearest_questions(scorer, results.prompts, results.replies(m)) for m in results.models}
+    results.nearest = {
+        m: nearest_questions(scorer, results.prompts, results.replies(m)) for m in results.models
+    }
     compare_all(results)
 
 
@@ -215,15 +280,26 @@ def compare_all(results: EvalResults) -> None:
             other = results.scores[base]
             fluency = None
             if pt:
-                fluency = paired_bootstrap([cand[i].fluency or 0.0 for i in pt], [other[i].fluency or 0.0 for i in pt],
-                                           confidence=conf)
-            results.comparisons.append(Comparison(
-                baseline=base,
-                personality=paired_bootstrap([s.personality for s in cand], [s.personality for s in other],
-                                             confidence=conf),
-                agent=mcnemar_regression([s.agent_like for s in cand], [s.agent_like for s in other]),
-                fluency=fluency, candidate=name,
-            ))
+                fluency = paired_bootstrap(
+                    [cand[i].fluency or 0.0 for i in pt],
+                    [other[i].fluency or 0.0 for i in pt],
+                    confidence=conf,
+                )
+            results.comparisons.append(
+                Comparison(
+                    baseline=base,
+                    personality=paired_bootstrap(
+                        [s.personality for s in cand],
+                        [s.personality for s in other],
+                        confidence=conf,
+                    ),
+                    agent=mcnemar_regression(
+                        [s.agent_like for s in cand], [s.agent_like for s in other]
+                    ),
+                    fluency=fluency,
+                    candidate=name,
+                )
+            )
 
 
 def nearest_questions(scorer: Any, prompts: list[Prompt], replies: list[str]) -> list[str | None]:
@@ -233,14 +309,20 @@ def nearest_questions(scorer: Any, prompts: list[Prompt], replies: list[str]) ->
     from molting.metrics import state
     from molting.metrics.scorer import SCORER_VERSION, bundle_fingerprints
 
-    store = state.RawCache(state.state_key(bundle_fingerprints(scorer.persona), SCORER_VERSION) + "/nearest")
+    store = state.RawCache(
+        state.state_key(bundle_fingerprints(scorer.persona), SCORER_VERSION) + "/nearest"
+    )
     keys = [store.item_key(p.lang, p.prompt, p.reference, r) for p, r in zip(prompts, replies)]
     found = store.get_many(keys)
     todo = [i for i, k in enumerate(keys) if k not in found]
     if todo:
         enc = scorer.encoder
-        rivals = scorer.topicality.rivals([replies[i] for i in todo], [prompts[i].prompt for i in todo],
-                                          [prompts[i].lang for i in todo], lambda a, b: enc.encode(a) @ enc.encode(b).T)
+        rivals = scorer.topicality.rivals(
+            [replies[i] for i in todo],
+            [prompts[i].prompt for i in todo],
+            [prompts[i].lang for i in todo],
+            lambda a, b: enc.encode(a) @ enc.encode(b).T,
+        )
         fresh = {keys[i]: {"question": r[1].prompt if r else None} for i, r in zip(todo, rivals)}
         store.put_many(fresh)
         found |= fresh
@@ -259,21 +341,34 @@ def control_replies(persona: Persona, prompts: list[Prompt]) -> dict[str, list[s
 
     pool = list(packaged("generic"))
     voices = impostor_rows(persona)
-    return {"reference": [p.reference for p in prompts], "generic": [N.generic(p, pool) for p in prompts],
-            "agent": [N.agent(p) for p in prompts], "impostor": [N.impostor(p, voices) for p in prompts]}
+    return {
+        "reference": [p.reference for p in prompts],
+        "generic": [N.generic(p, pool) for p in prompts],
+        "agent": [N.agent(p) for p in prompts],
+        "impostor": [N.impostor(p, voices) for p in prompts],
+    }
 
 
 def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list[str]]:
     """Score the controls; return (scores per set, problems). The gate must not judge a model when
     its references fail a criterion or its negatives pass the personality criterion."""
-    langs = tuple(lg for lg in inputs.persona.languages if any(p.lang == lg for p in inputs.prompts))
-    scores = {k: scorer.score(inputs.prompts, v) for k, v in control_replies(inputs.persona, inputs.prompts).items()}
+    langs = tuple(
+        lg for lg in inputs.persona.languages if any(p.lang == lg for p in inputs.prompts)
+    )
+    scores = {
+        k: scorer.score(inputs.prompts, v)
+        for k, v in control_replies(inputs.persona, inputs.prompts).items()
+    }
     problems = []
     for c in model_checks(inputs.criteria, scores["reference"], langs):
         if not c.passed:
-            problems.append(f"the persona's own references fail '{c.metric}' ({c.shown}, target {c.target})")
+            problems.append(
+                f"the persona's own references fail '{c.metric}' ({c.shown}, target {c.target})"
+            )
     for kind in ("generic", "agent", "impostor"):
-        c = next(c for c in model_checks(inputs.criteria, scores[kind], langs) if c.name == "personality")
+        c = next(
+            c for c in model_checks(inputs.criteria, scores[kind], langs) if c.name == "personality"
+        )
         if c.passed:
             problems.append(f"{kind} replies pass '{c.metric}' ({c.shown})")
     return scores, problems
@@ -282,14 +377,20 @@ def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list
 def run_facts(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     from molting.models import library_versions
 
-    return {"python": platform.python_version(), "platform": platform.platform(), "libraries": library_versions(),
-            **(extra or {})}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": library_versions(),
+        **(extra or {}),
+    }
 
 
 def judge_all(results: EvalResults, judge: Any) -> None:
     """Optional LLM-judge scores for every model: informational, never asserted (a judge alone is not proof)."""
-    results.judge = {m: [round(j.score, 4) for j in judge.score_many(results.prompts, results.replies(m))]
-                     for m in results.models}
+    results.judge = {
+        m: [round(j.score, 4) for j in judge.score_many(results.prompts, results.replies(m))]
+        for m in results.models
+    }
 
 
 def canary_identical(results: EvalResults) -> list[str]:
@@ -303,8 +404,12 @@ def canary_identical(results: EvalResults) -> list[str]:
 # ---------------------------------------------------------------- molting report
 
 
-def rescore_file(persona_dir: str, results_path: str | Path, report_dir: str | Path | None = None,
-                 criteria_path: str | Path | None = None) -> tuple[list[Path], str]:
+def rescore_file(
+    persona_dir: str,
+    results_path: str | Path,
+    report_dir: str | Path | None = None,
+    criteria_path: str | Path | None = None,
+) -> tuple[list[Path], str]:
     """`molting report`: re-score results.json's generations with the persona's scorer; no model is loaded."""
     from molting.gate.criteria import verdict
     from molting.gate.report import write_reports
@@ -320,16 +425,25 @@ def rescore_file(persona_dir: str, results_path: str | Path, report_dir: str | P
     check_persona(results, persona, path)
     missing = [lg for lg in results.languages if lg not in persona.languages]
     if missing:
-        raise EvalError(f"{path}: its prompts are in {', '.join(missing)}, which persona {persona.name} does not speak; "
-                        "pass the persona the gate ran with.")
+        raise EvalError(
+            f"{path}: its prompts are in {', '.join(missing)}, which persona {persona.name} does not speak; "
+            "pass the persona the gate ran with."
+        )
     results.languages = persona.languages
     try:
         scorer = Scorer.load(persona)
     except ModelError as err:
         raise EvalError(str(err)) from None
     score_all(results, scorer)
-    results.controls = {k: scorer.score(results.prompts, v) for k, v in control_replies(persona, results.prompts).items()}
-    results.facts |= {"scorer_version": SCORER_VERSION, "rescored_by": "molting report", "persona": persona.name,
-                      "prompts_hash": prompts_hash(results.prompts)}
+    results.controls = {
+        k: scorer.score(results.prompts, v)
+        for k, v in control_replies(persona, results.prompts).items()
+    }
+    results.facts |= {
+        "scorer_version": SCORER_VERSION,
+        "rescored_by": "molting report",
+        "persona": persona.name,
+        "prompts_hash": prompts_hash(results.prompts),
+    }
     written = write_reports(results, out)
     return written, verdict(results.checks())

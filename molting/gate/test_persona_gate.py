@@ -15,15 +15,20 @@ from molting.gate.records import CANDIDATE
 def _check(gate, name: str):
     found = {c.name: c for c in gate.checks()}
     if name not in found:
-        pytest.skip(f"criterion {name} does not apply: no prompts in that language for this persona")
+        pytest.skip(
+            f"criterion {name} does not apply: no prompts in that language for this persona"
+        )
     return found[name]
 
 
 def _worst(gate, key, k: int = 3, lang: str | None = None) -> str:
     rows = [(i, s) for i, s in enumerate(gate.scores[CANDIDATE]) if lang is None or s.lang == lang]
     rows.sort(key=key)
-    return "\n".join(f"  - {gate.prompts[i].id}: {gate.replies(CANDIDATE)[i][:140]!r} "
-                     f"(personality {s.personality:.1f}, gates {', '.join(s.gates) or '–'})" for i, s in rows[:k])
+    return "\n".join(
+        f"  - {gate.prompts[i].id}: {gate.replies(CANDIDATE)[i][:140]!r} "
+        f"(personality {s.personality:.1f}, gates {', '.join(s.gates) or '–'})"
+        for i, s in rows[:k]
+    )
 
 
 def _assert(gate, name: str, worst: str) -> None:
@@ -33,7 +38,9 @@ def _assert(gate, name: str, worst: str) -> None:
 
 def test_adapters_are_applied(gate):
     same = gate.facts.get("identical_to_base", [])
-    assert not same, f"model(s) {', '.join(same)} produced exactly the base model's replies: adapter not applied?"
+    assert not same, (
+        f"model(s) {', '.join(same)} produced exactly the base model's replies: adapter not applied?"
+    )
 
 
 def test_personality(gate):
@@ -41,7 +48,11 @@ def test_personality(gate):
 
 
 def test_agent_phrase_rate(gate, gate_lang):
-    _assert(gate, f"agent_rate_{gate_lang}", _worst(gate, key=lambda r: not r[1].agent_like, lang=gate_lang))
+    _assert(
+        gate,
+        f"agent_rate_{gate_lang}",
+        _worst(gate, key=lambda r: not r[1].agent_like, lang=gate_lang),
+    )
 
 
 def test_directness(gate):
@@ -63,4 +74,6 @@ def test_candidate_beats_baseline_on_personality(gate, baseline_name):
 
 def test_no_agent_phrase_regression(gate, baseline_name):
     c = _check(gate, f"no_agent_regression_{baseline_name}")
-    assert c.passed, f"agent phrases vs {baseline_name}: {c.shown}; the candidate is flagged significantly more often"
+    assert c.passed, (
+        f"agent phrases vs {baseline_name}: {c.shown}; the candidate is flagged significantly more often"
+    )

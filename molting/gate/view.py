@@ -158,12 +158,21 @@ def named_parts(s: Any, nearest: str | None) -> list[tuple[str, str]]:
     share = _num(p, "in_language")
     return [
         ("gates", ", ".join(s.gates) or "none"),
-        ("style", f"probability {_fmt(_num(p, 'style'), '.2f')}, voice {_fmt(_num(p, 'anchored'), '.1f')} of 10"),
-        ("topicality", f"credit {_fmt(_num(p, 'topical'), '.2f')} (similarity to the reference "
-                       f"{_fmt(_num(p, 'topical_similarity'), '.2f')}, margin {_fmt(_num(p, 'topical_margin'), '+.2f')})"),
+        (
+            "style",
+            f"probability {_fmt(_num(p, 'style'), '.2f')}, voice {_fmt(_num(p, 'anchored'), '.1f')} of 10",
+        ),
+        (
+            "topicality",
+            f"credit {_fmt(_num(p, 'topical'), '.2f')} (similarity to the reference "
+            f"{_fmt(_num(p, 'topical_similarity'), '.2f')}, margin {_fmt(_num(p, 'topical_margin'), '+.2f')})",
+        ),
         ("nearest competing question", nearest or "–"),
-        ("language", f"{_fmt(None if share is None else 100 * share, '.0f')}% in {LANG_NAMES.get(s.lang, s.lang)}, "
-                     f"detected {s.language}"),
+        (
+            "language",
+            f"{_fmt(None if share is None else 100 * share, '.0f')}% in {LANG_NAMES.get(s.lang, s.lang)}, "
+            f"detected {s.language}",
+        ),
         ("variety markers", ", ".join(s.br_markers) or "none"),
         ("degenerate", show(p.get("degenerate")) if p.get("degenerate") else "no"),
         ("agent patterns", ", ".join(p.get("agent_hits") or ()) or "none"),
@@ -178,13 +187,21 @@ def why(s: Any, nearest: str | None) -> str:
     for g in s.gates:
         if g == "off_topic":
             margin = _num(p, "topical_margin")
-            closer = f"; closer to the answer of: “{_short(nearest)}”" if nearest and margin is not None and margin < 0 else ""
-            reasons.append(f"off topic: topical credit {_fmt(_num(p, 'topical'), '.2f')}, margin "
-                           f"{_fmt(margin, '+.2f')}{closer}")
+            closer = (
+                f"; closer to the answer of: “{_short(nearest)}”"
+                if nearest and margin is not None and margin < 0
+                else ""
+            )
+            reasons.append(
+                f"off topic: topical credit {_fmt(_num(p, 'topical'), '.2f')}, margin "
+                f"{_fmt(margin, '+.2f')}{closer}"
+            )
         elif g == "wrong_language":
             share = _num(p, "in_language")
-            reasons.append(f"wrong language: {_fmt(None if share is None else 100 * share, '.0f')}% in "
-                           f"{LANG_NAMES.get(s.lang, s.lang)}, detected {s.language}")
+            reasons.append(
+                f"wrong language: {_fmt(None if share is None else 100 * share, '.0f')}% in "
+                f"{LANG_NAMES.get(s.lang, s.lang)}, detected {s.language}"
+            )
         elif g == "degenerate":
             reasons.append(f"degenerate: {p.get('degenerate') or 'yes'}")
         elif g == "agent_talk":
@@ -192,13 +209,18 @@ def why(s: Any, nearest: str | None) -> str:
         elif g == "stuffed":
             reasons.append(f"stuffed: {p.get('signatures')} signature expressions")
         elif g == "european_pt":
-            reasons.append("European Portuguese: " + (", ".join(m for m in s.br_markers if m.startswith("eu:")) or "markers"))
+            reasons.append(
+                "European Portuguese: "
+                + (", ".join(m for m in s.br_markers if m.startswith("eu:")) or "markers")
+            )
         else:
             reasons.append(g.replace("_", " "))
     if reasons:
         return "; ".join(reasons)
-    return (f"no gate: voice {_fmt(_num(p, 'anchored'), '.1f')} of 10 × topical credit "
-            f"{_fmt(_num(p, 'topical'), '.2f')}" + ("" if s.direct else ", not answer-first"))
+    return (
+        f"no gate: voice {_fmt(_num(p, 'anchored'), '.1f')} of 10 × topical credit "
+        f"{_fmt(_num(p, 'topical'), '.2f')}" + ("" if s.direct else ", not answer-first")
+    )
 
 
 def _short(text: str, limit: int = 90) -> str:
@@ -218,18 +240,32 @@ def build_view(results: EvalResults) -> ReportView:
     langs = results.prompt_langs()
     return ReportView(
         title=f"Persona gate{': ' + persona if persona else ''} — baseline vs candidate",
-        persona=persona, models=list(results.models), baselines=baselines, candidates=candidates,
+        persona=persona,
+        models=list(results.models),
+        baselines=baselines,
+        candidates=candidates,
         verdicts={c: verdict(checks[c]) for c in candidates},
         failed={c: [k.metric for k in checks[c] if not k.passed] for c in candidates},
         n_checks={c: len(checks[c]) for c in candidates},
         n_prompts=len(results.prompts),
-        counts=", ".join(f"{sum(p.lang == lg for p in results.prompts)} {LANG_NAMES.get(lg, lg)}" for lg in langs),
+        counts=", ".join(
+            f"{sum(p.lang == lg for p in results.prompts)} {LANG_NAMES.get(lg, lg)}" for lg in langs
+        ),
         criteria=_criteria(results, checks, baselines, candidates),
-        comparisons=[(c, k) for c in candidates for k in checks[c] if k.name.startswith(("beats_", "no_agent_regression_"))],
-        controls=_controls(results), series=chart_series(results), rows=rows,
+        comparisons=[
+            (c, k)
+            for c in candidates
+            for k in checks[c]
+            if k.name.startswith(("beats_", "no_agent_regression_"))
+        ],
+        controls=_controls(results),
+        series=chart_series(results),
+        rows=rows,
         lowest=[_lowest(rows, c) for c in candidates],
-        facts=fact_sections(results.facts), libraries=sorted((results.facts.get("libraries") or {}).items()),
-        languages=list(langs), categories=sorted({r.category for r in rows}),
+        facts=fact_sections(results.facts),
+        libraries=sorted((results.facts.get("libraries") or {}).items()),
+        languages=list(langs),
+        categories=sorted({r.category for r in rows}),
         gates=sorted({g for r in rows for c in r.cells.values() for g in c.gates}),
     )
 
@@ -241,49 +277,95 @@ def _rows(results: EvalResults, baselines: list[str], candidates: list[str]) -> 
         for m in results.models:
             s = results.scores[m][i]
             nearest = (results.nearest.get(m) or [None] * len(results.prompts))[i]
-            deltas = ({b: round(s.personality - results.scores[b][i].personality, 4) for b in baselines}
-                      if m in candidates else {})
-            cells[m] = Cell(m, results.generations[m][i].reply, s.personality, tuple(s.gates), why(s, nearest),
-                            tuple(named_parts(s, nearest)), tuple(flatten(s.parts or {})), deltas)
-        rows.append(Row(i, p.id, p.lang, p.category or "–", p.prompt, p.reference, p.history, cells))
+            deltas = (
+                {b: round(s.personality - results.scores[b][i].personality, 4) for b in baselines}
+                if m in candidates
+                else {}
+            )
+            cells[m] = Cell(
+                m,
+                results.generations[m][i].reply,
+                s.personality,
+                tuple(s.gates),
+                why(s, nearest),
+                tuple(named_parts(s, nearest)),
+                tuple(flatten(s.parts or {})),
+                deltas,
+            )
+        rows.append(
+            Row(i, p.id, p.lang, p.category or "–", p.prompt, p.reference, p.history, cells)
+        )
     return rows
 
 
 def _lowest(rows: list[Row], candidate: str) -> Lowest:
-    row = min(rows, key=lambda r: (r.cells[candidate].score, -len(r.cells[candidate].gates), r.index))
+    row = min(
+        rows, key=lambda r: (r.cells[candidate].score, -len(r.cells[candidate].gates), r.index)
+    )
     return Lowest(candidate, row, row.cells[candidate])
 
 
-def _criteria(results: EvalResults, checks: dict[str, list[Check]], baselines: list[str],
-              candidates: list[str]) -> list[CriterionRow]:
+def _criteria(
+    results: EvalResults,
+    checks: dict[str, list[Check]],
+    baselines: list[str],
+    candidates: list[str],
+) -> list[CriterionRow]:
     out = []
-    first = [k for k in checks[candidates[0]] if not k.name.startswith(("beats_", "no_agent_regression_"))]
+    first = [
+        k
+        for k in checks[candidates[0]]
+        if not k.name.startswith(("beats_", "no_agent_regression_"))
+    ]
     for k in first:
-        values = {m: next((c.shown for c in checks[m] if c.name == k.name), "–") for m in results.models}
+        values = {
+            m: next((c.shown for c in checks[m] if c.name == k.name), "–") for m in results.models
+        }
         values |= {b: v.split(" [")[0] for b, v in values.items() if b in baselines}
-        passed = {c: next((x.passed for x in checks[c] if x.name == k.name), False) for c in candidates}
+        passed = {
+            c: next((x.passed for x in checks[c] if x.name == k.name), False) for c in candidates
+        }
         deltas = {}
         for c in candidates:
             parts = []
             for comp in (x for x in results.comparisons if x.candidate == c):
-                iv = comp.personality if k.name == "personality" else comp.fluency if k.name == "pt_fluency" else None
+                iv = (
+                    comp.personality
+                    if k.name == "personality"
+                    else comp.fluency
+                    if k.name == "pt_fluency"
+                    else None
+                )
                 if iv is not None:
-                    parts.append(f"{comp.baseline}: {iv.estimate:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]")
+                    parts.append(
+                        f"{comp.baseline}: {iv.estimate:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]"
+                    )
             deltas[c] = "; ".join(parts) or "–"
         out.append(CriterionRow(k.metric, k.target, values, passed, deltas))
     return out
 
 
 def _controls(results: EvalResults) -> list[dict[str, str]]:
-    expect = {"reference": "pass every criterion", "generic": "fail personality", "agent": "fail personality",
-              "impostor": "fail personality"}
+    expect = {
+        "reference": "pass every criterion",
+        "generic": "fail personality",
+        "agent": "fail personality",
+        "impostor": "fail personality",
+    }
     out = []
     for kind, scores in results.controls.items():
         cs = model_checks(results.criteria, scores, results.prompt_langs())
         pers = next(c for c in cs if c.name == "personality")
         ok = all(c.passed for c in cs) if kind == "reference" else not pers.passed
-        out.append({"kind": kind, "expected": expect.get(kind, ""), "personality": pers.shown,
-                    "failed": ", ".join(c.metric for c in cs if not c.passed) or "none", "ok": "✅" if ok else "❌"})
+        out.append(
+            {
+                "kind": kind,
+                "expected": expect.get(kind, ""),
+                "personality": pers.shown,
+                "failed": ", ".join(c.metric for c in cs if not c.passed) or "none",
+                "ok": "✅" if ok else "❌",
+            }
+        )
     return out
 
 
@@ -301,25 +383,64 @@ def chart_series(results: EvalResults) -> list[Series]:
             v = getattr(s, attr) if s is not None else None
             mid = None if v is None else (v.mean if hasattr(v, "mean") else v.rate)
             k = 1 if scale == 10 else 100
-            out.append(Bar(m, "candidate" if m in results.candidates else "baseline",
-                           None if mid is None else k * mid, None if v is None else k * v.low,
-                           None if v is None else k * v.high))
+            out.append(
+                Bar(
+                    m,
+                    "candidate" if m in results.candidates else "baseline",
+                    None if mid is None else k * mid,
+                    None if v is None else k * v.low,
+                    None if v is None else k * v.high,
+                )
+            )
         return tuple(out)
 
-    out = [Series("Personality (0–10)", 10, "", c.personality_min, "≥", bars("all", "personality", 10))]
-    out += [Series(f"Agent-phrase rate {LANG_NAMES.get(lg, lg)} (%)", 100, "%", 100 * c.agent_rate_max, "≤",
-                   bars(lg, "agent_rate", 100)) for lg in langs]
-    out.append(Series("Directness (%)", 100, "%", 100 * c.directness_min, "≥", bars("all", "direct_rate", 100)))
+    out = [
+        Series("Personality (0–10)", 10, "", c.personality_min, "≥", bars("all", "personality", 10))
+    ]
+    out += [
+        Series(
+            f"Agent-phrase rate {LANG_NAMES.get(lg, lg)} (%)",
+            100,
+            "%",
+            100 * c.agent_rate_max,
+            "≤",
+            bars(lg, "agent_rate", 100),
+        )
+        for lg in langs
+    ]
+    out.append(
+        Series(
+            "Directness (%)", 100, "%", 100 * c.directness_min, "≥", bars("all", "direct_rate", 100)
+        )
+    )
     if "pt" in langs:
-        out.append(Series("PT prompts answered in PT (%)", 100, "%", 100 * c.pt_language_match_min, "≥",
-                          bars("pt", "lang_match_rate", 100)))
-        out.append(Series("PT-BR fluency (0–10)", 10, "", c.pt_fluency_min, "≥", bars("pt", "fluency", 10)))
+        out.append(
+            Series(
+                "PT prompts answered in PT (%)",
+                100,
+                "%",
+                100 * c.pt_language_match_min,
+                "≥",
+                bars("pt", "lang_match_rate", 100),
+            )
+        )
+        out.append(
+            Series("PT-BR fluency (0–10)", 10, "", c.pt_fluency_min, "≥", bars("pt", "fluency", 10))
+        )
     return out
 
 
 # ---------------------------------------------------------------- run facts
 
-_RUN_KEYS = ("persona", "persona_dir", "prompts", "prompts_hash", "scorer_version", "rescored_by", "judge")
+_RUN_KEYS = (
+    "persona",
+    "persona_dir",
+    "prompts",
+    "prompts_hash",
+    "scorer_version",
+    "rescored_by",
+    "judge",
+)
 _MACHINE_KEYS = ("python", "platform", "device", "dtype", "quantization", "substitution")
 _BASE_KEYS = ("base_model", "base_fingerprint")
 
@@ -353,9 +474,20 @@ def fact_sections(facts: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
 
     sections["Run"] = pick(_RUN_KEYS)
     gen = facts.get("generation")
-    sections["Generation"] = ([(k.replace("_", " "), show(v)) for k, v in gen.items()] if isinstance(gen, dict) else [])
-    sections["Generation"] += pick(("models_loaded", "generator", "cache_hits", "cache_misses", "tokens_generated",
-                                    "generation_seconds", "wall_seconds"))
+    sections["Generation"] = (
+        [(k.replace("_", " "), show(v)) for k, v in gen.items()] if isinstance(gen, dict) else []
+    )
+    sections["Generation"] += pick(
+        (
+            "models_loaded",
+            "generator",
+            "cache_hits",
+            "cache_misses",
+            "tokens_generated",
+            "generation_seconds",
+            "wall_seconds",
+        )
+    )
     sections["Machine"] = pick(_MACHINE_KEYS)
     sections["Other"] = [(k.replace("_", " "), show(v)) for k, v in facts.items() if k not in used]
     return {k: v for k, v in sections.items() if v}

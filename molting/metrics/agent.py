@@ -27,31 +27,78 @@ Z95 = 1.959963984540054  # two-sided 95% normal quantile
 # Preambles: filler that delays the answer. Anchored at the reply start (after an optional
 # greeting word), matched on normalize(text) — accents stripped, case-folded.
 _PREAMBLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("en.great_question", r"(?:what a |that'?s an? )?(?:great|good|excellent|interesting) question\b",
-     ("Great question! Lists are mutable.",), ("Good questions get good answers: use a tuple.",)),
-    ("en.certainly", r"(?:certainly|absolutely|of course|sure thing)[!.,]",
-     ("Certainly! This is a common issue.",), ("Certainly not: tuples are immutable.",)),
-    ("en.thanks", r"thank(?:s| you) for (?:asking|sharing|your question|reaching out)\b",
-     ("Thank you for sharing your query.",), ("Thanks to the GIL, threads don't help here.",)),
-    ("en.happy_to_help", r"(?:i'?d be|i am|i'm) (?:happy|glad) to help\b",
-     ("I'd be happy to help with that!",), ()),
+    (
+        "en.great_question",
+        r"(?:what a |that'?s an? )?(?:great|good|excellent|interesting) question\b",
+        ("Great question! Lists are mutable.",),
+        ("Good questions get good answers: use a tuple.",),
+    ),
+    (
+        "en.certainly",
+        r"(?:certainly|absolutely|of course|sure thing)[!.,]",
+        ("Certainly! This is a common issue.",),
+        ("Certainly not: tuples are immutable.",),
+    ),
+    (
+        "en.thanks",
+        r"thank(?:s| you) for (?:asking|sharing|your question|reaching out)\b",
+        ("Thank you for sharing your query.",),
+        ("Thanks to the GIL, threads don't help here.",),
+    ),
+    (
+        "en.happy_to_help",
+        r"(?:i'?d be|i am|i'm) (?:happy|glad) to help\b",
+        ("I'd be happy to help with that!",),
+        (),
+    ),
     ("en.as_an_ai", r"as an ai\b", ("As an AI language model, I cannot...",), ()),
-    ("en.several_factors", r"(?:there are|it depends on) (?:several|many|a few|various) (?:factors|things|ways|approaches|reasons|possible)\b",
-     ("There are several factors to consider.",), ("There are two ways: `git merge` or `git rebase`.",)),
-    ("pt.otima_pergunta", r"(?:otima|excelente|boa) pergunta\b",
-     ("Ótima pergunta! Isso depende.",), ("Boa: usa um dicionário.",)),
-    ("pt.certamente", r"(?:certamente|claro que sim|com certeza)[!.,]",
-     ("Certamente! Existem várias abordagens.",), ("Com certeza absoluta você quer `set -e`.",)),
-    ("pt.obrigado", r"obrigad[oa] (?:por|pela) (?:sua )?(?:pergunta|compartilhar|perguntar)\b",
-     ("Obrigado pela pergunta!",), ()),
-    ("pt.fico_feliz", r"(?:fico feliz|sera um prazer) (?:em )?ajudar\b", ("Fico feliz em ajudar!",), ()),
-    ("pt.como_ia", r"como (?:uma )?(?:ia|inteligencia artificial|modelo de linguagem)\b",
-     ("Como uma IA, não tenho sentimentos.",), ()),
-    ("pt.diversos_fatores", r"(?:existem|ha) (?:diversos|varios|alguns|muitos) (?:fatores|aspectos|motivos|caminhos|pontos|abordagens)\b",
-     ("Existem diversos fatores a considerar.",), ()),
+    (
+        "en.several_factors",
+        r"(?:there are|it depends on) (?:several|many|a few|various) (?:factors|things|ways|approaches|reasons|possible)\b",
+        ("There are several factors to consider.",),
+        ("There are two ways: `git merge` or `git rebase`.",),
+    ),
+    (
+        "pt.otima_pergunta",
+        r"(?:otima|excelente|boa) pergunta\b",
+        ("Ótima pergunta! Isso depende.",),
+        ("Boa: usa um dicionário.",),
+    ),
+    (
+        "pt.certamente",
+        r"(?:certamente|claro que sim|com certeza)[!.,]",
+        ("Certamente! Existem várias abordagens.",),
+        ("Com certeza absoluta você quer `set -e`.",),
+    ),
+    (
+        "pt.obrigado",
+        r"obrigad[oa] (?:por|pela) (?:sua )?(?:pergunta|compartilhar|perguntar)\b",
+        ("Obrigado pela pergunta!",),
+        (),
+    ),
+    (
+        "pt.fico_feliz",
+        r"(?:fico feliz|sera um prazer) (?:em )?ajudar\b",
+        ("Fico feliz em ajudar!",),
+        (),
+    ),
+    (
+        "pt.como_ia",
+        r"como (?:uma )?(?:ia|inteligencia artificial|modelo de linguagem)\b",
+        ("Como uma IA, não tenho sentimentos.",),
+        (),
+    ),
+    (
+        "pt.diversos_fatores",
+        r"(?:existem|ha) (?:diversos|varios|alguns|muitos) (?:fatores|aspectos|motivos|caminhos|pontos|abordagens)\b",
+        ("Existem diversos fatores a considerar.",),
+        (),
+    ),
 )
-_PREAMBLE_RE = {pid: re.compile(r"^[\s\"'*_>#-]*(?:(?:oi|ola|hi|hello|hey|ok|okay)[!,.]?\s+)?" + rx)
-                for pid, rx, _, _ in _PREAMBLES}
+_PREAMBLE_RE = {
+    pid: re.compile(r"^[\s\"'*_>#-]*(?:(?:oi|ola|hi|hello|hey|ok|okay)[!,.]?\s+)?" + rx)
+    for pid, rx, _, _ in _PREAMBLES
+}
 
 
 @dataclass(frozen=True)
@@ -70,7 +117,9 @@ def preamble_id(text: str) -> str | None:
 def directness(text: str) -> Directness:
     hits = tuple(h.pattern.id for h in find_agent_talk(text))
     pre = preamble_id(text)
-    return Directness(direct=not hits and pre is None, agent_like=bool(hits), agent_hits=hits, preamble=pre)
+    return Directness(
+        direct=not hits and pre is None, agent_like=bool(hits), agent_hits=hits, preamble=pre
+    )
 
 
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:

@@ -38,9 +38,28 @@ from molting.metrics.training import packaged
 from molting.persona import Persona, Prompt, normalize_lang
 
 FLUENT_QUANTILE = 0.10  # reference PT at or above this quantile of each part gets full credit
-PERSONALITY_SETS = ("reference", "reference_no_signature", "generic", "agent", "stuffed", "near_miss", "far",
-                    "wrong_language", "fragment", "echo", "loop")
-FLUENCY_SETS = ("reference", "european_pt", "loop", "shuffled", "garbled", "repeat_tail", "wrong_language")
+PERSONALITY_SETS = (
+    "reference",
+    "reference_no_signature",
+    "generic",
+    "agent",
+    "stuffed",
+    "near_miss",
+    "far",
+    "wrong_language",
+    "fragment",
+    "echo",
+    "loop",
+)
+FLUENCY_SETS = (
+    "reference",
+    "european_pt",
+    "loop",
+    "shuffled",
+    "garbled",
+    "repeat_tail",
+    "wrong_language",
+)
 VALIDATION_DIR = "validation"
 # Validity targets on replies the scorer never saw (per language): category → (statistic, op, value)
 VALIDATION_TARGETS = {
@@ -52,12 +71,28 @@ VALIDATION_TARGETS = {
     "generic": ("mean", "<=", 2.0),
     "agent": ("mean", "<=", 1.0),
     "code_heavy": ("fluency_mean", ">=", 8.0),
-    "other_voice": ("pass_rate", "<=", 0.10),  # same-prompt replies in other voices: not this persona
-    "terse": ("zeroed_rate", "<=", 0.02),  # the persona's own short answers: never zeroed by a hard gate
+    "other_voice": (
+        "pass_rate",
+        "<=",
+        0.10,
+    ),  # same-prompt replies in other voices: not this persona
+    "terse": (
+        "zeroed_rate",
+        "<=",
+        0.02,
+    ),  # the persona's own short answers: never zeroed by a hard gate
 }
-EXTRA_TARGETS = {("european_pt", "fluency_auc_br_vs_eu"): (">=", 0.95),  # PT-BR fluency AUC, Brazilian vs European
-                 ("other_voice", "auc_own_vs_other"): (">=", 0.90)}  # in-voice replies above other voices' replies
-BRAZILIAN_CATEGORIES = ("in_voice_one", "in_voice_none")  # the persona's own variety, vs its European rewrites
+EXTRA_TARGETS = {
+    ("european_pt", "fluency_auc_br_vs_eu"): (
+        ">=",
+        0.95,
+    ),  # PT-BR fluency AUC, Brazilian vs European
+    ("other_voice", "auc_own_vs_other"): (">=", 0.90),
+}  # in-voice replies above other voices' replies
+BRAZILIAN_CATEGORIES = (
+    "in_voice_one",
+    "in_voice_none",
+)  # the persona's own variety, vs its European rewrites
 
 
 # ---------------------------------------------------------------- fitting
@@ -71,7 +106,9 @@ def _near_miss(scorer: Scorer, prompts: list[Prompt]) -> list[tuple[str, str] | 
     pv = scorer.encoder.encode([p.prompt for p in prompts])
     qv = scorer.encoder.encode([x.prompt for x in pairs])
     langs = [x.lang for x in pairs]
-    return [N.near_miss(pv, qv, pairs, langs, i, p.lang, SAME_PROMPT) for i, p in enumerate(prompts)]
+    return [
+        N.near_miss(pv, qv, pairs, langs, i, p.lang, SAME_PROMPT) for i, p in enumerate(prompts)
+    ]
 
 
 def _base_scores(scorer: Scorer, replies: list[str]) -> list[float]:
@@ -100,7 +137,10 @@ def _cross_fit(scorer: Scorer) -> list[tuple[str, float]]:
             continue
         style = P.StyleClassifier(scorer.signatures).fit(*train.without_voices(held))
         probs = style.proba([r["reply"] for r in mine])
-        out += [(r["lang"], P.base_score(float(s), directness(r["reply"]).direct)) for r, s in zip(mine, probs)]
+        out += [
+            (r["lang"], P.base_score(float(s), directness(r["reply"]).direct))
+            for r, s in zip(mine, probs)
+        ]
     return out
 
 
@@ -117,11 +157,13 @@ def fit_anchors(scorer: Scorer) -> Anchors:
     base_imp = unseen_voice_bases(scorer)
     langs = scorer.persona.languages
     return Anchors(
-        version=SCORER_VERSION, fingerprints=bundle_fingerprints(scorer.persona),
+        version=SCORER_VERSION,
+        fingerprints=bundle_fingerprints(scorer.persona),
         base_generic=_per_language(base_gen, langs, 0.5, "generic replies"),
         base_reference=_per_language(base_ref, langs, REFERENCE_QUANTILE, "calibration references"),
         base_impostor=_per_language(base_imp, langs, IMPOSTOR_QUANTILE, "other voices' replies"),
-        topical=_fit_topical(scorer, cal), degenerate=P.DegenerateRule.fit(refs),
+        topical=_fit_topical(scorer, cal),
+        degenerate=P.DegenerateRule.fit(refs),
         **_fit_fluency(scorer, [p for p in cal if p.lang == "pt"]),
     )
 
@@ -136,18 +178,26 @@ def _fit_topical(scorer: Scorer, cal: list[Prompt]) -> dict[str, TopicalAnchor]:
         if not ps:
             ps = cal  # no calibration prompt in this language: the other languages' anchors
         idx = [cal.index(p) for p in ps]
-        sim = lambda items: list(scorer.topicality.score([r for _, r in items], [p.reference for p, _ in items]))
+        sim = lambda items: list(
+            scorer.topicality.score([r for _, r in items], [p.reference for p, _ in items])
+        )
         on = sim([(p, p.negatives["in_voice"]) for p in ps if p.negatives.get("in_voice")])
         off = sim([(p, p.negatives["off_topic"]) for p in ps if p.negatives.get("off_topic")])
-        negatives = sim([(cal[i], near[i][0]) for i in idx if near[i]] + [(cal[i], N.far(cal, i)) for i in idx])
+        negatives = sim(
+            [(cal[i], near[i][0]) for i in idx if near[i]] + [(cal[i], N.far(cal, i)) for i in idx]
+        )
         out[lang] = TopicalAnchor.fit(on, off, negatives)
     return out
 
 
-def _per_language(rows: list[tuple[str, float]], langs: tuple[str, ...], q: float, what: str) -> dict[str, float]:
+def _per_language(
+    rows: list[tuple[str, float]], langs: tuple[str, ...], q: float, what: str
+) -> dict[str, float]:
     """The q-quantile of each language's values (all languages pooled where one has none)."""
     if not rows:
-        raise ConfigError(f"no {what} to anchor on; the bundle's calibration split and the packaged sets are needed.")
+        raise ConfigError(
+            f"no {what} to anchor on; the bundle's calibration split and the packaged sets are needed."
+        )
     pooled = float(np.quantile([v for _, v in rows], q))
     out = {}
     for lang in langs:
@@ -162,15 +212,25 @@ PER_LANGUAGE_MIN = 8  # fewer calibration values in a language: anchor on all la
 def _fit_fluency(scorer: Scorer, pt: list[Prompt]) -> dict[str, Anchor | None]:
     if not pt or scorer.lm is None:
         return {"lexical": None, "repetition": None, "syntax": None}
-    flu = {k: [r["fluency"] for r in scorer.raw(pt, [_reply(p, k) for p in pt])]
-           for k in ("reference", "garbled", "repeat_tail", "shuffled")}
+    flu = {
+        k: [r["fluency"] for r in scorer.raw(pt, [_reply(p, k) for p in pt])]
+        for k in ("reference", "garbled", "repeat_tail", "shuffled")
+    }
     q = lambda xs, p: float(np.quantile(xs, p))
     ref = flu["reference"]
     return {
-        "lexical": Anchor(q([f.known_rate for f in flu["garbled"]], 0.5), q([f.known_rate for f in ref], FLUENT_QUANTILE)),
+        "lexical": Anchor(
+            q([f.known_rate for f in flu["garbled"]], 0.5),
+            q([f.known_rate for f in ref], FLUENT_QUANTILE),
+        ),
         # the mildest built degeneration (the last sentence said three more times) marks 0
-        "repetition": Anchor(q([f.repetition for f in flu["repeat_tail"]], 0.5), q([f.repetition for f in ref], FLUENT_QUANTILE)),
-        "syntax": Anchor(q([f.slor for f in flu["shuffled"]], 0.5), q([f.slor for f in ref], FLUENT_QUANTILE)),
+        "repetition": Anchor(
+            q([f.repetition for f in flu["repeat_tail"]], 0.5),
+            q([f.repetition for f in ref], FLUENT_QUANTILE),
+        ),
+        "syntax": Anchor(
+            q([f.slor for f in flu["shuffled"]], 0.5), q([f.slor for f in ref], FLUENT_QUANTILE)
+        ),
     }
 
 
@@ -196,24 +256,40 @@ def discriminant(scorer: Scorer, threshold: float) -> dict[str, dict[str, float]
     anchors = scorer.anchors
     refs = scorer.persona.eval_prompts()
     raws = scorer.raw_cached(refs, [p.reference for p in refs])
-    own = [(p.lang, anchors.anchored(P.base_score(r["style"], r["direct"]), p.lang)) for p, r in zip(refs, raws)]
+    own = [
+        (p.lang, anchors.anchored(P.base_score(r["style"], r["direct"]), p.lang))
+        for p, r in zip(refs, raws)
+    ]
     other = [(lg, anchors.anchored(b, lg)) for lg, b in unseen_voice_bases(scorer)]
     out = {}
     for lang in scorer.persona.languages:
         mine, theirs = [v for lg, v in own if lg == lang], [v for lg, v in other if lg == lang]
-        out[lang] = {"auc": auc(mine, theirs), "impostor_pass_rate": float(np.mean([v >= threshold for v in theirs]))
-                     if theirs else float("nan"), "own_pass_rate": float(np.mean([v >= threshold for v in mine]))
-                     if mine else float("nan"), "n_own": len(mine), "n_impostor": len(theirs),
-                     "separates": bool(anchors.separates(lang))}
+        out[lang] = {
+            "auc": auc(mine, theirs),
+            "impostor_pass_rate": float(np.mean([v >= threshold for v in theirs]))
+            if theirs
+            else float("nan"),
+            "own_pass_rate": float(np.mean([v >= threshold for v in mine]))
+            if mine
+            else float("nan"),
+            "n_own": len(mine),
+            "n_impostor": len(theirs),
+            "separates": bool(anchors.separates(lang)),
+        }
     return out
 
 
-def eval_reply_sets(scorer: Scorer, prompts: list[Prompt]) -> dict[str, tuple[list[Prompt], list[str]]]:
+def eval_reply_sets(
+    scorer: Scorer, prompts: list[Prompt]
+) -> dict[str, tuple[list[Prompt], list[str]]]:
     """Every personality reply set on `prompts`: the references and the built negatives."""
     card, pool = scorer.persona.card, list(packaged("generic"))
     near = _near_miss(scorer, prompts)
-    no_sig = [(p, P.strip_signatures(scorer.signatures, p.reference)) for p in prompts
-              if P.count_signatures(scorer.signatures, p.reference)]
+    no_sig = [
+        (p, P.strip_signatures(scorer.signatures, p.reference))
+        for p in prompts
+        if P.count_signatures(scorer.signatures, p.reference)
+    ]
     sets = {
         "reference": (prompts, [p.reference for p in prompts]),
         "reference_no_signature": ([p for p, _ in no_sig], [t for _, t in no_sig]),
@@ -241,15 +317,23 @@ class CalibrationResult:
     catchphrase_effect: dict[str, float]  # lang → mean (reference − reference without signature)
     fluency: dict[str, float]  # PT set → mean
     fluency_parts: dict[str, dict[str, float]]
-    validation: dict[str, dict[str, dict[str, float]]]  # category → lang → {n, mean, pass_rate, fluency_mean}
+    validation: dict[
+        str, dict[str, dict[str, float]]
+    ]  # category → lang → {n, mean, pass_rate, fluency_mean}
     validation_files: list[str]
     threshold: float
     train_sizes: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    validation_by_file: dict[str, dict] = field(default_factory=dict)  # file → the same as `validation`, that file alone
-    discriminant: dict[str, dict[str, float]] = field(default_factory=dict)  # lang → own vs unseen voices
+    validation_by_file: dict[str, dict] = field(
+        default_factory=dict
+    )  # file → the same as `validation`, that file alone
+    discriminant: dict[str, dict[str, float]] = field(
+        default_factory=dict
+    )  # lang → own vs unseen voices
 
-    def validation_checks(self, validation: dict | None = None) -> list[tuple[str, str, str, float, bool]]:
+    def validation_checks(
+        self, validation: dict | None = None
+    ) -> list[tuple[str, str, str, float, bool]]:
         """(category, lang, target text, measured, met) for every target with data (`validation`:
         another set of results than the whole, e.g. one file's)."""
         validation = self.validation if validation is None else validation
@@ -265,7 +349,9 @@ class CalibrationResult:
             for lang, row in sorted(validation.get(cat, {}).items()):
                 if stat in row:
                     met = row[stat] >= value if op == ">=" else row[stat] <= value
-                    out.append((cat, lang, f"{stat.replace('_', ' ')} {op} {value:g}", row[stat], met))
+                    out.append(
+                        (cat, lang, f"{stat.replace('_', ' ')} {op} {value:g}", row[stat], met)
+                    )
         return out
 
 
@@ -287,9 +373,16 @@ def evaluate(scorer: Scorer, threshold: float) -> dict:
         scored[kind] = scores
         pers[kind] = _by_lang(scores)
         passed[kind] = _by_lang(scores, key=lambda s: float(s.personality >= threshold))
-    aucs = {neg: {lang: auc([s.personality for s in scored["reference"] if s.lang == lang],
-                            [s.personality for s in scored[neg] if s.lang == lang]) for lang in scorer.persona.languages}
-            for neg in ("generic", "agent")}
+    aucs = {
+        neg: {
+            lang: auc(
+                [s.personality for s in scored["reference"] if s.lang == lang],
+                [s.personality for s in scored[neg] if s.lang == lang],
+            )
+            for lang in scorer.persona.languages
+        }
+        for neg in ("generic", "agent")
+    }
     effect = {}
     if "reference_no_signature" in scored:
         ref = {s.id: s.personality for s in scored["reference"]}
@@ -298,8 +391,15 @@ def evaluate(scorer: Scorer, threshold: float) -> dict:
             diffs[s.lang].append(ref[s.id] - s.personality)
         effect = {lang: float(np.mean(v)) for lang, v in sorted(diffs.items())}
     flu, parts = _fluency_sets(scorer, prompts)
-    return dict(personality=pers, pass_rate=passed, auc=aucs, catchphrase_effect=effect, fluency=flu, fluency_parts=parts,
-                discriminant=discriminant(scorer, threshold))
+    return dict(
+        personality=pers,
+        pass_rate=passed,
+        auc=aucs,
+        catchphrase_effect=effect,
+        fluency=flu,
+        fluency_parts=parts,
+        discriminant=discriminant(scorer, threshold),
+    )
 
 
 def _fluency_sets(scorer: Scorer, prompts: list[Prompt]) -> tuple[dict, dict]:
@@ -311,7 +411,11 @@ def _fluency_sets(scorer: Scorer, prompts: list[Prompt]) -> tuple[dict, dict]:
         if kind == "european_pt":
             items = [(p, p.negatives["european_pt"]) for p in pt if p.negatives.get("european_pt")]
         elif kind == "wrong_language":
-            items = [(p, w) for i, p in enumerate(prompts) if p.lang == "pt" and (w := N.wrong_language(prompts, i))]
+            items = [
+                (p, w)
+                for i, p in enumerate(prompts)
+                if p.lang == "pt" and (w := N.wrong_language(prompts, i))
+            ]
         else:
             items = [(p, _reply(p, kind)) for p in pt]
         if not items:
@@ -319,7 +423,10 @@ def _fluency_sets(scorer: Scorer, prompts: list[Prompt]) -> tuple[dict, dict]:
         scores = scorer.score([p for p, _ in items], [r for _, r in items])
         flu[kind] = float(np.mean([s.fluency for s in scores]))
         keys = ("in_language", "lexical", "repetition", "syntax", "variety")
-        parts[kind] = {k: float(np.mean([(s.parts["fluency"] or {}).get(k, 0.0) for s in scores])) for k in keys}
+        parts[kind] = {
+            k: float(np.mean([(s.parts["fluency"] or {}).get(k, 0.0) for s in scores]))
+            for k in keys
+        }
     return flu, parts
 
 
@@ -335,18 +442,30 @@ def load_validation(persona: Persona) -> tuple[list[dict], list[str]]:
         for n, row in enumerate(read_jsonl(path, "validation file"), start=1):
             where = f"{path}: line {n}"
             if row.get("prompt_id") not in by_id:
-                raise ConfigError(f"{where}: prompt_id {row.get('prompt_id')!r} is not an eval or calibration prompt.")
+                raise ConfigError(
+                    f"{where}: prompt_id {row.get('prompt_id')!r} is not an eval or calibration prompt."
+                )
             if not isinstance(row.get("reply"), str) or not isinstance(row.get("category"), str):
                 raise ConfigError(f"{where}: needs 'category' and 'reply' text.")
             prompt = by_id[row["prompt_id"]]
             if "lang" in row and normalize_lang(row["lang"], where) != prompt.lang:
-                raise ConfigError(f"{where}: lang {row['lang']!r} differs from its prompt's ({prompt.lang}).")
-            rows.append({"prompt": prompt, "category": row["category"], "reply": row["reply"],
-                         "file": str(path.relative_to(persona.root))})
+                raise ConfigError(
+                    f"{where}: lang {row['lang']!r} differs from its prompt's ({prompt.lang})."
+                )
+            rows.append(
+                {
+                    "prompt": prompt,
+                    "category": row["category"],
+                    "reply": row["reply"],
+                    "file": str(path.relative_to(persona.root)),
+                }
+            )
     return rows, files
 
 
-def validate(scorer: Scorer, rows: list[dict], threshold: float) -> dict[str, dict[str, dict[str, float]]]:
+def validate(
+    scorer: Scorer, rows: list[dict], threshold: float
+) -> dict[str, dict[str, dict[str, float]]]:
     if not rows:
         return {}
     scores = scorer.score([r["prompt"] for r in rows], [r["reply"] for r in rows])
@@ -356,25 +475,40 @@ def validate(scorer: Scorer, rows: list[dict], threshold: float) -> dict[str, di
     out: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
     for (cat, lang), ss in sorted(groups.items()):
         flu = [s.fluency for s in ss if s.fluency is not None]
-        out[cat][lang] = {"n": len(ss), "mean": float(np.mean([s.personality for s in ss])),
-                          "pass_rate": float(np.mean([s.personality >= threshold for s in ss])),
-                          "zeroed_rate": float(np.mean([s.personality == 0.0 for s in ss])),
-                          "fluency_mean": float(np.mean(flu)) if flu else float("nan")}
-    brazilian = [s.fluency for (cat, lang), ss in groups.items() if lang == "pt" and cat in BRAZILIAN_CATEGORIES
-                 for s in ss]
+        out[cat][lang] = {
+            "n": len(ss),
+            "mean": float(np.mean([s.personality for s in ss])),
+            "pass_rate": float(np.mean([s.personality >= threshold for s in ss])),
+            "zeroed_rate": float(np.mean([s.personality == 0.0 for s in ss])),
+            "fluency_mean": float(np.mean(flu)) if flu else float("nan"),
+        }
+    brazilian = [
+        s.fluency
+        for (cat, lang), ss in groups.items()
+        if lang == "pt" and cat in BRAZILIAN_CATEGORIES
+        for s in ss
+    ]
     european = [s.fluency for s in groups.get(("european_pt", "pt"), [])]
     if brazilian and european:  # PT-BR fluency must tell the two varieties apart, reply by reply
         out["european_pt"]["pt"]["fluency_auc_br_vs_eu"] = auc(brazilian, european)
-    for lang in out.get("other_voice", {}):  # in-voice replies must outscore other voices', reply by reply
-        own = [s.personality for (cat, lg), ss in groups.items() if lg == lang and cat in BRAZILIAN_CATEGORIES for s in ss]
+    for lang in out.get(
+        "other_voice", {}
+    ):  # in-voice replies must outscore other voices', reply by reply
+        own = [
+            s.personality
+            for (cat, lg), ss in groups.items()
+            if lg == lang and cat in BRAZILIAN_CATEGORIES
+            for s in ss
+        ]
         other = [s.personality for s in groups[("other_voice", lang)]]
         if own:
             out["other_voice"][lang]["auc_own_vs_other"] = auc(own, other)
     return dict(out)
 
 
-def calibrate(persona: Persona, threshold: float, *, write_anchors: bool = True,
-              scorer: Scorer | None = None) -> CalibrationResult:
+def calibrate(
+    persona: Persona, threshold: float, *, write_anchors: bool = True, scorer: Scorer | None = None
+) -> CalibrationResult:
     t0 = time.perf_counter()
     scorer = scorer or Scorer(persona, anchors=None)
     t_fit = time.perf_counter() - t0
@@ -386,22 +520,43 @@ def calibrate(persona: Persona, threshold: float, *, write_anchors: bool = True,
     ev = evaluate(scorer, threshold)
     rows, files = load_validation(persona)
     validation = validate(scorer, rows, threshold)
-    by_file = {f: validate(scorer, [r for r in rows if r["file"] == f], threshold) for f in files} if len(files) > 1 else {}
+    by_file = (
+        {f: validate(scorer, [r for r in rows if r["file"] == f], threshold) for f in files}
+        if len(files) > 1
+        else {}
+    )
     train = scorer.train
     return CalibrationResult(
-        persona=persona.name, anchors=anchors, validation=validation, validation_files=files, threshold=threshold,
+        persona=persona.name,
+        anchors=anchors,
+        validation=validation,
+        validation_files=files,
+        threshold=threshold,
         validation_by_file=by_file,
-        train_sizes=dict(persona=len(train.of("persona")), agent=len(train.agent), generic=len(train.of("generic")),
-                         impostor=len(train.of("impostor")),
-                         pairs=len(train.pairs), dropped_contaminated=train.dropped_contaminated,
-                         calibration=len(persona.calibration_prompts()), eval=len(persona.eval_prompts()),
-                         **{f"conversations_{k}": v for k, v in sorted(train.conversation_langs.items())}),
+        train_sizes=dict(
+            persona=len(train.of("persona")),
+            agent=len(train.agent),
+            generic=len(train.of("generic")),
+            impostor=len(train.of("impostor")),
+            pairs=len(train.pairs),
+            dropped_contaminated=train.dropped_contaminated,
+            calibration=len(persona.calibration_prompts()),
+            eval=len(persona.eval_prompts()),
+            **{f"conversations_{k}": v for k, v in sorted(train.conversation_langs.items())},
+        ),
         timings=dict(fit_s=round(t_fit, 1), eval_s=round(time.perf_counter() - t1, 1)),
         **ev,
     )
 
 
-__all__ = ["CalibrationResult", "auc", "calibrate", "evaluate", "fit_anchors", "GENERIC_ANCHOR_SCORE"]
+__all__ = [
+    "CalibrationResult",
+    "auc",
+    "calibrate",
+    "evaluate",
+    "fit_anchors",
+    "GENERIC_ANCHOR_SCORE",
+]
 
 
 def report_path_default(persona: Persona) -> Path:

@@ -67,8 +67,10 @@ class EmbeddingCache:
         missing = [k for k in keys if k not in found]
         if self.db is not None and missing:
             for i in range(0, len(missing), 500):
-                chunk = missing[i:i + 500]
-                rows = self.db.execute(f"SELECT key, vec FROM emb WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                chunk = missing[i : i + 500]
+                rows = self.db.execute(
+                    f"SELECT key, vec FROM emb WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                )
                 for key, blob in rows:
                     found[key] = self.mem[key] = np.frombuffer(blob, dtype=np.float32)
         return found
@@ -77,8 +79,10 @@ class EmbeddingCache:
         self.mem.update(items)
         if self.db is not None and items:
             try:
-                self.db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
-                                    [(k, v.astype(np.float32).tobytes()) for k, v in items.items()])
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                    [(k, v.astype(np.float32).tobytes()) for k, v in items.items()],
+                )
                 self.db.commit()
             except sqlite3.Error:
                 pass
@@ -92,7 +96,9 @@ class EmbeddingCache:
 class Encoder:
     """MiniLM sentence embeddings, loaded lazily (only when something is not cached)."""
 
-    def __init__(self, folder: Path | None = None, cache: Path | None | bool = True, batch_size: int = 32):
+    def __init__(
+        self, folder: Path | None = None, cache: Path | None | bool = True, batch_size: int = 32
+    ):
         from molting.models import cache_root
 
         self.folder = folder or minilm_dir()
@@ -140,11 +146,19 @@ class Encoder:
         try:
             with torch.inference_mode():
                 for i in range(0, len(todo), self.batch_size):
-                    chunk = todo[i:i + self.batch_size]
-                    b = tok(chunk, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+                    chunk = todo[i : i + self.batch_size]
+                    b = tok(
+                        chunk,
+                        padding=True,
+                        truncation=True,
+                        max_length=MAX_TOKENS,
+                        return_tensors="pt",
+                    )
                     h = model(**b).last_hidden_state
                     m = b["attention_mask"].unsqueeze(-1).float()
-                    e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
+                    e = torch.nn.functional.normalize(
+                        (h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1
+                    )
                     out.extend(e.numpy().astype(np.float32))
         finally:
             torch.set_num_threads(threads)

@@ -60,38 +60,81 @@ _BR_MARKERS = {
     "a_gente": (r"(?<!toda )(?<!todo )\ba gente\b", 1.0),
     "pra": (r"\b(?:pra|pro|pras|pros)\b", 1.0),
     "ta_to_ne": (r"\b(?:ta|to|ne|tamo)\b(?=[\s,.!?]|$)", 1.0),
-    "gerund": (r"\b(?:estou|esta|estamos|estao|estava|estavam|estar|esteja|ta|to|fica|ficou|vai|vou|seguem?)\s+\w+(?:ando|endo|indo)\b", 1.0),
-    "lexicon": (r"\b(?:celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|goleiro|xicara|geladeira|baixar|baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b", 1.0),
+    "gerund": (
+        r"\b(?:estou|esta|estamos|estao|estava|estavam|estar|esteja|ta|to|fica|ficou|vai|vou|seguem?)\s+\w+(?:ando|endo|indo)\b",
+        1.0,
+    ),
+    "lexicon": (
+        r"\b(?:celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|goleiro|xicara|geladeira|baixar|baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b",
+        1.0,
+    ),
     "tem_que": (r"\btem que\b", 1.0),
 }
-_TU_VERBS = ("estas|tens|podes|queres|sabes|fazes|dizes|vais|consegues|percebes|achas|usas|ves|ficas|"
-             "preferes|deves|tentas|corres|metes|poes|gostas|viste|fizeste|disseste|puseste|tiveste|quiseste")
+_TU_VERBS = (
+    "estas|tens|podes|queres|sabes|fazes|dizes|vais|consegues|percebes|achas|usas|ves|ficas|"
+    "preferes|deves|tentas|corres|metes|poes|gostas|viste|fizeste|disseste|puseste|tiveste|quiseste"
+)
 _EU_MARKERS = {
     "tu_forms": (rf"\b(?:tu|teu|tua|teus|tuas|contigo|{_TU_VERBS})\b", 1.0),
-    "tu_preterite": (r"\b(?!(?:arr|g|af|contr|desg|b|h|tr|c|v|eng)aste\b)\w{2,}aste\b", 1.0),  # instalaste, acabaste
-    "tu_future_subjunctive": (r"\bse\s+(?:\w+ares|\w+eres|\w+ires|quiseres|puderes|tiveres|fizeres|vires|fores|souberes)\b", 1.0),
-    "a_infinitive": (r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b", 1.0),
-    "lexicon": (r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes|planea\w*|planeie\w*|sistemas? operativos?|camia?o|camioes|travao|travoes|boleias?|golos?|videojogos?|carrinhas?|regist(?:a|as|am|amos|ar|ei|ou|ado|ada|ados|adas|ador|adores))\b", 1.0),
-    "enclitic_te_lhe": (r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b", 1.0),  # dá-te, mostra-lhe, põe-na
+    "tu_preterite": (
+        r"\b(?!(?:arr|g|af|contr|desg|b|h|tr|c|v|eng)aste\b)\w{2,}aste\b",
+        1.0,
+    ),  # instalaste, acabaste
+    "tu_future_subjunctive": (
+        r"\bse\s+(?:\w+ares|\w+eres|\w+ires|quiseres|puderes|tiveres|fizeres|vires|fores|souberes)\b",
+        1.0,
+    ),
+    "a_infinitive": (
+        r"\b(?:estou|esta|estas|estamos|estao|estava|estavam|estar|estive|ando|andas|anda|continua|continuo|continuas|fica|ficou|ficam|pos-se)\s+a\s+\w+(?:ar|er|ir|or)\b",
+        1.0,
+    ),
+    "lexicon": (
+        r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes|planea\w*|planeie\w*|sistemas? operativos?|camia?o|camioes|travao|travoes|boleias?|golos?|videojogos?|carrinhas?|regist(?:a|as|am|amos|ar|ei|ou|ado|ada|ados|adas|ador|adores))\b",
+        1.0,
+    ),
+    "enclitic_te_lhe": (
+        r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b",
+        1.0,
+    ),  # dá-te, mostra-lhe, põe-na
     # the personal infinitive of "tu": "para não decorares", "sem te preocupares", "o que aprenderes"
-    "tu_infinitive": (r"\b(?:para|sem|ao|quando|que|de)(?:[ \t]+(?:nao|te|o|a|os|as|se))*[ \t]+(?!(?:milh|lug|p|b|m|milit|famili|"
-                      r"escol|popul|simil|regul|particul|col|titul|celul|auxili|modul|angul|singul|sol|l|ex)ares\b)"
-                      r"[a-z]{2,}(?:ares|eres|ires)\b", 1.0),
+    "tu_infinitive": (
+        r"\b(?:para|sem|ao|quando|que|de)(?:[ \t]+(?:nao|te|o|a|os|as|se))*[ \t]+(?!(?:milh|lug|p|b|m|milit|famili|"
+        r"escol|popul|simil|regul|particul|col|titul|celul|auxili|modul|angul|singul|sol|l|ex)ares\b)"
+        r"[a-z]{2,}(?:ares|eres|ires)\b",
+        1.0,
+    ),
     # European spellings the Brazilian dictionary also accepts (the 1990 agreement allows both), so
     # molting.metrics.variety cannot derive them; Brazilians keep the c/p: detectar, aspecto, contato
-    "spelling": (r"\b(?:detet\w*|contactos?|contactar|aspetos?|perspetivas?|espetador\w*|caracter)\b", 1.0),
-    "enclitic_o_a": (r"\b\w+[aeiu]-(?:o|a|os|as|lo|la|los|las)\b", 0.5),  # BR formal also: "para salvá-la"
-    "mesoclisis": (r"\b\w+-(?:me|te|se|lhe|lo|la|nos|vos)-(?:ei|as|a|emos|eis|ao|ia|ias|iamos|iam)\b", 1.0),
+    "spelling": (
+        r"\b(?:detet\w*|contactos?|contactar|aspetos?|perspetivas?|espetador\w*|caracter)\b",
+        1.0,
+    ),
+    "enclitic_o_a": (
+        r"\b\w+[aeiu]-(?:o|a|os|as|lo|la|los|las)\b",
+        0.5,
+    ),  # BR formal also: "para salvá-la"
+    "mesoclisis": (
+        r"\b\w+-(?:me|te|se|lhe|lo|la|nos|vos)-(?:ei|as|a|emos|eis|ao|ia|ias|iamos|iam)\b",
+        1.0,
+    ),
     # the present of "tu" (first conjugation) after a conjunction: "se trabalhas", "quando precisas"
-    "tu_present": (r"\b(?:se|quando|tu|enquanto|caso)[ \t]+(?:(?:nao|ja|so|te|lhe)[ \t]+)?[a-z]{3,}as\b", 1.0),
-    "precisar_de_infinitive": (r"\bprecis\w*[ \t]+de[ \t]+[a-z]{2,}(?:ar|er|ir)\b", 1.0),  # BR: "precisa fazer"
+    "tu_present": (
+        r"\b(?:se|quando|tu|enquanto|caso)[ \t]+(?:(?:nao|ja|so|te|lhe)[ \t]+)?[a-z]{3,}as\b",
+        1.0,
+    ),
+    "precisar_de_infinitive": (
+        r"\bprecis\w*[ \t]+de[ \t]+[a-z]{2,}(?:ar|er|ir)\b",
+        1.0,
+    ),  # BR: "precisa fazer"
     "isto": (r"\bisto\b", 0.5),  # Brazilian speech says "isso"; Brazilian writing uses "isto" too
 }
 # Spellings are the dictionaries' job (molting.metrics.variety: econômico/económico, receção,
 # projecto); the accented preterite "falámos" stays here for verbs no dictionary knows
 # ("commitámos"), and the grave accent of "à espera" is syntax.
 _EU_ACCENTS = re.compile(r"\b\w{2,}ámos\b|\bà (?:espera|procura)\b|\bparar à\b")
-_EU_BEFORE_CODE = re.compile(r"\bcorr(?:e|es|am)[ \t]+`")  # "Corre `pytest`": Brazilians "rodam" a command
+_EU_BEFORE_CODE = re.compile(
+    r"\bcorr(?:e|es|am)[ \t]+`"
+)  # "Corre `pytest`": Brazilians "rodam" a command
 _BR_RE = {k: (re.compile(v), w) for k, (v, w) in _BR_MARKERS.items()}
 _EU_RE = {k: (re.compile(v), w) for k, (v, w) in _EU_MARKERS.items()}
 EU_WEIGHT = 2.0  # in the variety factor a European marker counts double a Brazilian one
@@ -112,9 +155,15 @@ class VarietyMarkers:
 # Word-level evidence from the pt_BR and pt_PT Hunspell dictionaries (molting.metrics.variety):
 # (side, kind) → weight. Brazilian "vocabulary" (accepted by pt_BR only, no European counterpart)
 # is half weight: pt_PT's gaps (technical words) put ordinary Portuguese there too.
-DICT_WEIGHTS = {("br", "spelling"): 1.0, ("br", "vocabulary"): 0.5,
-                ("eu", "spelling"): 1.0, ("eu", "pre_reform"): 1.0, ("eu", "tu_verb"): 1.0, ("eu", "vocabulary"): 1.0,
-                ("eu", "enclisis"): 1.0}
+DICT_WEIGHTS = {
+    ("br", "spelling"): 1.0,
+    ("br", "vocabulary"): 0.5,
+    ("eu", "spelling"): 1.0,
+    ("eu", "pre_reform"): 1.0,
+    ("eu", "tu_verb"): 1.0,
+    ("eu", "vocabulary"): 1.0,
+    ("eu", "enclisis"): 1.0,
+}
 _TU_KEYS = ("tu_forms", "tu_preterite", "tu_future_subjunctive", "tu_infinitive", "tu_present")
 _TU_PRONOUNS = frozenset(["tu", "teu", "tua", "teus", "tuas", "contigo"])
 
@@ -133,7 +182,9 @@ def variety_markers(text: str, dictionaries: bool = True) -> VarietyMarkers:
         back = SpanMap(prose, norm)
     found: list[str] = []
     br = eu_strong = eu_weak = 0.0
-    tu_words: set[str] = set()  # verbs a tu marker counted: the dictionary's tu_verb does not count them again
+    tu_words: set[str] = (
+        set()
+    )  # verbs a tu marker counted: the dictionary's tu_verb does not count them again
     for side, table in (("br", _BR_RE), ("eu", _EU_RE)):
         for key, (rx, weight) in table.items():
             hits = list(rx.finditer(norm))
@@ -162,7 +213,9 @@ def variety_markers(text: str, dictionaries: bool = True) -> VarietyMarkers:
         for w, e in V.word_evidence(prose):
             if e.kind == "tu_verb" and w in tu_words:
                 continue
-            kinds[f"{e.side}:dict_{e.kind}"] = kinds.get(f"{e.side}:dict_{e.kind}", 0.0) + DICT_WEIGHTS[(e.side, e.kind)]
+            kinds[f"{e.side}:dict_{e.kind}"] = (
+                kinds.get(f"{e.side}:dict_{e.kind}", 0.0) + DICT_WEIGHTS[(e.side, e.kind)]
+            )
         if enc := V.enclisis(prose):
             kinds["eu:dict_enclisis"] = len(enc) * DICT_WEIGHTS[("eu", "enclisis")]
         for key in sorted(kinds):
@@ -179,7 +232,46 @@ def variety_markers(text: str, dictionaries: bool = True) -> VarietyMarkers:
 
 # Everyday Brazilian forms the European-leaning pyspellchecker list lacks.
 BR_SUPPLEMENT = frozenset(
-    ["pra", "pro", "pras", "pros", "tá", "tô", "né", "tamo", "cadê", "beleza", "bora", "valeu", "show", "oi", "blz", "vc", "ônibus", "celular", "registro", "deletar", "planilha", "bacana", "legal", "galera", "curtinho", "rapidinho", "certinho", "pertinho", "hasheáveis", "hasheável", "commitar", "commita", "comitar", "debugar", "debuga", "printar", "logar", "deployar"]
+    [
+        "pra",
+        "pro",
+        "pras",
+        "pros",
+        "tá",
+        "tô",
+        "né",
+        "tamo",
+        "cadê",
+        "beleza",
+        "bora",
+        "valeu",
+        "show",
+        "oi",
+        "blz",
+        "vc",
+        "ônibus",
+        "celular",
+        "registro",
+        "deletar",
+        "planilha",
+        "bacana",
+        "legal",
+        "galera",
+        "curtinho",
+        "rapidinho",
+        "certinho",
+        "pertinho",
+        "hasheáveis",
+        "hasheável",
+        "commitar",
+        "commita",
+        "comitar",
+        "debugar",
+        "debuga",
+        "printar",
+        "logar",
+        "deployar",
+    ]
 )
 _BR_TO_EU_ACCENT = str.maketrans({"ê": "é", "ô": "ó"})
 
@@ -191,16 +283,25 @@ class Lexicon:
     def _known(self) -> tuple[dict, dict]:
         from spellchecker import SpellChecker
 
-        return (SpellChecker(language="pt").word_frequency.dictionary,
-                SpellChecker(language="en").word_frequency.dictionary)
+        return (
+            SpellChecker(language="pt").word_frequency.dictionary,
+            SpellChecker(language="en").word_frequency.dictionary,
+        )
 
     def is_known(self, word: str) -> bool:
         pt, en = self._known
         w = word.lower()
-        return (w in pt or w in BR_SUPPLEMENT or w in en or w.translate(_BR_TO_EU_ACCENT) in pt
-                or all(part in pt or part in en for part in w.split("-")))
+        return (
+            w in pt
+            or w in BR_SUPPLEMENT
+            or w in en
+            or w.translate(_BR_TO_EU_ACCENT) in pt
+            or all(part in pt or part in en for part in w.split("-"))
+        )
 
-    def known_rate(self, text: str, also_known: frozenset[str] = frozenset()) -> tuple[float, tuple[str, ...]]:
+    def known_rate(
+        self, text: str, also_known: frozenset[str] = frozenset()
+    ) -> tuple[float, tuple[str, ...]]:
         """(share of checked words that are known, the unknown ones). Names are skipped:
         capitalised words that do not start a sentence. `also_known`: lower-cased words of the
         user's prompt — jargon the user wrote ("rebase", "tupla") is fair to reuse."""
@@ -212,7 +313,9 @@ class Lexicon:
                 checked.append(w)
         if not checked:
             return 0.0, ()
-        unknown = tuple(w.lower() for w in checked if w.lower() not in also_known and not self.is_known(w))
+        unknown = tuple(
+            w.lower() for w in checked if w.lower() not in also_known and not self.is_known(w)
+        )
         return 1 - len(unknown) / len(checked), unknown
 
 
@@ -247,15 +350,18 @@ def repetition(text: str, stopwords: frozenset[str] = frozenset()) -> Repetition
             covered.update(range(i, i + 3))
     content = [w[:STEM_CHARS] for w in map(normalize, ws) if len(w) >= 3 and w not in stopwords]
     excess = sum(max(0, k - STEM_FREE_REPEATS) for k in Counter(content).values())
-    return Repetition(distinct2, len(covered) / len(ws) if ws else 0.0,
-                      excess / len(content) if content else 0.0)
+    return Repetition(
+        distinct2, len(covered) / len(ws) if ws else 0.0, excess / len(content) if content else 0.0
+    )
 
 
 # ---------------------------------------------------------------- syntax: class-bigram SLOR
 
 FUNCTION_WORDS = 150  # most frequent training words kept verbatim; the rest become suffix classes
 SMOOTH = 0.7  # interpolation weight of the bigram estimate (the rest is the unigram)
-SLOR_PRIOR_TOKENS = 12  # short prose is shrunk toward fluent: n tokens weigh against this many prior ones
+SLOR_PRIOR_TOKENS = (
+    12  # short prose is shrunk toward fluent: n tokens weigh against this many prior ones
+)
 
 
 class ClassBigramLM:
@@ -268,17 +374,24 @@ class ClassBigramLM:
             raise ValueError("ClassBigramLM needs training text")
         freq = Counter(w for t in texts for w in (normalize(x) for x in tokens(t)) if w.isalpha())
         # ties broken by the word: the same texts give the same vocabulary whatever their order
-        self.vocab = frozenset(w for w, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[:FUNCTION_WORDS])
+        self.vocab = frozenset(
+            w for w, _ in sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[:FUNCTION_WORDS]
+        )
         seqs = [self._classes(t) for t in texts]
-        self._set_counts(Counter(c for s in seqs for c in s), Counter(g for s in seqs for g in pairwise(s)),
-                         Counter(a for s in seqs for a in s[:-1]))
+        self._set_counts(
+            Counter(c for s in seqs for c in s),
+            Counter(g for s in seqs for g in pairwise(s)),
+            Counter(a for s in seqs for a in s[:-1]),
+        )
 
     def _set_counts(self, uni: Counter, bi: Counter, prev: Counter) -> None:
         self.uni, self.bi, self.prev = uni, bi, prev
         self.total, self.types = sum(self.uni.values()), len(self.uni) + 1
 
     @classmethod
-    def from_counts(cls, vocab: frozenset[str], uni: Counter, bi: Counter, prev: Counter) -> ClassBigramLM:
+    def from_counts(
+        cls, vocab: frozenset[str], uni: Counter, bi: Counter, prev: Counter
+    ) -> ClassBigramLM:
         self = cls.__new__(cls)
         self.vocab = vocab
         self._set_counts(uni, bi, prev)
@@ -296,7 +409,9 @@ class ClassBigramLM:
 
     def _classes(self, text: str) -> list[str]:
         seq = ["<s>"]
-        for sent in sentences(code_as_word(text)):  # a code span is a word of the sentence, a class of its own
+        for sent in sentences(
+            code_as_word(text)
+        ):  # a code span is a word of the sentence, a class of its own
             seq += [self._cls(t) for t in tokens(sent)] + ["</s>"]
         return seq
 
@@ -319,6 +434,7 @@ class ClassBigramLM:
 
 
 # ---------------------------------------------------------------- combined score
+
 
 @dataclass(frozen=True)
 class Anchor:
@@ -355,22 +471,38 @@ class Fluency:
     raw: FluencyRaw
 
 
-def fluency_raw(text: str, lang_id: LanguageIdentifier, lexicon: Lexicon, lm: ClassBigramLM,
-                lang: str = "pt", prompt: str = "", in_language: float | None = None) -> FluencyRaw:
+def fluency_raw(
+    text: str,
+    lang_id: LanguageIdentifier,
+    lexicon: Lexicon,
+    lm: ClassBigramLM,
+    lang: str = "pt",
+    prompt: str = "",
+    in_language: float | None = None,
+) -> FluencyRaw:
     """Anchor-free fluency measurements; `in_language` may be passed when already computed."""
     if not text.strip():
         raise ValueError("fluency of an empty reply is undefined; score it as degenerate instead")
     known, unknown = lexicon.known_rate(text, frozenset(words(prompt)))
     share = lang_id.share(text, lang) if in_language is None else in_language
-    return FluencyRaw(share, known, unknown, repetition(text, lm.vocab).value, lm.slor(text), variety_markers(text),
-                      lm.n_tokens(text))
+    return FluencyRaw(
+        share,
+        known,
+        unknown,
+        repetition(text, lm.vocab).value,
+        lm.slor(text),
+        variety_markers(text),
+        lm.n_tokens(text),
+    )
 
 
 def combine_fluency(raw: FluencyRaw, anchors: dict[str, Anchor]) -> Fluency:
     lexical = anchors["lexical"](raw.known_rate)
     rep = anchors["repetition"](raw.repetition)
     prior = anchors["syntax"].high  # the fluent end: too little prose to say otherwise
-    slor = (raw.n_tokens * raw.slor + SLOR_PRIOR_TOKENS * prior) / (raw.n_tokens + SLOR_PRIOR_TOKENS)
+    slor = (raw.n_tokens * raw.slor + SLOR_PRIOR_TOKENS * prior) / (
+        raw.n_tokens + SLOR_PRIOR_TOKENS
+    )
     syntax = anchors["syntax"](slor)
     variety = raw.variety.factor
     score = 10 * raw.in_language * lexical * rep * syntax * variety

@@ -17,7 +17,7 @@ subject. A bundle may add its own: DIR/negatives/impostor.jsonl ({"lang", "reply
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from molting.io import read_jsonl, read_yaml_mapping
@@ -35,26 +35,40 @@ class Voice:
     signatures: dict[str, tuple[str, ...]]  # language → signature expressions
 
 
-@lru_cache(maxsize=None)
+@cache
 def packaged_voices() -> tuple[Voice, ...]:
     out = []
     for path in sorted(CORPUS.glob("*.yaml")):
         card = read_yaml_mapping(path, "packaged impostor card")
         sigs = card.get("signature_expressions") or {}
-        out.append(Voice(path.stem, str(card.get("name", path.stem)),
-                         {normalize_lang(k, str(path)): tuple(v) for k, v in sigs.items()}))
+        out.append(
+            Voice(
+                path.stem,
+                str(card.get("name", path.stem)),
+                {normalize_lang(k, str(path)): tuple(v) for k, v in sigs.items()},
+            )
+        )
     return tuple(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def packaged_impostors() -> tuple[dict, ...]:
     """Every packaged impostor reply: {"voice", "lang", "prompt", "reply"}."""
-    prompts = {r["id"]: r["prompt"] for r in read_jsonl(CORPUS / "prompts.jsonl", "packaged impostor prompts")}
+    prompts = {
+        r["id"]: r["prompt"]
+        for r in read_jsonl(CORPUS / "prompts.jsonl", "packaged impostor prompts")
+    }
     rows = []
     for voice in packaged_voices():
         for r in read_jsonl(CORPUS / f"{voice.id}.jsonl", "packaged impostor replies"):
-            rows.append({"voice": voice.id, "lang": normalize_lang(r["lang"], str(CORPUS / voice.id)),
-                         "prompt": prompts[r["prompt_id"]], "reply": r["reply"]})
+            rows.append(
+                {
+                    "voice": voice.id,
+                    "lang": normalize_lang(r["lang"], str(CORPUS / voice.id)),
+                    "prompt": prompts[r["prompt_id"]],
+                    "reply": r["reply"],
+                }
+            )
     return tuple(rows)
 
 
@@ -73,5 +87,12 @@ def folds(voices: list[str]) -> dict[str, int]:
 def foreign_signatures(persona: Persona) -> list[str]:
     """Other voices' signature expressions that are not also the persona's own."""
     own = {s.strip().lower() for s in persona.card.all_signatures()}
-    return sorted({s for v in packaged_voices() for lang in persona.languages for s in v.signatures.get(lang, ())
-                   if s.strip().lower() not in own})
+    return sorted(
+        {
+            s
+            for v in packaged_voices()
+            for lang in persona.languages
+            for s in v.signatures.get(lang, ())
+            if s.strip().lower() not in own
+        }
+    )

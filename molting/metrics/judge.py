@@ -17,10 +17,16 @@ from molting.persona import Card, Prompt
 
 LEVELS = ("1", "2", "3", "4", "5")
 _LEVEL_TEXT = (
-    ("1", "Agent talk or off-topic: narrates its own process or answers something else.",
-     "I'll start by reading your files to understand the problem, then I'll get back to you."),
-    ("2", "Generic assistant filler: padded, impersonal.",
-     "Great question! There are several factors to consider. I hope this helps!"),
+    (
+        "1",
+        "Agent talk or off-topic: narrates its own process or answers something else.",
+        "I'll start by reading your files to understand the problem, then I'll get back to you.",
+    ),
+    (
+        "2",
+        "Generic assistant filler: padded, impersonal.",
+        "Great question! There are several factors to consider. I hope this helps!",
+    ),
     ("3", "Correct but bland: answers, with none of the persona's voice.", None),
     ("4", "Direct and correct, some of the persona's voice.", None),
     ("5", "Fully in character, as the card describes.", None),
@@ -30,9 +36,13 @@ _LEVEL_TEXT = (
 def rubric(card: Card) -> str:
     """The judge's rubric, from the persona card: who, the voice rules, the never-list, and a
     level scale with an example where one exists (the card's own example reply for level 5)."""
-    langs = ", ".join({"en": "English", "pt": "Brazilian Portuguese"}.get(lg, lg) for lg in card.languages)
-    lines = [f"You rate how well a reply matches the persona {card.name}. {card.summary}".strip(),
-             f"Languages: {langs}; the reply must be in the language of the user's message."]
+    langs = ", ".join(
+        {"en": "English", "pt": "Brazilian Portuguese"}.get(lg, lg) for lg in card.languages
+    )
+    lines = [
+        f"You rate how well a reply matches the persona {card.name}. {card.summary}".strip(),
+        f"Languages: {langs}; the reply must be in the language of the user's message.",
+    ]
     if card.voice:
         lines.append(f"Voice: {card.voice}")
     if card.never:
@@ -62,12 +72,16 @@ class LLMJudge:
         for level in LEVELS:
             ids = tokenizer.encode(level, add_special_tokens=False)
             if len(ids) != 1:
-                raise ModelError(f"judge tokenizer splits the score {level!r} into {len(ids)} tokens; "
-                                 "pick a model whose tokenizer has single-digit tokens")
+                raise ModelError(
+                    f"judge tokenizer splits the score {level!r} into {len(ids)} tokens; "
+                    "pick a model whose tokenizer has single-digit tokens"
+                )
             self.level_ids.append(ids[0])
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, card: Card, device: str | None = None, **kw) -> LLMJudge:
+    def from_pretrained(
+        cls, name_or_path: str, card: Card, device: str | None = None, **kw
+    ) -> LLMJudge:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -82,8 +96,9 @@ class LLMJudge:
     def prompt_text(self, prompt: str, reply: str) -> str:
         user = f"{self.rubric}\n\nUser message:\n{prompt}\n\nReply to rate:\n{reply}\n\nScore:"
         if getattr(self.tok, "chat_template", None):
-            return self.tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
-                                                add_generation_prompt=True)
+            return self.tok.apply_chat_template(
+                [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+            )
         return user + " "
 
     def score(self, prompt: Prompt, reply: str) -> JudgeScore:
@@ -97,7 +112,9 @@ class LLMJudge:
             logits = self.model(**batch).logits[0, -1].float()
         p = torch.softmax(logits[self.level_ids], dim=-1).tolist()
         expected = sum((i + 1) * pi for i, pi in enumerate(p))
-        return JudgeScore(score=(expected - 1) / 4 * 10, expected_level=expected, probs=dict(zip(LEVELS, p)))
+        return JudgeScore(
+            score=(expected - 1) / 4 * 10, expected_level=expected, probs=dict(zip(LEVELS, p))
+        )
 
     def score_many(self, prompts: list[Prompt], replies: list[str]) -> list[JudgeScore]:
         if not replies:

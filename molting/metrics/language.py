@@ -19,10 +19,14 @@ from molting.metrics.text import code_tokens, sentences, strip_code, words
 
 CANDIDATES = ("en", "pt", "es", "it", "fr")  # languages a small model drifts into
 DETECTORS = ("lingua", "langdetect")
-SHORT_PROSE_WORDS = 8  # below this, lingua's pt/es call is a coin toss: only a confident other call counts
+SHORT_PROSE_WORDS = (
+    8  # below this, lingua's pt/es call is a coin toss: only a confident other call counts
+)
 SHORT_PROSE_CONFIDENCE = 0.7  # … "confident" for short prose
 LONG_SENTENCE_WORDS = 8  # a sentence this long in another persona language is real code-switching
-JUDGED_SENTENCE_WORDS = 4  # shorter sentences ("Roda `make`.", "Pronto.") say nothing about their language
+JUDGED_SENTENCE_WORDS = (
+    4  # shorter sentences ("Roda `make`.", "Pronto.") say nothing about their language
+)
 
 
 class LanguageIdentifier:
@@ -30,15 +34,21 @@ class LanguageIdentifier:
 
     def __init__(self, backend: str = "lingua", candidates: tuple[str, ...] = CANDIDATES):
         if backend not in DETECTORS:
-            raise ConfigError(f"unknown language detector {backend!r}; choose one of {', '.join(DETECTORS)}")
+            raise ConfigError(
+                f"unknown language detector {backend!r}; choose one of {', '.join(DETECTORS)}"
+            )
         self.backend, self.candidates = backend, tuple(candidates)
 
     @cached_property
     def _lingua(self):
         from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
-        langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in self.candidates]
-        return LanguageDetectorBuilder.from_languages(*langs).with_preloaded_language_models().build()
+        langs = [
+            Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in self.candidates
+        ]
+        return (
+            LanguageDetectorBuilder.from_languages(*langs).with_preloaded_language_models().build()
+        )
 
     def detect(self, text: str) -> str:
         """ISO 639-1 code of the most likely candidate for the prose of `text`, or "unknown"."""
@@ -55,7 +65,10 @@ class LanguageIdentifier:
         prose = " ".join(strip_code(text).split())
         if not prose or self.backend != "lingua":
             return {}
-        return {c.language.iso_code_639_1.name.lower(): c.value for c in self._lingua.compute_language_confidence_values(prose)}
+        return {
+            c.language.iso_code_639_1.name.lower(): c.value
+            for c in self._lingua.compute_language_confidence_values(prose)
+        }
 
     def _langdetect(self, prose: str) -> str:
         from langdetect import DetectorFactory, detect_langs
@@ -79,25 +92,36 @@ class LanguageIdentifier:
         wrong on a confident detection."""
         prose = strip_code(text)
         n_words = len(words(prose))
-        if n_words == 0:  # nothing to judge: a reply that is all code is in no language, not a wrong one
+        if (
+            n_words == 0
+        ):  # nothing to judge: a reply that is all code is in no language, not a wrong one
             return 1.0 if code_tokens(text) else 0.0
         whole = self.detect(prose)
         sents = [(s, len(words(s))) for s in sentences(prose)]
         # sentences too short to judge abstain: they count neither for nor against `lang`
         judged = [(s, n) for s, n in sents if n >= JUDGED_SENTENCE_WORDS]
-        if (n_words < SHORT_PROSE_WORDS or not judged) and whole != lang and self.backend == "lingua":
+        if (
+            (n_words < SHORT_PROSE_WORDS or not judged)
+            and whole != lang
+            and self.backend == "lingua"
+        ):
             conf = self.confidence(prose)
             return 0.0 if conf.get(whole, 0.0) >= SHORT_PROSE_CONFIDENCE else 1.0
         if whole == lang:
-            foreign = sum(n for s, n in sents if n >= LONG_SENTENCE_WORDS and (d := self.detect(s)) != lang
-                          and d in set(others))
+            foreign = sum(
+                n
+                for s, n in sents
+                if n >= LONG_SENTENCE_WORDS and (d := self.detect(s)) != lang and d in set(others)
+            )
             return 1.0 - foreign / max(1, sum(n for _, n in sents))
         if not judged:
             return 1.0
         return sum(n for s, n in judged if self.detect(s) == lang) / sum(n for _, n in judged)
 
 
-def text_language(texts: Iterable[str], lang_id: LanguageIdentifier, languages: tuple[str, ...]) -> str:
+def text_language(
+    texts: Iterable[str], lang_id: LanguageIdentifier, languages: tuple[str, ...]
+) -> str:
     """The language of a conversation: its user and assistant turns together, among `languages`.
 
     Measured on the turns people wrote, never on a system prompt (an English system prompt

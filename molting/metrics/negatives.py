@@ -24,15 +24,35 @@ import numpy as np
 from molting.metrics.text import sentences
 from molting.persona import Card, Prompt
 
-SYLLABLES = ("ca", "pre", "lon", "di", "vas", "to", "mer", "qui", "sal", "bro", "nhe", "ul", "fa", "ren", "cho")
+SYLLABLES = (
+    "ca",
+    "pre",
+    "lon",
+    "di",
+    "vas",
+    "to",
+    "mer",
+    "qui",
+    "sal",
+    "bro",
+    "nhe",
+    "ul",
+    "fa",
+    "ren",
+    "cho",
+)
 LOOP_WORDS = 30  # small models' loops run until max_new_tokens
 AGENT_PREAMBLES = {
-    "en": ("I'll start by going through what you sent, then I'll put together an answer.",
-           "Let me check a few things first before I answer.",
-           "First I'll reproduce the problem, then I'll look for the cause."),
-    "pt": ("Vou começar analisando o que você mandou e depois monto uma resposta.",
-           "Deixa eu verificar umas coisas antes de responder.",
-           "Primeiro vou reproduzir o problema, depois procuro a causa."),
+    "en": (
+        "I'll start by going through what you sent, then I'll put together an answer.",
+        "Let me check a few things first before I answer.",
+        "First I'll reproduce the problem, then I'll look for the cause.",
+    ),
+    "pt": (
+        "Vou começar analisando o que você mandou e depois monto uma resposta.",
+        "Deixa eu verificar umas coisas antes de responder.",
+        "Primeiro vou reproduzir o problema, depois procuro a causa.",
+    ),
 }
 
 
@@ -80,8 +100,15 @@ def far(prompts: list[Prompt], i: int) -> str:
     return same[(j + len(same) // 2) % len(same)].reference
 
 
-def near_miss(prompt_vecs: np.ndarray, pair_vecs: np.ndarray, pairs: list, langs: list[str], i: int,
-              lang: str, same_prompt: float) -> tuple[str, str] | None:
+def near_miss(
+    prompt_vecs: np.ndarray,
+    pair_vecs: np.ndarray,
+    pairs: list,
+    langs: list[str],
+    i: int,
+    lang: str,
+    same_prompt: float,
+) -> tuple[str, str] | None:
     """(reply, its prompt) of the nearest other question of the same language, or None."""
     sims = pair_vecs @ prompt_vecs[i]
     order = np.argsort(-sims)
@@ -114,8 +141,12 @@ def shuffled(prompt: Prompt) -> str:
 def garbled(prompt: Prompt) -> str:
     rng = _rng(prompt, "garbled")
     ws = prompt.reference.split()
-    return " ".join(w if i % 2 == 0 or "`" in w else "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
-                    for i, w in enumerate(ws))
+    return " ".join(
+        w
+        if i % 2 == 0 or "`" in w
+        else "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
+        for i, w in enumerate(ws)
+    )
 
 
 def repeat_tail(prompt: Prompt) -> str:

@@ -40,10 +40,14 @@ from molting.text.patterns import normalize
 W_STYLE = 0.7  # the learned voice
 W_DIRECT = 0.3  # "the first sentence is the answer": no assistant preamble
 ANCHORED_MAX = 9.6  # the voice alone reaches 9.6; a signature expression can add the last 0.4
-SIGNATURE_BONUS = 0.4  # the card's "at most one" signature expression: under half a point on the same reply
+SIGNATURE_BONUS = (
+    0.4  # the card's "at most one" signature expression: under half a point on the same reply
+)
 STUFFED_AT = 3  # this many signature expressions in one reply is stuffing, not voice
 STUFFED_FACTOR = 0.5  # a stuffed reply keeps half its score and no bonus
-AGENT_FACTOR = 0.1  # the card's never-list: agent talk keeps a tenth (order among bad replies stays)
+AGENT_FACTOR = (
+    0.1  # the card's never-list: agent talk keeps a tenth (order among bad replies stays)
+)
 # Another voice's catchphrase or a phrase the card's never-list quotes: this is someone else
 # talking. A reply in full voice (9.6) drops to 5.8, well under the pass line.
 FOREIGN_FACTOR = 0.6
@@ -61,14 +65,20 @@ _FUNCTION_WORDS = frozenset(normalize(w) for w in STOPWORDS)
 
 def distort(norm: str) -> str:
     """`distort("usa `x` em 2 passos")` → 'usa `c` em # *' (input already normalized)."""
-    masked = _LETTERS.sub(lambda m: m.group(0) if m.group(0) in _FUNCTION_WORDS else "*", _CODE_SPAN.sub("`c`", norm))
+    masked = _LETTERS.sub(
+        lambda m: m.group(0) if m.group(0) in _FUNCTION_WORDS else "*", _CODE_SPAN.sub("`c`", norm)
+    )
     return re.sub(r"\d+", "#", masked)
+
+
 STYLE_C = 4.0  # inverse regularisation of the style classifier (sklearn's C)
 # Degenerate outputs (gate "degenerate"): fragments, echoes of the prompt, loops.
 FRAGMENT_FLOOR = 3  # never fewer words than this, whatever the persona's replies look like
 FRAGMENT_MIN = 2  # a single word is a fragment even with a full stop
 COMPLETE_ENDINGS = ".!?…)]\"'`”»:;"  # a colon or semicolon ends a reply that shows code below it
-FRAGMENT_SHARE = 0.4  # … else a reply shorter than 40% of the persona's short (q0.05) replies is a fragment
+FRAGMENT_SHARE = (
+    0.4  # … else a reply shorter than 40% of the persona's short (q0.05) replies is a fragment
+)
 ECHO_NEW_SHARE = 0.34  # an echo brings fewer than a third of new content words to the prompt's
 LOOP_MIN_CHARS = 80  # compression needs some text to say anything
 LOOP_RATIO_MARGIN = 0.7  # a loop compresses to < 70% of the persona's most compressible reply
@@ -77,8 +87,11 @@ LOOP_RATIO_MARGIN = 0.7  # a loop compresses to < 70% of the persona's most comp
 def signature_regex(expressions: list[str]) -> re.Pattern[str] | None:
     """One regex for the persona's signature expressions, matched on normalize(text), taking the
     punctuation that follows each expression with it (a masked ':' must not become a feature)."""
-    alts = sorted({re.escape(normalize(e).strip().rstrip(":,.!;—–-")) for e in expressions if e.strip()},
-                  key=len, reverse=True)
+    alts = sorted(
+        {re.escape(normalize(e).strip().rstrip(":,.!;—–-")) for e in expressions if e.strip()},
+        key=len,
+        reverse=True,
+    )
     alts = [a for a in alts if a]
     if not alts:
         return None
@@ -138,12 +151,30 @@ class StyleClassifier:
 
         chars, words_, distorted = vocabularies or (None, None, None)
         common = dict(min_df=2, sublinear_tf=True, dtype=np.float64)
-        return (TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, vocabulary=chars, preprocessor=self.prep,
-                                **common),
-                TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, token_pattern=WORD_TOKEN,
-                                vocabulary=words_, preprocessor=self.prep, **common),
-                TfidfVectorizer(analyzer="char", ngram_range=DISTORTED_NGRAMS, vocabulary=distorted,
-                                preprocessor=self.prep_distorted, **common))
+        return (
+            TfidfVectorizer(
+                analyzer="char_wb",
+                ngram_range=CHAR_NGRAMS,
+                vocabulary=chars,
+                preprocessor=self.prep,
+                **common,
+            ),
+            TfidfVectorizer(
+                analyzer="word",
+                ngram_range=WORD_NGRAMS,
+                token_pattern=WORD_TOKEN,
+                vocabulary=words_,
+                preprocessor=self.prep,
+                **common,
+            ),
+            TfidfVectorizer(
+                analyzer="char",
+                ngram_range=DISTORTED_NGRAMS,
+                vocabulary=distorted,
+                preprocessor=self.prep_distorted,
+                **common,
+            ),
+        )
 
     def fit(self, texts: list[str], labels: list[int]) -> StyleClassifier:
         from scipy.sparse import hstack
@@ -152,7 +183,9 @@ class StyleClassifier:
         self.vecs = self._vectorizers()
         x = hstack([v.fit_transform(texts) for v in self.vecs]).tocsr()
         # lbfgs on a fixed matrix is deterministic; balanced: classes differ in size
-        self.clf = LogisticRegression(C=STYLE_C, class_weight="balanced", max_iter=5000).fit(x, labels)
+        self.clf = LogisticRegression(C=STYLE_C, class_weight="balanced", max_iter=5000).fit(
+            x, labels
+        )
         return self
 
     def proba(self, texts: list[str]) -> np.ndarray:
@@ -169,7 +202,9 @@ class StyleClassifier:
         return {"vocabularies": vocabs}, arrays
 
     @classmethod
-    def from_state(cls, signatures: re.Pattern[str] | None, meta: dict, arrays: dict[str, np.ndarray]) -> StyleClassifier:
+    def from_state(
+        cls, signatures: re.Pattern[str] | None, meta: dict, arrays: dict[str, np.ndarray]
+    ) -> StyleClassifier:
         from sklearn.linear_model import LogisticRegression
 
         self = cls(signatures)
@@ -218,7 +253,9 @@ def is_complete(reply: str) -> bool:
     return bool(tail) and (tail[-1] in COMPLETE_ENDINGS or tail.endswith("```"))
 
 
-def degenerate_kind(reply: str, prompt: str, rule: DegenerateRule, repetition_value: float) -> str | None:
+def degenerate_kind(
+    reply: str, prompt: str, rule: DegenerateRule, repetition_value: float
+) -> str | None:
     """'fragment', 'echo', 'loop' or None. `repetition_value` is fluency.repetition(reply).value.
     A short reply is a fragment only when it stops mid-sentence: "Happy birthday." and
     "`git branch --show-current`." are whole answers."""
@@ -227,7 +264,9 @@ def degenerate_kind(reply: str, prompt: str, rule: DegenerateRule, repetition_va
         return "fragment"
     if _is_echo(reply, prompt):
         return "echo"
-    if repetition_value < 0.5 or (len(reply) >= LOOP_MIN_CHARS and compression_ratio(reply) < rule.loop_ratio):
+    if repetition_value < 0.5 or (
+        len(reply) >= LOOP_MIN_CHARS and compression_ratio(reply) < rule.loop_ratio
+    ):
         return "loop"
     return None
 
@@ -253,8 +292,17 @@ def base_score(style: float, direct: bool) -> float:
     return W_STYLE * style + W_DIRECT * float(direct)
 
 
-def combine(anchored: float, signatures: int, topical: float, variety: float, *, lang_ok: bool,
-            degenerate: bool, agent: bool, foreign: bool = False) -> float:
+def combine(
+    anchored: float,
+    signatures: int,
+    topical: float,
+    variety: float,
+    *,
+    lang_ok: bool,
+    degenerate: bool,
+    agent: bool,
+    foreign: bool = False,
+) -> float:
     """Krishna et al.'s conjunction: hard zero for degenerate or wrong-language replies, soft
     gates where the evidence is graded (topicality, Brazilian vs European variety)."""
     if degenerate or not lang_ok:
@@ -275,13 +323,13 @@ def strip_signatures(regex: re.Pattern[str] | None, text: str) -> str:
     index = _norm_index(text)
     keep, last = [], 0
     for m in regex.finditer(norm):
-        keep.append(text[last:index[m.start()]])
+        keep.append(text[last : index[m.start()]])
         last = index[m.end()] if m.end() < len(index) else len(text)
     keep.append(text[last:])
     out = " ".join("".join(keep).split())
     for i, ch in enumerate(out):
         if ch.isalpha():
-            return out[:i] + ch.upper() + out[i + 1:]
+            return out[:i] + ch.upper() + out[i + 1 :]
     return out
 
 

@@ -61,7 +61,9 @@ class Anchors:
     version: str
     fingerprints: dict[str, str]
     base_generic: dict[str, float]  # per language: calibration generic median of the base score
-    base_reference: dict[str, float]  # per language: calibration reference REFERENCE_QUANTILE of the base score
+    base_reference: dict[
+        str, float
+    ]  # per language: calibration reference REFERENCE_QUANTILE of the base score
     base_impostor: dict[str, float]  # per language: IMPOSTOR_QUANTILE of unseen voices' base scores
     topical: dict[str, TopicalAnchor]  # per language: similarity to the reference ↦ topical gate
     degenerate: P.DegenerateRule
@@ -73,7 +75,10 @@ class Anchors:
         """Piecewise linear through (generic median, 2), (unseen voices' q90, 7.5) and (reference
         q10, 9.6), clipped to [0, 9.6]; linear from generic to reference when the other voices
         do not sit between them (the validity report and `persona init` say so)."""
-        points = [(self.base_generic[lang], GENERIC_ANCHOR_SCORE), (self.base_reference[lang], P.ANCHORED_MAX)]
+        points = [
+            (self.base_generic[lang], GENERIC_ANCHOR_SCORE),
+            (self.base_reference[lang], P.ANCHORED_MAX),
+        ]
         if self.separates(lang):
             points.insert(1, (self.base_impostor[lang], IMPOSTOR_ANCHOR_SCORE))
         xs, ys = zip(*points)
@@ -127,8 +132,14 @@ def bundle_fingerprints(persona: Persona) -> dict[str, str]:
 class Scorer:
     """Fit once, score many: `Scorer.load(persona).score(prompts, replies)`."""
 
-    def __init__(self, persona: Persona, anchors: Anchors | None = None, language_detector: str = "lingua",
-                 encoder: Encoder | None = None, use_stored: bool = False):
+    def __init__(
+        self,
+        persona: Persona,
+        anchors: Anchors | None = None,
+        language_detector: str = "lingua",
+        encoder: Encoder | None = None,
+        use_stored: bool = False,
+    ):
         self.persona = persona
         self.lang_id = LanguageIdentifier(language_detector)
         self.signatures = P.signature_regex(persona.card.all_signatures())
@@ -140,7 +151,9 @@ class Scorer:
         self._key = state.state_key(bundle_fingerprints(persona), SCORER_VERSION)
         self._use_stored = use_stored
         self.measured = state.RawCache(self._key) if use_stored else None
-        self._models: tuple | None = None  # (style, topicality, lm, foreign): loaded or fitted on first use
+        self._models: tuple | None = (
+            None  # (style, topicality, lm, foreign): loaded or fitted on first use
+        )
         if not use_stored:
             self._fit()
 
@@ -159,12 +172,21 @@ class Scorer:
                 lm = ClassBigramLM(pt_text) if "pt" in self.persona.languages and pt_text else None
                 cal = self.persona.calibration_prompts()
                 bundle = self.persona.eval_prompts() + cal
-                competitors = ([Competitor(p.lang, p.prompt, p.reference) for p in bundle if p.reference]
-                               + [Competitor(x.lang, x.prompt, x.reply) for x in split.pairs])
-                topicality = Topicality(split.texts + [x.prompt for x in split.pairs] + [p.prompt for p in cal]
-                                        + [p.reference for p in cal], competitors)
-                foreign = P.foreign_phrases(foreign_signatures(self.persona) + P.never_phrases(self.persona.card.never),
-                                            split.of("persona"), [r["reply"] for r in packaged("generic")])
+                competitors = [
+                    Competitor(p.lang, p.prompt, p.reference) for p in bundle if p.reference
+                ] + [Competitor(x.lang, x.prompt, x.reply) for x in split.pairs]
+                topicality = Topicality(
+                    split.texts
+                    + [x.prompt for x in split.pairs]
+                    + [p.prompt for p in cal]
+                    + [p.reference for p in cal],
+                    competitors,
+                )
+                foreign = P.foreign_phrases(
+                    foreign_signatures(self.persona) + P.never_phrases(self.persona.card.never),
+                    split.of("persona"),
+                    [r["reply"] for r in packaged("generic")],
+                )
                 self._models = (style, topicality, lm, foreign)
                 self.fitted = "fitted"
                 state.save(self._key, style, topicality, lm, foreign)
@@ -218,31 +240,64 @@ class Scorer:
                 raise TypeError(f"replies must be str, got {type(r).__name__}")
         for p in prompts:
             if p.lang not in self.persona.languages:
-                raise EvalError(f"prompt {p.id!r} is in '{p.lang}', not one of the persona's languages "
-                                f"({', '.join(self.persona.languages)})")
+                raise EvalError(
+                    f"prompt {p.id!r} is in '{p.lang}', not one of the persona's languages "
+                    f"({', '.join(self.persona.languages)})"
+                )
 
     def raw(self, prompts: list[Prompt], replies: list[str]) -> list[dict]:
         """Anchor-free measurements per reply (what calibration fits anchors on)."""
         self._check(prompts, replies)
         style = self.style.proba(replies)
         topical = self.topicality.score(replies, [p.reference for p in prompts])
-        margins = self.topicality.margins(replies, [p.prompt for p in prompts], [p.lang for p in prompts], topical,
-                                          self._prompt_similarity)
+        margins = self.topicality.margins(
+            replies,
+            [p.prompt for p in prompts],
+            [p.lang for p in prompts],
+            topical,
+            self._prompt_similarity,
+        )
         out, foreign = [], self.foreign
         for p, text, s, t, m in zip(prompts, replies, style, topical, margins):
             d = directness(text)
-            share = self.lang_id.share(text, p.lang, self.persona.languages) if text.strip() else 0.0
-            stop = self.lm.vocab if (p.lang == "pt" and self.lm) else frozenset(normalize(w) for w in STOPWORDS)
-            out.append(dict(
-                style=float(s), direct=d.direct, agent_like=d.agent_like, agent_hits=d.agent_hits, preamble=d.preamble,
-                signatures=P.count_signatures(self.signatures, text), topical=float(t), topical_margin=m,
-                foreign=P.count_signatures(foreign, text),
-                language=self.lang_id.detect(text) if text.strip() else "unknown",
-                in_language=share, words=len(words(text)), repetition=repetition(text, stop).value,
-                variety=variety_markers(text) if p.lang == "pt" else None,
-                fluency=(fluency_raw(text, self.lang_id, self.lexicon, self.lm, prompt=p.prompt, in_language=share)
-                         if p.lang == "pt" and self.lm and text.strip() else None),
-            ))
+            share = (
+                self.lang_id.share(text, p.lang, self.persona.languages) if text.strip() else 0.0
+            )
+            stop = (
+                self.lm.vocab
+                if (p.lang == "pt" and self.lm)
+                else frozenset(normalize(w) for w in STOPWORDS)
+            )
+            out.append(
+                dict(
+                    style=float(s),
+                    direct=d.direct,
+                    agent_like=d.agent_like,
+                    agent_hits=d.agent_hits,
+                    preamble=d.preamble,
+                    signatures=P.count_signatures(self.signatures, text),
+                    topical=float(t),
+                    topical_margin=m,
+                    foreign=P.count_signatures(foreign, text),
+                    language=self.lang_id.detect(text) if text.strip() else "unknown",
+                    in_language=share,
+                    words=len(words(text)),
+                    repetition=repetition(text, stop).value,
+                    variety=variety_markers(text) if p.lang == "pt" else None,
+                    fluency=(
+                        fluency_raw(
+                            text,
+                            self.lang_id,
+                            self.lexicon,
+                            self.lm,
+                            prompt=p.prompt,
+                            in_language=share,
+                        )
+                        if p.lang == "pt" and self.lm and text.strip()
+                        else None
+                    ),
+                )
+            )
         return out
 
     def _prompt_similarity(self, prompts: list[str], others: list[str]) -> np.ndarray:
@@ -254,7 +309,10 @@ class Scorer:
         if self.measured is None:
             return self.raw(prompts, replies)
         self._check(prompts, replies)
-        keys = [self.measured.item_key(p.lang, p.prompt, p.reference, r) for p, r in zip(prompts, replies)]
+        keys = [
+            self.measured.item_key(p.lang, p.prompt, p.reference, r)
+            for p, r in zip(prompts, replies)
+        ]
         found = {k: _raw_from_json(v) for k, v in self.measured.get_many(keys).items()}
         todo = [i for i, k in enumerate(keys) if k not in found]
         if todo:
@@ -265,11 +323,15 @@ class Scorer:
 
     def score(self, prompts: list[Prompt], replies: list[str]) -> list[ReplyScores]:
         if self.anchors is None:
-            raise ModelError("this scorer has no anchors yet; run `molting calibrate --persona DIR` first")
+            raise ModelError(
+                "this scorer has no anchors yet; run `molting calibrate --persona DIR` first"
+            )
         a = self.anchors
         raws = self.raw_cached(prompts, replies)
-        topical = [a.topical[p.lang].gate(r["topical"], r["topical_margin"], len(stems(p.reference)))
-                   for p, r in zip(prompts, raws)]
+        topical = [
+            a.topical[p.lang].gate(r["topical"], r["topical_margin"], len(stems(p.reference)))
+            for p, r in zip(prompts, raws)
+        ]
         return [self._one(p, text, r, t) for p, text, r, t in zip(prompts, replies, raws, topical)]
 
     def _one(self, p: Prompt, text: str, r: dict, topical: float) -> ReplyScores:
@@ -277,30 +339,74 @@ class Scorer:
         base = P.base_score(r["style"], r["direct"])
         anchored = a.anchored(base, p.lang)
         lang_ok = r["in_language"] >= LANG_MATCH_MIN
-        kind = P.degenerate_kind(text, p.prompt, a.degenerate, r["repetition"]) if text.strip() else "empty"
+        kind = (
+            P.degenerate_kind(text, p.prompt, a.degenerate, r["repetition"])
+            if text.strip()
+            else "empty"
+        )
         variety = r["variety"].factor if r["variety"] is not None else 1.0
-        gates = tuple(g for g, on in (
-            ("off_topic", topical < 0.5), ("wrong_language", not lang_ok), ("degenerate", kind is not None),
-            ("agent_talk", r["agent_like"]), ("stuffed", r["signatures"] >= P.STUFFED_AT),
-            ("european_pt", variety < 0.75), ("other_voice", r["foreign"] > 0)) if on)
+        gates = tuple(
+            g
+            for g, on in (
+                ("off_topic", topical < 0.5),
+                ("wrong_language", not lang_ok),
+                ("degenerate", kind is not None),
+                ("agent_talk", r["agent_like"]),
+                ("stuffed", r["signatures"] >= P.STUFFED_AT),
+                ("european_pt", variety < 0.75),
+                ("other_voice", r["foreign"] > 0),
+            )
+            if on
+        )
         flu: Fluency | None = None
         if r["fluency"] is not None and a.lexical is not None:
             flu = combine_fluency(r["fluency"], a.fluency_anchors())
-        personality = P.combine(anchored, r["signatures"], topical, variety, lang_ok=lang_ok,
-                                degenerate=kind is not None, agent=r["agent_like"], foreign=r["foreign"] > 0)
+        personality = P.combine(
+            anchored,
+            r["signatures"],
+            topical,
+            variety,
+            lang_ok=lang_ok,
+            degenerate=kind is not None,
+            agent=r["agent_like"],
+            foreign=r["foreign"] > 0,
+        )
         return ReplyScores(
-            id=p.id, lang=p.lang, personality=round(personality, 4), agent_like=r["agent_like"], direct=r["direct"],
-            language=r["language"], lang_match=lang_ok,
+            id=p.id,
+            lang=p.lang,
+            personality=round(personality, 4),
+            agent_like=r["agent_like"],
+            direct=r["direct"],
+            language=r["language"],
+            lang_match=lang_ok,
             fluency=(round(flu.score, 4) if flu else (0.0 if p.lang == "pt" else None)),
-            br_markers=r["variety"].found if r["variety"] is not None else (), gates=gates,
-            parts=dict(style=r["style"], base=base, anchored=anchored, topical=topical, topical_similarity=r["topical"],
-                       topical_margin=r["topical_margin"],
-                       signatures=r["signatures"], foreign=r["foreign"], agent_hits=r["agent_hits"],
-                       preamble=r["preamble"],
-                       degenerate=kind, in_language=r["in_language"], variety=variety,
-                       fluency=None if not flu else dict(in_language=flu.in_language, lexical=flu.lexical,
-                                                         repetition=flu.repetition, syntax=flu.syntax,
-                                                         variety=flu.variety, unknown=flu.raw.unknown)),
+            br_markers=r["variety"].found if r["variety"] is not None else (),
+            gates=gates,
+            parts=dict(
+                style=r["style"],
+                base=base,
+                anchored=anchored,
+                topical=topical,
+                topical_similarity=r["topical"],
+                topical_margin=r["topical_margin"],
+                signatures=r["signatures"],
+                foreign=r["foreign"],
+                agent_hits=r["agent_hits"],
+                preamble=r["preamble"],
+                degenerate=kind,
+                in_language=r["in_language"],
+                variety=variety,
+                fluency=None
+                if not flu
+                else dict(
+                    in_language=flu.in_language,
+                    lexical=flu.lexical,
+                    repetition=flu.repetition,
+                    syntax=flu.syntax,
+                    variety=flu.variety,
+                    unknown=flu.raw.unknown,
+                ),
+            ),
         )
 
     def score_reply(self, prompt: Prompt, reply: str) -> ReplyScores:
@@ -320,11 +426,15 @@ def _raw_from_json(d: dict) -> dict:
     out = dict(d)
     out["agent_hits"] = tuple(d["agent_hits"])
     if d["variety"] is not None:
-        out["variety"] = VarietyMarkers(d["variety"]["br"], d["variety"]["eu"], tuple(d["variety"]["found"]))
+        out["variety"] = VarietyMarkers(
+            d["variety"]["br"], d["variety"]["eu"], tuple(d["variety"]["found"])
+        )
     if d["fluency"] is not None:
         f = dict(d["fluency"])
         f["unknown"] = tuple(f["unknown"])
-        f["variety"] = VarietyMarkers(f["variety"]["br"], f["variety"]["eu"], tuple(f["variety"]["found"]))
+        f["variety"] = VarietyMarkers(
+            f["variety"]["br"], f["variety"]["eu"], tuple(f["variety"]["found"])
+        )
         out["fluency"] = FluencyRaw(**f)
     return out
 
@@ -338,18 +448,26 @@ def load_anchors(persona: Persona) -> Anchors:
     if not isinstance(raw, dict):
         raise ModelError(f"{path}: not a molting anchors file (expected a JSON object). {hint}")
     if raw.get("version") != SCORER_VERSION:
-        raise ModelError(f"{path}: anchors are for scorer {raw.get('version')}, this molting has {SCORER_VERSION}. {hint}")
+        raise ModelError(
+            f"{path}: anchors are for scorer {raw.get('version')}, this molting has {SCORER_VERSION}. {hint}"
+        )
     problem = _value_problem(raw, Anchors, "", persona.languages)
     if problem:
         raise ModelError(f"{path}: {problem}; it is damaged or edited by hand. {hint}")
     try:
         anchors = Anchors.from_json(raw)
     except (KeyError, TypeError, ValueError) as err:
-        raise ModelError(f"{path}: not a molting anchors file ({type(err).__name__}: {err}). {hint}") from None
+        raise ModelError(
+            f"{path}: not a molting anchors file ({type(err).__name__}: {err}). {hint}"
+        ) from None
     now = bundle_fingerprints(persona)
-    changed = sorted(k for k in set(now) | set(anchors.fingerprints) if anchors.fingerprints.get(k) != now.get(k))
+    changed = sorted(
+        k for k in set(now) | set(anchors.fingerprints) if anchors.fingerprints.get(k) != now.get(k)
+    )
     if changed:
-        raise ModelError(f"{path}: the bundle changed since calibration ({', '.join(changed)}). {hint}")
+        raise ModelError(
+            f"{path}: the bundle changed since calibration ({', '.join(changed)}). {hint}"
+        )
     return anchors
 
 
@@ -374,7 +492,14 @@ def _value_problem(value: Any, tp: Any, key: str, languages: tuple[str, ...]) ->
         missing = [lg for lg in languages if lg not in value] if item is not str else []
         if missing:
             return f"'{key}' has no value for language '{missing[0]}'"
-        return next((p for k, v in value.items() if (p := _value_problem(v, item, f"{key}.{k}", languages))), None)
+        return next(
+            (
+                p
+                for k, v in value.items()
+                if (p := _value_problem(v, item, f"{key}.{k}", languages))
+            ),
+            None,
+        )
     for f in fields(tp):
         at = f"{key}.{f.name}" if key else f.name
         if f.name not in value:

@@ -25,9 +25,16 @@ def state_key(fingerprints: dict[str, str], version: str) -> str:
     (a change that forgot to bump the version still refits) and the libraries that fit."""
     from importlib import metadata
 
-    libs = {name: metadata.version(name) for name in ("scikit-learn", "numpy", "lingua-language-detector", "pyspellchecker")}
-    code = sha256_json({p.name: p.read_text(encoding="utf-8") for p in sorted(Path(__file__).parent.glob("*.py"))})
-    return sha256_json({"fingerprints": fingerprints, "version": version, "libs": libs, "code": code})[:24]
+    libs = {
+        name: metadata.version(name)
+        for name in ("scikit-learn", "numpy", "lingua-language-detector", "pyspellchecker")
+    }
+    code = sha256_json(
+        {p.name: p.read_text(encoding="utf-8") for p in sorted(Path(__file__).parent.glob("*.py"))}
+    )
+    return sha256_json(
+        {"fingerprints": fingerprints, "version": version, "libs": libs, "code": code}
+    )[:24]
 
 
 def state_dir() -> Path:
@@ -40,20 +47,34 @@ def save(key: str, style, topicality, lm, foreign: list[str]) -> None:
     meta_style, arrays = style.state()
     tf_vocab = {k: int(v) for k, v in topicality.tfidf.vocabulary_.items()}
     meta = {
-        "style_vocabularies": [_ordered(v) for v in meta_style["vocabularies"]], "topical_vocabulary": _ordered(tf_vocab),
-        "foreign": foreign, "topical_df": dict(topicality.df), "topical_docs": topicality.n_docs,
+        "style_vocabularies": [_ordered(v) for v in meta_style["vocabularies"]],
+        "topical_vocabulary": _ordered(tf_vocab),
+        "foreign": foreign,
+        "topical_df": dict(topicality.df),
+        "topical_docs": topicality.n_docs,
         "topical_competitors": [[c.lang, c.prompt, c.text] for c in topicality.competitors],
-        "lm": None if lm is None else {"vocab": sorted(lm.vocab), "uni": dict(lm.uni), "prev": dict(lm.prev),
-                                        "bi": [[a, b, n] for (a, b), n in lm.bi.items()]},
+        "lm": None
+        if lm is None
+        else {
+            "vocab": sorted(lm.vocab),
+            "uni": dict(lm.uni),
+            "prev": dict(lm.prev),
+            "bi": [[a, b, n] for (a, b), n in lm.bi.items()],
+        },
     }
     folder = state_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp_json, tmp_npz = folder / f".{key}.{os.getpid()}.json.gz", folder / f".{key}.{os.getpid()}.npz"
+        tmp_json, tmp_npz = (
+            folder / f".{key}.{os.getpid()}.json.gz",
+            folder / f".{key}.{os.getpid()}.npz",
+        )
         with gzip.open(tmp_json, "wt", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False)
         with open(tmp_npz, "wb") as f:
-            np.savez(f, topical_idf=topicality.tfidf.idf_, **{f"style_{k}": v for k, v in arrays.items()})
+            np.savez(
+                f, topical_idf=topicality.tfidf.idf_, **{f"style_{k}": v for k, v in arrays.items()}
+            )
         os.replace(tmp_npz, folder / f"{key}.npz")
         os.replace(tmp_json, folder / f"{key}.json.gz")
     except OSError:
@@ -86,15 +107,26 @@ def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any,
     from molting.metrics.topicality import Competitor, Topicality
 
     vocabs = [{t: i for i, t in enumerate(v)} for v in meta["style_vocabularies"]]
-    style = StyleClassifier.from_state(signatures, {"vocabularies": vocabs},
-                                       {k[len("style_"):]: v for k, v in arrays.items() if k.startswith("style_")})
-    topicality = Topicality.from_state({t: i for i, t in enumerate(meta["topical_vocabulary"])}, arrays["topical_idf"],
-                                       Counter(meta["topical_df"]), meta["topical_docs"],
-                                       [Competitor(*c) for c in meta["topical_competitors"]])
+    style = StyleClassifier.from_state(
+        signatures,
+        {"vocabularies": vocabs},
+        {k[len("style_") :]: v for k, v in arrays.items() if k.startswith("style_")},
+    )
+    topicality = Topicality.from_state(
+        {t: i for i, t in enumerate(meta["topical_vocabulary"])},
+        arrays["topical_idf"],
+        Counter(meta["topical_df"]),
+        meta["topical_docs"],
+        [Competitor(*c) for c in meta["topical_competitors"]],
+    )
     lm = None
     if meta["lm"] is not None:
-        lm = ClassBigramLM.from_counts(frozenset(meta["lm"]["vocab"]), Counter(meta["lm"]["uni"]),
-                                       Counter({(a, b): n for a, b, n in meta["lm"]["bi"]}), Counter(meta["lm"]["prev"]))
+        lm = ClassBigramLM.from_counts(
+            frozenset(meta["lm"]["vocab"]),
+            Counter(meta["lm"]["uni"]),
+            Counter({(a, b): n for a, b, n in meta["lm"]["bi"]}),
+            Counter(meta["lm"]["prev"]),
+        )
     return style, topicality, lm, meta["foreign"]
 
 
@@ -130,8 +162,10 @@ class RawCache:
         out = {}
         try:
             for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
-                for k, v in self.db.execute(f"SELECT key, value FROM raw WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+                chunk = keys[i : i + 500]
+                for k, v in self.db.execute(
+                    f"SELECT key, value FROM raw WHERE key IN ({','.join('?' * len(chunk))})", chunk
+                ):
                     out[k] = json.loads(v)
         except (sqlite3.Error, ValueError):
             return {}
@@ -143,8 +177,10 @@ class RawCache:
         if self.db is None or not items:
             return
         try:
-            self.db.executemany("INSERT OR REPLACE INTO raw VALUES (?, ?)",
-                                [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO raw VALUES (?, ?)",
+                [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()],
+            )
             self.db.commit()
         except sqlite3.Error:
             pass

@@ -10,8 +10,8 @@ with an unpaired z-test), so here they are, small and deterministic:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -30,18 +30,28 @@ class Interval:
         return (self.high - self.low) / 2
 
 
-def paired_bootstrap(candidate: Sequence[float], baseline: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES,
-                     confidence: float = CONFIDENCE, seed: int = 0) -> Interval:
+def paired_bootstrap(
+    candidate: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
     """Percentile bootstrap CI of mean(candidate − baseline) over paired prompts."""
     c, b = np.asarray(candidate, float), np.asarray(baseline, float)
     if c.shape != b.shape or c.size == 0:
-        raise ValueError(f"paired samples must be non-empty and the same length ({c.size} vs {b.size})")
+        raise ValueError(
+            f"paired samples must be non-empty and the same length ({c.size} vs {b.size})"
+        )
     diff = c - b
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, diff.size, size=(resamples, diff.size))
     means = diff[idx].mean(axis=1)
     alpha = (1 - confidence) / 2
-    return Interval(float(diff.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
+    return Interval(
+        float(diff.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    )
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,8 @@ def require_text(reply: str, what: str = "reply") -> str:
 
 
 # Function words that carry no topic (echo detection, term overlap). Short, persona-free lists.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the and or but if then so of to in on at by for with from into about as is are was were be been being
 it its this that these those there here i you he she we they me him her us them my your his our their what which
 who whom whose when where why how not no yes do does did done have has had can could will would should shall may
@@ -76,7 +77,8 @@ para pra pro com sem sobre como que qual quais quem onde quando porque porquê p
 esses essas este esta estes estas aquele aquela eu tu voce você ele ela nos nós vos eles elas me te se lhe
 meu minha meus minhas seu sua seus suas teu tua nosso nossa é e são foi ser estar está esta estão tem ter
 há vai vou ao aos à às já não sim tá né mais muito muita pouco também só
-""".split())
+""".split()
+)
 
 
 def content_words(text: str) -> list[str]:
@@ -89,7 +91,7 @@ NEAR_DUPLICATE = 0.8  # character 5-gram Jaccard above this: the same question, 
 
 def char_grams(text: str, n: int = 5) -> frozenset[str]:
     t = " ".join(text.lower().split())
-    return frozenset(t[i:i + n] for i in range(max(1, len(t) - n + 1)))
+    return frozenset(t[i : i + n] for i in range(max(1, len(t) - n + 1)))
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:

@@ -51,9 +51,15 @@ from molting.metrics.text import content_words
 from molting.text.patterns import normalize
 
 STEM = 5  # "configura", "configuração", "configurado": one key term
-ON_TOPIC_QUANTILE = 0.05  # two-sided: full credit from the on-topic 5th percentile (the 95% pass target) …
-OFF_TOPIC_HIGH = 0.9  # … or from where 90% of hand-written off-topic replies stay below, whichever is lower
-ON_TOPIC_FROM_NEGATIVES = 0.98  # one-sided: full credit above this quantile of replies to other questions
+ON_TOPIC_QUANTILE = (
+    0.05  # two-sided: full credit from the on-topic 5th percentile (the 95% pass target) …
+)
+OFF_TOPIC_HIGH = (
+    0.9  # … or from where 90% of hand-written off-topic replies stay below, whichever is lower
+)
+ON_TOPIC_FROM_NEGATIVES = (
+    0.98  # one-sided: full credit above this quantile of replies to other questions
+)
 SAME_PROMPT = 0.95  # prompts this similar (cos, MiniLM) count as the same question
 PARAPHRASE = 0.85  # competitors whose question is this similar to the prompt are not competitors
 MARGIN_SCALE = 0.1  # closer to another question's answer by this much: no topical credit
@@ -82,8 +88,13 @@ class Topicality:
     def __init__(self, corpus: list[str], competitors: list[Competitor] = ()):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
-                                     preprocessor=normalize, dtype=np.float64).fit(corpus)
+        self.tfidf = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(3, 5),
+            sublinear_tf=True,
+            preprocessor=normalize,
+            dtype=np.float64,
+        ).fit(corpus)
         df = Counter(s for t in corpus for s in stems(t))
         self.n_docs = len(corpus)
         self.df = df
@@ -91,13 +102,25 @@ class Topicality:
         self._rivals: dict[str, tuple] = {}
 
     @classmethod
-    def from_state(cls, vocabulary: dict[str, int], idf: np.ndarray, df: Counter, n_docs: int,
-                   competitors: list[Competitor] = ()) -> Topicality:
+    def from_state(
+        cls,
+        vocabulary: dict[str, int],
+        idf: np.ndarray,
+        df: Counter,
+        n_docs: int,
+        competitors: list[Competitor] = (),
+    ) -> Topicality:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self = cls.__new__(cls)
-        self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
-                                     preprocessor=normalize, dtype=np.float64, vocabulary=vocabulary)
+        self.tfidf = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(3, 5),
+            sublinear_tf=True,
+            preprocessor=normalize,
+            dtype=np.float64,
+            vocabulary=vocabulary,
+        )
         self.tfidf.idf_ = idf
         self.df, self.n_docs = df, n_docs
         self.competitors = list(competitors)
@@ -113,15 +136,28 @@ class Topicality:
             self._rivals[lang] = (comp, matrix, ref_stems, [self._weight(r) for r in ref_stems])
         return self._rivals[lang]
 
-    def margins(self, replies: list[str], prompts: list[str], langs: list[str], own: np.ndarray,
-                paraphrase: Callable[[list[str], list[str]], np.ndarray]) -> list[float | None]:
+    def margins(
+        self,
+        replies: list[str],
+        prompts: list[str],
+        langs: list[str],
+        own: np.ndarray,
+        paraphrase: Callable[[list[str], list[str]], np.ndarray],
+    ) -> list[float | None]:
         """own − the best competitor's s, per reply (None: no competitor in that language).
         `paraphrase(prompts, competitor prompts)` → cosine matrix of the questions."""
-        return [None if r is None else float(own[i] - r[0])
-                for i, r in enumerate(self.rivals(replies, prompts, langs, paraphrase))]
+        return [
+            None if r is None else float(own[i] - r[0])
+            for i, r in enumerate(self.rivals(replies, prompts, langs, paraphrase))
+        ]
 
-    def rivals(self, replies: list[str], prompts: list[str], langs: list[str],
-               paraphrase: Callable[[list[str], list[str]], np.ndarray]) -> list[tuple[float, Competitor] | None]:
+    def rivals(
+        self,
+        replies: list[str],
+        prompts: list[str],
+        langs: list[str],
+        paraphrase: Callable[[list[str], list[str]], np.ndarray],
+    ) -> list[tuple[float, Competitor] | None]:
         """Per reply, the competitor it is closest to and its s (None: no competitor in that
         language): the question the reply may answer instead of its own (reports show it)."""
         out: list[tuple[float, Competitor] | None] = [None] * len(replies)
@@ -136,7 +172,9 @@ class Topicality:
                 mine = stems(replies[i])
                 best, at = -np.inf, -1
                 for j, c in enumerate(comp):
-                    if same[row, j] or not ref_weight[j] or c.text == replies[i]:  # the reply itself is no rival
+                    if (
+                        same[row, j] or not ref_weight[j] or c.text == replies[i]
+                    ):  # the reply itself is no rival
                         continue
                     got = mine & ref_stems[j]
                     s = cos[row, j] + (self._weight(got) / ref_weight[j] if got else 0.0)
@@ -196,7 +234,12 @@ class TopicalAnchor:
         """Two-sided from hand-written on/off-topic replies when there are enough, else one-sided
         from the persona's replies to other questions."""
         if len(on) >= 5 and len(off) >= 5:
-            high = min(float(np.quantile(on, ON_TOPIC_QUANTILE)), float(np.quantile(off, OFF_TOPIC_HIGH)))
+            high = min(
+                float(np.quantile(on, ON_TOPIC_QUANTILE)), float(np.quantile(off, OFF_TOPIC_HIGH))
+            )
             return cls(float(np.median(off)), high, "hand-written replies")
-        return cls(float(np.median(negatives)), float(np.quantile(negatives, ON_TOPIC_FROM_NEGATIVES)),
-                   "replies to other questions")
+        return cls(
+            float(np.median(negatives)),
+            float(np.quantile(negatives, ON_TOPIC_FROM_NEGATIVES)),
+            "replies to other questions",
+        )

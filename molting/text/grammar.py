@@ -25,7 +25,9 @@ def by_first_letter(options: list[str]) -> str:
     """
     groups: dict[str, list[str]] = {}
     for o in options:
-        assert o[0].isalpha() and o[1:2] not in ("?", "*", "+", "{"), f"{o!r} must open with a plain letter"
+        assert o[0].isalpha() and o[1:2] not in ("?", "*", "+", "{"), (
+            f"{o!r} must open with a plain letter"
+        )
         groups.setdefault(o[0], []).append(o[1:])
     return "(?:" + "|".join(f"{c}(?:{'|'.join(rest)})" for c, rest in groups.items()) + ")"
 
@@ -36,7 +38,9 @@ def by_first_letter(options: list[str]) -> str:
 # whitespace is possessive: what follows never starts with whitespace, so giving some back
 # could not help.
 BOUNDARY = r"[\n.!?:;…,—–]"
-AFTER_BOUNDARY = r"[ \t\n]{0,16}+(?:(?=[a-z])|(?:(?:[-*>•#]{1,6}|\d{1,2}[.)])[ \t]{0,8})?(?:\*\*|__)?)"
+AFTER_BOUNDARY = (
+    r"[ \t\n]{0,16}+(?:(?=[a-z])|(?:(?:[-*>•#]{1,6}|\d{1,2}[.)])[ \t]{0,8})?(?:\*\*|__)?)"
+)
 START = rf"(?:^|(?<={BOUNDARY})|(?<=[ \t]-))" + AFTER_BOUNDARY
 
 # Interjections and sequencing words that may precede the announcement without punctuation
@@ -44,20 +48,57 @@ START = rf"(?:^|(?<={BOUNDARY})|(?<=[ \t]-))" + AFTER_BOUNDARY
 # greedily and never given back (atomic), so there is one way to read them. A pattern whose
 # own first word is one of them ("First, I need to…", "Agora vou…") uses `filler(without=…)`.
 _FILLER_WORDS = (
-    "now", "ok", "okay", "alright", r"all[ \t]right", "right", "great", "sure", "so", "first", "firstly",
-    r"first[ \t](?:up|off)", "next", "then", "well", "yes", "yeah", "hm{1,4}", "perfect", "cool", "understood",
-    r"got[ \t]it", "agora", "primeiro", "entao", "beleza", "blz", "certo", "bom", "perfeito", "entendi", "opa",
-    "legal", "tranquilo", r"vamos[ \t]la", "ta", r"perai?(?:[ \t](?:q|que))?",
+    "now",
+    "ok",
+    "okay",
+    "alright",
+    r"all[ \t]right",
+    "right",
+    "great",
+    "sure",
+    "so",
+    "first",
+    "firstly",
+    r"first[ \t](?:up|off)",
+    "next",
+    "then",
+    "well",
+    "yes",
+    "yeah",
+    "hm{1,4}",
+    "perfect",
+    "cool",
+    "understood",
+    r"got[ \t]it",
+    "agora",
+    "primeiro",
+    "entao",
+    "beleza",
+    "blz",
+    "certo",
+    "bom",
+    "perfeito",
+    "entendi",
+    "opa",
+    "legal",
+    "tranquilo",
+    r"vamos[ \t]la",
+    "ta",
+    r"perai?(?:[ \t](?:q|que))?",
 )
 
 
-FILLERS: dict[tuple[str, ...], str] = {}  # every filler variant handed out, by the words it leaves out
+FILLERS: dict[
+    tuple[str, ...], str
+] = {}  # every filler variant handed out, by the words it leaves out
 
 
 def filler(without: tuple[str, ...] = ()) -> str:
     """FILLER, optionally without the words starting with `without`."""
     if without not in FILLERS:
-        words = by_first_letter([w for w in _FILLER_WORDS if not (without and w.startswith(without))])
+        words = by_first_letter(
+            [w for w in _FILLER_WORDS if not (without and w.startswith(without))]
+        )
         FILLERS[without] = rf"(?>(?:{words}(?:{S0}[,!.:—–-]{{1,3}})?{S}){{0,3}})"
     return FILLERS[without]
 
@@ -100,7 +141,9 @@ EN_NOT_A_VERB = (
 )
 # …so a subject-less announcement needs a verb with an object after it ("Going to reproduce the
 # bug", "gonna dig into the config"), which "Going to Rome in August?" lacks.
-EN_OBJECT = r"(?:the|a|an|your|my|our|this|that|these|those|it|them|some|all|up|into|through|out|over|`)\b"
+EN_OBJECT = (
+    r"(?:the|a|an|your|my|our|this|that|these|those|it|them|some|all|up|into|through|out|over|`)\b"
+)
 # "I'm <verb>ing …" narrates work in progress unless the verb is a stance ("I'm guessing").
 EN_STANCE_ING = (
     rf"(?:going{S}to|gonna|thinking(?!{S}(?:through|over))\b|(?:guessing|assuming|hoping|leaning|wondering|betting|saying|telling|"
@@ -154,15 +197,62 @@ PT_STANCE_PRESENT = r"(?:acho|sei|penso|acredito|suponho|imagino|entendo|prefiro
 # not "Running tests to catch bugs is good practice."). A dot inside a token (app.py) is part
 # of the clause; a sentence end is not.
 CLAUSE_CHAR = r"(?:[^\n.!?…]|\.(?=[^\s.]))"
-_COPULA = by_first_letter([
-    "is", "are", "was", "were", "will", "would", "can", "could", "should", "may", "might", "must", "helps?",
-    "makes?", "beats?", "catches", "costs?", "takes?", "saves?", "gives?", "works?", "keeps?", "needs?", "means?",
-    "requires?", "lets?", "avoids?", "prevents?", "sao", "fica", "ficam", "ajuda", "ajudam", "evita", "vale",
-    "custa", "resolve", "faz", "garante", "economiza", "pode", "deve", rf"da{S}pra", "you", "voce",
-])
+_COPULA = by_first_letter(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "may",
+        "might",
+        "must",
+        "helps?",
+        "makes?",
+        "beats?",
+        "catches",
+        "costs?",
+        "takes?",
+        "saves?",
+        "gives?",
+        "works?",
+        "keeps?",
+        "needs?",
+        "means?",
+        "requires?",
+        "lets?",
+        "avoids?",
+        "prevents?",
+        "sao",
+        "fica",
+        "ficam",
+        "ajuda",
+        "ajudam",
+        "evita",
+        "vale",
+        "custa",
+        "resolve",
+        "faz",
+        "garante",
+        "economiza",
+        "pode",
+        "deve",
+        rf"da{S}pra",
+        "you",
+        "voce",
+    ]
+)
 _DEFINITE = r"(?:`|(?:the|your|my|this|that|these|those|o|os|as|seu|sua|seus|suas|esse|essa|este|esta)[ \t])"
-_DETERMINER = r"(?:the|a|an|your|my|our|their|this|that|these|those|it|them|o|os|as|um|uma|seu|sua|voce)\b"
-_WORD = r"[^\s!?…]{1,64}+(?<!\.)"  # one token of a clause, taken whole; a token ending in "." ends it
+_DETERMINER = (
+    r"(?:the|a|an|your|my|our|their|this|that|these|those|it|them|o|os|as|um|uma|seu|sua|voce)\b"
+)
+_WORD = (
+    r"[^\s!?…]{1,64}+(?<!\.)"  # one token of a clause, taken whole; a token ending in "." ends it
+)
 _WORDS_THEN = rf"(?:{_WORD}[ \t]{{1,8}}){{0,30}}?"  # as few tokens as needed before what follows
 NARRATED_OBJECT = (
     rf"(?:{_WORDS_THEN}(?:now|agora)\b|{CLAUSE_CHAR}{{0,200}}+(?:\.\.\.|…|(?:(?<=`)|(?<=`[ \t]))(?:$|\n))|"
@@ -176,21 +266,69 @@ NARRATED_OBJECT = (
 # another word would never match: its positive examples would fail, and
 # tests/test_patterns.py compares every pattern with and without the guard.
 _HEAD_WORDS = [
-    rf"i(?:'ll|'m|'d|'ve|{S}(?:will|shall|am|would|want|need|have))\b", r"im\b", r"ive\b", r"lemme\b", r"gonna\b",
-    r"first\b", r"firstly\b", r"vou\b", r"vo\b", r"irei\b", r"deixa\b", r"deixe\b", r"bora\b", r"antes\b",
-    r"primeiro\b", r"preciso\b", r"agora\b", r"meu\b", r"depois\b", r"quero\b", r"tenho\b", r"gostaria\b",
-    r"estou\b", r"tou\b", rf"let(?:'s|{S}(?:me|us)\b)", rf"allow{S}me\b", rf"permit{S}me\b", rf"give{S}me\b",
-    rf"grant{S}me\b", rf"bear{S}with\b", rf"hold{S}on\b", rf"hang{S}on\b", rf"step{S}1", rf"going{S}to\b",
-    rf"my{S}plan", rf"the{S}plan", rf"here'?s{S}my\b", rf"to{S}(?:do|fix|solve|agora|aqui|ja|so)\b",
-    rf"to{S}[a-z]{{1,30}}[aei]ndo\b", rf"eu{S}(?:vou|vo|irei|preciso|quero|tenho|gostaria|estou|to|tou)\b",
-    rf"o{S}plano", rf"em{S}seguida", rf"na{S}sequencia", rf"por{S}fim", rf"logo{S}depois", rf"so{S}um\b",
-    rf"um{S}(?:momento|instante)", rf"me{S}(?:deix|permit|d[ae]\b)", rf"one{S}(?:sec|second|moment|minute)",
-    rf"just{S}a\b", r"permit[ae]-me", r"deix[ae]-me",
-    rf"what{S}i\b", rf"o{S}que{S}(?:eu{S})?(?:vou|vo)\b", rf"my{S}(?:approach|strategy|game|first|next)\b",
-    rf"step{S}one{S}for\b", rf"first{S}step{S}for\b", r"minha\b", r"proximo\b",
+    rf"i(?:'ll|'m|'d|'ve|{S}(?:will|shall|am|would|want|need|have))\b",
+    r"im\b",
+    r"ive\b",
+    r"lemme\b",
+    r"gonna\b",
+    r"first\b",
+    r"firstly\b",
+    r"vou\b",
+    r"vo\b",
+    r"irei\b",
+    r"deixa\b",
+    r"deixe\b",
+    r"bora\b",
+    r"antes\b",
+    r"primeiro\b",
+    r"preciso\b",
+    r"agora\b",
+    r"meu\b",
+    r"depois\b",
+    r"quero\b",
+    r"tenho\b",
+    r"gostaria\b",
+    r"estou\b",
+    r"tou\b",
+    rf"let(?:'s|{S}(?:me|us)\b)",
+    rf"allow{S}me\b",
+    rf"permit{S}me\b",
+    rf"give{S}me\b",
+    rf"grant{S}me\b",
+    rf"bear{S}with\b",
+    rf"hold{S}on\b",
+    rf"hang{S}on\b",
+    rf"step{S}1",
+    rf"going{S}to\b",
+    rf"my{S}plan",
+    rf"the{S}plan",
+    rf"here'?s{S}my\b",
+    rf"to{S}(?:do|fix|solve|agora|aqui|ja|so)\b",
+    rf"to{S}[a-z]{{1,30}}[aei]ndo\b",
+    rf"eu{S}(?:vou|vo|irei|preciso|quero|tenho|gostaria|estou|to|tou)\b",
+    rf"o{S}plano",
+    rf"em{S}seguida",
+    rf"na{S}sequencia",
+    rf"por{S}fim",
+    rf"logo{S}depois",
+    rf"so{S}um\b",
+    rf"um{S}(?:momento|instante)",
+    rf"me{S}(?:deix|permit|d[ae]\b)",
+    rf"one{S}(?:sec|second|moment|minute)",
+    rf"just{S}a\b",
+    r"permit[ae]-me",
+    r"deix[ae]-me",
+    rf"what{S}i\b",
+    rf"o{S}que{S}(?:eu{S})?(?:vou|vo)\b",
+    rf"my{S}(?:approach|strategy|game|first|next)\b",
+    rf"step{S}one{S}for\b",
+    rf"first{S}step{S}for\b",
+    r"minha\b",
+    r"proximo\b",
 ]
 HEADS = (
-    "(?:" + by_first_letter(_HEAD_WORDS)
+    "(?:"
+    + by_first_letter(_HEAD_WORDS)
     + rf"|(?=[a-z]{{1,40}}+(?<=ing|ndo)\b)(?!{EN_NOT_GERUND}|{PT_NOT_GERUND}))"  # a gerund
 )
 HEAD_GUARD = f"(?={HEADS})"

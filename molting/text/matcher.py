@@ -39,7 +39,7 @@ def split_filler(regex: str) -> tuple[str, str]:
     """(the filler `regex` opens with, or "", the rest): the head guard goes between them."""
     for f in sorted(G.FILLERS.values(), key=len, reverse=True):
         if regex.startswith(f):
-            return f, regex[len(f):]
+            return f, regex[len(f) :]
     return "", regex
 
 
@@ -57,7 +57,11 @@ def _capture_each(bodies: list[str]) -> str:
 class Matcher:
     def __init__(self, patterns: Sequence[_Pattern], needles: dict[str, tuple[str, ...]]):
         anchored = [i for i, p in enumerate(patterns) if p.anchored]
-        self.floating = [(i, compile_pattern(p.regex, False), needles[p.id]) for i, p in enumerate(patterns) if not p.anchored]
+        self.floating = [
+            (i, compile_pattern(p.regex, False), needles[p.id])
+            for i, p in enumerate(patterns)
+            if not p.anchored
+        ]
         # Every filler variant's one reading is also a reading of FILLER with backtracking.
         trigger = G.AFTER_BOUNDARY + G.FILLER.replace("(?>", "(?:", 1) + G.HEAD_GUARD
         self.at_reply_start = re.compile(trigger)
@@ -77,20 +81,33 @@ class Matcher:
             branches = []
             for c, char_ids in by_char.items():
                 self.groups.extend(char_ids)
-                branches.append(f"(?={re.escape(c)})" + _capture_each([split_filler(patterns[i].regex)[1] for i in char_ids]))
+                branches.append(
+                    f"(?={re.escape(c)})"
+                    + _capture_each([split_filler(patterns[i].regex)[1] for i in char_ids])
+                )
             parts.append(f"(?:(?={filler}{G.HEAD_GUARD}(?:" + "|".join(branches) + "))|)")
         every = "".join(parts)
         self.numbers = range(1, len(self.groups) + 1)
         self.at_start = re.compile(f"(?={trigger})" + G.AFTER_BOUNDARY + every)
         # A boundary character, or a hyphen after a space; then everything in lookaheads, so
         # the scan moves on by one character and sees every boundary.
-        self.at_boundary = re.compile(G.BOUNDARY[:-1] + r"\-](?<![^ \t]-)(?=" + trigger + ")(?=" + G.AFTER_BOUNDARY + every + ")")
+        self.at_boundary = re.compile(
+            G.BOUNDARY[:-1]
+            + r"\-](?<![^ \t]-)(?="
+            + trigger
+            + ")(?="
+            + G.AFTER_BOUNDARY
+            + every
+            + ")"
+        )
 
     def matches(self, norm: str) -> list[tuple[int, int, int]]:
         """(pattern index, start, end) of every pattern's first match in normalized text."""
         found, seen = [], set()
         first = self.at_start.match(norm)
-        for pos, m in ([(0, first)] if first else []) + [(b.end(), b) for b in self.at_boundary.finditer(norm)]:
+        for pos, m in ([(0, first)] if first else []) + [
+            (b.end(), b) for b in self.at_boundary.finditer(norm)
+        ]:
             for k in compress(self.numbers, m.groups()):  # the groups that captured (never empty)
                 if self.groups[k - 1] not in seen:
                     seen.add(self.groups[k - 1])

@@ -23,11 +23,16 @@ _APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'"}
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
-@lru_cache(maxsize=8192)  # runs of non-ASCII characters repeat ("ção", "—", "é"): bounded, so memory stays flat
+@lru_cache(
+    maxsize=8192
+)  # runs of non-ASCII characters repeat ("ção", "—", "é"): bounded, so memory stays flat
 def _fold(run: str) -> str:
     """NFKD, then combining marks (accents) and format characters (Cf) dropped, apostrophes made ASCII."""
-    return "".join(_APOSTROPHES.get(c, c) for c in unicodedata.normalize("NFKD", run)
-                   if not (unicodedata.combining(c) or unicodedata.category(c) == "Cf"))
+    return "".join(
+        _APOSTROPHES.get(c, c)
+        for c in unicodedata.normalize("NFKD", run)
+        if not (unicodedata.combining(c) or unicodedata.category(c) == "Cf")
+    )
 
 
 def _fold_match(m: re.Match[str]) -> str:

@@ -59,8 +59,14 @@ def _overlap(a, b) -> bool:
 @cache
 def _category(cat) -> tuple[tuple[int, int], ...]:
     """Exact code points of a class escape, by asking `re` itself (computed once per category)."""
-    escape = {C.CATEGORY_DIGIT: r"\d", C.CATEGORY_SPACE: r"\s", C.CATEGORY_WORD: r"\w",
-              C.CATEGORY_NOT_DIGIT: r"\D", C.CATEGORY_NOT_SPACE: r"\S", C.CATEGORY_NOT_WORD: r"\W"}.get(cat)
+    escape = {
+        C.CATEGORY_DIGIT: r"\d",
+        C.CATEGORY_SPACE: r"\s",
+        C.CATEGORY_WORD: r"\w",
+        C.CATEGORY_NOT_DIGIT: r"\D",
+        C.CATEGORY_NOT_SPACE: r"\S",
+        C.CATEGORY_NOT_WORD: r"\W",
+    }.get(cat)
     if escape is None:
         return _ALL  # over-approximate anything unexpected
     rx = re.compile(escape)
@@ -124,7 +130,9 @@ def _item_nullable(op, av) -> bool:
     kids = _children(op, av)
     if op in (C.BRANCH, C.GROUPREF_EXISTS):
         return any(_nullable(k) for k in kids)
-    return bool(kids) and all(_nullable(k) for k in kids)  # a group; a single character is not nullable
+    return bool(kids) and all(
+        _nullable(k) for k in kids
+    )  # a group; a single character is not nullable
 
 
 def _chars(seq, first: bool = False) -> tuple[tuple[int, int], ...]:
@@ -149,7 +157,7 @@ def _edge_longs(op, av, from_end: bool) -> list:
         return [(op, av)]
     out = []
     for kid in _children(op, av):
-        for sub_op, sub_av in (reversed(kid) if from_end else kid):
+        for sub_op, sub_av in reversed(kid) if from_end else kid:
             out += _edge_longs(sub_op, sub_av, from_end)
             if not _item_nullable(sub_op, sub_av):
                 break
@@ -178,13 +186,19 @@ def _check_sequence(seq, problems: list[str], repeat_depth: int) -> None:
         if op in (C.ASSERT, C.ASSERT_NOT):
             _check_sequence(list(av[1]), problems, 0)
             continue
-        if _is_long(op, av) and op is not C.POSSESSIVE_REPEAT:  # a possessive repeat never gives back
+        if (
+            _is_long(op, av) and op is not C.POSSESSIVE_REPEAT
+        ):  # a possessive repeat never gives back
             if repeat_depth:
-                problems.append(f"long repeat {{{av[0]},{av[1]}}} nested in another repeat (star height > 1)")
+                problems.append(
+                    f"long repeat {{{av[0]},{av[1]}}} nested in another repeat (star height > 1)"
+                )
             sets = _single_char_alternatives(list(av[2]))
             if sets is None:
-                problems.append(f"long repeat {{{av[0]},{av[1]}}} whose body is not one character per iteration")
-            elif any(_overlap(a, b) for k, a in enumerate(sets) for b in sets[k + 1:]):
+                problems.append(
+                    f"long repeat {{{av[0]},{av[1]}}} whose body is not one character per iteration"
+                )
+            elif any(_overlap(a, b) for k, a in enumerate(sets) for b in sets[k + 1 :]):
                 problems.append(f"long repeat {{{av[0]},{av[1]}}} with overlapping alternatives")
         _check_competition(seq, i, problems)
         deeper = repeat_depth + (op in _REPEATS and (av[1] is C.MAXREPEAT or av[1] > 1))
@@ -197,19 +211,27 @@ def _check_competition(seq, i: int, problems: list[str]) -> None:
         if r_op is C.POSSESSIVE_REPEAT:
             continue  # it ends where it must: nothing after it can take characters back from it
         r_chars = _chars(list(r_av[2]))
-        for op, av in seq[i + 1:]:
+        for op, av in seq[i + 1 :]:
             for n_op, n_av in _edge_longs(op, av, from_end=False):
                 if _overlap(r_chars, _chars(list(n_av[2]))):
-                    problems.append(f"long repeats {{{r_av[0]},{r_av[1]}}} and {{{n_av[0]},{n_av[1]}}} can "
-                                    "match the same characters one after the other")
+                    problems.append(
+                        f"long repeats {{{r_av[0]},{r_av[1]}}} and {{{n_av[0]},{n_av[1]}}} can "
+                        "match the same characters one after the other"
+                    )
             if not _item_nullable(op, av) and not _overlap(r_chars, _chars([(op, av)], first=True)):
                 break  # this item pins where the repeat ends
 
 
 def backtracking_problems(pattern: str | re.Pattern[str]) -> list[str]:
     """What the check cannot prove safe in `pattern` (empty: safe by rules 1–3)."""
-    text, flags = (pattern.pattern, pattern.flags) if isinstance(pattern, re.Pattern) else (pattern, 0)
-    problems = ["case-insensitive patterns are not supported by this check"] if flags & re.IGNORECASE else []
+    text, flags = (
+        (pattern.pattern, pattern.flags) if isinstance(pattern, re.Pattern) else (pattern, 0)
+    )
+    problems = (
+        ["case-insensitive patterns are not supported by this check"]
+        if flags & re.IGNORECASE
+        else []
+    )
     _check_sequence(list(P.parse(text, flags)), problems, 0)
     return sorted(set(problems))
 
@@ -217,8 +239,8 @@ def backtracking_problems(pattern: str | re.Pattern[str]) -> list[str]:
 def first_chars(regex: str) -> frozenset[str] | None:
     """The characters a match of `regex` can begin with, or None when that is not a short list.
 
-        >>> sorted(first_chars(r"(?:eu[ \\t]{1,8})?vou"))
-        ['e', 'v']
+    >>> sorted(first_chars(r"(?:eu[ \\t]{1,8})?vou"))
+    ['e', 'v']
     """
     iv = _chars(list(P.parse(regex)), first=True)
     if sum(hi - lo + 1 for lo, hi in iv) > 64:
@@ -228,7 +250,9 @@ def first_chars(regex: str) -> frozenset[str] | None:
 
 def unbounded(pattern: str | re.Pattern[str]) -> int:
     """How many repeats in `pattern` have no upper bound (`*`, `+`, `{n,}`)."""
-    text, flags = (pattern.pattern, pattern.flags) if isinstance(pattern, re.Pattern) else (pattern, 0)
+    text, flags = (
+        (pattern.pattern, pattern.flags) if isinstance(pattern, re.Pattern) else (pattern, 0)
+    )
 
     def count(seq) -> int:
         n = 0

@@ -33,22 +33,43 @@ def segment_bounds(position_ids: torch.Tensor) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def segment_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                              attention_mask: torch.Tensor | None, dropout: float = 0.0,
-                              scaling: float | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+def segment_attention_forward(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     position_ids = kwargs.get("position_ids")
-    packed = (position_ids is not None and query.shape[0] == 1 and query.shape[2] == key.shape[2] > 1
-              and position_ids.shape[-1] == query.shape[2])
+    packed = (
+        position_ids is not None
+        and query.shape[0] == 1
+        and query.shape[2] == key.shape[2] > 1
+        and position_ids.shape[-1] == query.shape[2]
+    )
     bounds = segment_bounds(position_ids) if packed else []
     if len(bounds) < 2:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     groups = getattr(module, "num_key_value_groups", 1)
-    outs = [torch.nn.functional.scaled_dot_product_attention(
-        query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], is_causal=True, scale=scaling,
-        dropout_p=dropout if module.training else 0.0, enable_gqa=groups > 1) for s, e in bounds]
+    outs = [
+        torch.nn.functional.scaled_dot_product_attention(
+            query[:, :, s:e],
+            key[:, :, s:e],
+            value[:, :, s:e],
+            is_causal=True,
+            scale=scaling,
+            dropout_p=dropout if module.training else 0.0,
+            enable_gqa=groups > 1,
+        )
+        for s, e in bounds
+    ]
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
 
 

@@ -32,7 +32,9 @@ class TrainConfig:
     base_model: str = "smollm2-135m"  # the offline default; any hub id or local path works too
     dataset: str | None = None  # no sensible default: the run must name its data
     format: str = "sharegpt"  # the seed's format; checked against the file's actual schema
-    quantization: str = "4bit"  # the seed's QLoRA; on a machine without CUDA it becomes LoRA (logged)
+    quantization: str = (
+        "4bit"  # the seed's QLoRA; on a machine without CUDA it becomes LoRA (logged)
+    )
     lora_rank: int = 16  # the seed's value; enough capacity for a style/persona shift
     lora_alpha: int = 32  # the seed's value (alpha = 2 × rank, the common QLoRA setting)
     learning_rate: float = 2e-4  # the seed's value; the QLoRA paper's rate for small models
@@ -46,11 +48,15 @@ class TrainConfig:
     max_steps: int | None = None  # None: train for `epochs`; set it to budget a CPU run in steps
     seed: int = 42  # fixed so a rerun reproduces the loss curve; recorded in run.json
     val_set_size: float = 0.1  # fraction (<1) or count (>=1) held out; small sets overfit fast
-    val_set_max: int | None = None  # cap on a fractional split: evaluation stays a small share of training
+    val_set_max: int | None = (
+        None  # cap on a fractional split: evaluation stays a small share of training
+    )
     early_stopping_patience: int = 3  # evaluations without improvement before stopping
     eval_steps: int = 10  # evaluate (and checkpoint) this often; ~3-5 evals per short run
     lora_dropout: float = 0.05  # the QLoRA paper's value for models up to 13B
-    target_modules: str | list[str] = "all-linear"  # QLoRA paper: adapting every linear layer matters
+    target_modules: str | list[str] = (
+        "all-linear"  # QLoRA paper: adapting every linear layer matters
+    )
     lr_scheduler: str = "cosine"  # decays smoothly to 0 by the end of the run
     weight_decay: float = 0.0  # LoRA matrices are small; the QLoRA paper uses none
     max_grad_norm: float = 0.3  # the QLoRA paper's clipping value
@@ -58,8 +64,12 @@ class TrainConfig:
     padding_free: bool = True  # short chat examples waste most of a padded batch; see bench/
     gradient_checkpointing: bool = False  # costs ~30% more compute; turn on only if memory is short
     trust_remote_code: bool = False  # never run code from a model repo unless asked
-    model_revision: str | None = None  # pin a hub revision (branch, tag or commit) for reproducibility
-    keep_checkpoints: bool = False  # intermediate checkpoints are only for --resume; dropped on success
+    model_revision: str | None = (
+        None  # pin a hub revision (branch, tag or commit) for reproducibility
+    )
+    keep_checkpoints: bool = (
+        False  # intermediate checkpoints are only for --resume; dropped on success
+    )
 
     @property
     def effective_batch(self) -> int:
@@ -125,7 +135,9 @@ def _try_type(value: Any, option: Any) -> tuple[bool, Any]:
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is list:
         return "a list of strings"
-    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, "null")
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(
+        tp, "null"
+    )
 
 
 def _check_fields(cfg: TrainConfig, where: str) -> None:
@@ -133,22 +145,45 @@ def _check_fields(cfg: TrainConfig, where: str) -> None:
         if not ok:
             raise ConfigError(f"{where}: {message}")
 
-    need(cfg.quantization in QUANTIZATIONS, f"'quantization' must be one of {QUANTIZATIONS}, got {cfg.quantization!r}.")
+    need(
+        cfg.quantization in QUANTIZATIONS,
+        f"'quantization' must be one of {QUANTIZATIONS}, got {cfg.quantization!r}.",
+    )
     need(cfg.format in FORMATS, f"'format' must be one of {FORMATS}, got {cfg.format!r}.")
-    for key in ("lora_rank", "lora_alpha", "batch_size", "gradient_accumulation", "epochs",
-                "max_seq_length", "eval_steps", "logging_steps"):
+    for key in (
+        "lora_rank",
+        "lora_alpha",
+        "batch_size",
+        "gradient_accumulation",
+        "epochs",
+        "max_seq_length",
+        "eval_steps",
+        "logging_steps",
+    ):
         need(getattr(cfg, key) >= 1, f"'{key}' must be at least 1, got {getattr(cfg, key)}.")
     need(cfg.warmup_steps >= 0, f"'warmup_steps' must be >= 0, got {cfg.warmup_steps}.")
-    need(cfg.max_steps is None or cfg.max_steps >= 1, f"'max_steps' must be at least 1 (or null), got {cfg.max_steps}.")
+    need(
+        cfg.max_steps is None or cfg.max_steps >= 1,
+        f"'max_steps' must be at least 1 (or null), got {cfg.max_steps}.",
+    )
     need(0 < cfg.learning_rate < 1, f"'learning_rate' must be in (0, 1), got {cfg.learning_rate}.")
     need(0 <= cfg.lora_dropout < 1, f"'lora_dropout' must be in [0, 1), got {cfg.lora_dropout}.")
-    need(cfg.val_set_size >= 0 and (cfg.val_set_size < 1 or cfg.val_set_size.is_integer()),
-         f"'val_set_size' must be a fraction in [0, 1) or a whole count, got {cfg.val_set_size}.")
-    need(cfg.early_stopping_patience >= 0, "'early_stopping_patience' must be >= 0 (0 disables it).")
-    need(cfg.val_set_max is None or cfg.val_set_max >= 1, f"'val_set_max' must be at least 1 (or null), got {cfg.val_set_max}.")
+    need(
+        cfg.val_set_size >= 0 and (cfg.val_set_size < 1 or cfg.val_set_size.is_integer()),
+        f"'val_set_size' must be a fraction in [0, 1) or a whole count, got {cfg.val_set_size}.",
+    )
+    need(
+        cfg.early_stopping_patience >= 0, "'early_stopping_patience' must be >= 0 (0 disables it)."
+    )
+    need(
+        cfg.val_set_max is None or cfg.val_set_max >= 1,
+        f"'val_set_max' must be at least 1 (or null), got {cfg.val_set_max}.",
+    )
     need(cfg.max_grad_norm > 0, f"'max_grad_norm' must be > 0, got {cfg.max_grad_norm}.")
-    need(cfg.lr_scheduler in ("linear", "cosine", "constant", "constant_with_warmup"),
-         f"'lr_scheduler' must be linear, cosine, constant or constant_with_warmup, got {cfg.lr_scheduler!r}.")
+    need(
+        cfg.lr_scheduler in ("linear", "cosine", "constant", "constant_with_warmup"),
+        f"'lr_scheduler' must be linear, cosine, constant or constant_with_warmup, got {cfg.lr_scheduler!r}.",
+    )
 
 
 def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:
@@ -165,11 +200,17 @@ def split_sizes(cfg: TrainConfig, n_examples: int) -> tuple[int, int]:
     """(train, validation) example counts for `n_examples`."""
     if cfg.val_set_size == 0:
         return n_examples, 0
-    n_val = int(cfg.val_set_size) if cfg.val_set_size >= 1 else max(1, round(n_examples * cfg.val_set_size))
+    n_val = (
+        int(cfg.val_set_size)
+        if cfg.val_set_size >= 1
+        else max(1, round(n_examples * cfg.val_set_size))
+    )
     if cfg.val_set_max is not None:
         n_val = min(n_val, cfg.val_set_max)
     if n_val >= n_examples:
-        raise ConfigError(f"'val_set_size' ({cfg.val_set_size}) leaves no training examples out of {n_examples}.")
+        raise ConfigError(
+            f"'val_set_size' ({cfg.val_set_size}) leaves no training examples out of {n_examples}."
+        )
     return n_examples - n_val, n_val
 
 
@@ -177,7 +218,9 @@ def planned_steps(cfg: TrainConfig, n_train: int) -> int:
     """Optimizer steps the run will take (before early stopping)."""
     if cfg.max_steps is not None:
         return cfg.max_steps
-    batches = math.ceil(n_train / cfg.batch_size)  # as the Trainer counts: a short last batch still steps
+    batches = math.ceil(
+        n_train / cfg.batch_size
+    )  # as the Trainer counts: a short last batch still steps
     return math.ceil(batches / cfg.gradient_accumulation) * cfg.epochs
 
 
@@ -186,9 +229,12 @@ def plan_warnings(cfg: TrainConfig, n_train: int, lengths: list[int]) -> list[st
     warnings = []
     steps = planned_steps(cfg, n_train)
     if cfg.warmup_steps > WARMUP_WARN_FRACTION * steps:
-        how = (f"max_steps={steps}" if cfg.max_steps is not None else
-               f"{n_train} examples / ({cfg.batch_size}×{cfg.gradient_accumulation}) × {cfg.epochs} epochs "
-               f"≈ {steps} steps")
+        how = (
+            f"max_steps={steps}"
+            if cfg.max_steps is not None
+            else f"{n_train} examples / ({cfg.batch_size}×{cfg.gradient_accumulation}) × {cfg.epochs} epochs "
+            f"≈ {steps} steps"
+        )
         warnings.append(
             f"warmup_steps={cfg.warmup_steps} covers {cfg.warmup_steps / steps:.0%} of the run ({how}); "
             f"the learning rate barely reaches its target. Use at most "
@@ -206,5 +252,3 @@ def plan_warnings(cfg: TrainConfig, n_train: int, lengths: list[int]) -> list[st
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return {f.name: getattr(cfg, f.name) for f in fields(TrainConfig)}
-
-

@@ -73,7 +73,9 @@ class PaddedCollator:
         return {
             "input_ids": torch.tensor([padded(f["input_ids"], self.pad) for f in features]),
             "labels": torch.tensor([padded(f["labels"], IGNORE) for f in features]),
-            "attention_mask": torch.tensor([padded([1] * len(f["input_ids"]), 0) for f in features]),
+            "attention_mask": torch.tensor(
+                [padded([1] * len(f["input_ids"]), 0) for f in features]
+            ),
         }
 
 
@@ -85,19 +87,29 @@ def add_adapter(model: Any, cfg: TrainConfig) -> Any:
     if cfg.padding_free:
         from molting.train.attention import use_segment_attention
 
-        use_segment_attention(model)  # attention within each packed example only: same result, less work
+        use_segment_attention(
+            model
+        )  # attention within each packed example only: same result, less work
     lora = LoraConfig(
-        r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM",
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
     )
     try:
         model = get_peft_model(model, lora)
     except ValueError as err:  # PEFT's NoMatchingPeftModuleError is a ValueError
         if "target" not in str(err).lower():
             raise
-        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"})
-        raise ConfigError(f"target_modules {cfg.target_modules!r} matches no layer of the base model; use "
-                          f"'all-linear' or some of: {', '.join(names[:12])}.") from None
+        names = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
+        )
+        raise ConfigError(
+            f"target_modules {cfg.target_modules!r} matches no layer of the base model; use "
+            f"'all-linear' or some of: {', '.join(names[:12])}."
+        ) from None
     if cfg.gradient_checkpointing:
         model.enable_input_require_grads()
     return model
@@ -109,7 +121,9 @@ def disable_kv_cache(model: Any) -> None:
     model.config.use_cache = False
 
 
-def training_arguments(cfg: TrainConfig, checkpoint_dir: str, has_val: bool, device: str, dtype: str) -> Any:
+def training_arguments(
+    cfg: TrainConfig, checkpoint_dir: str, has_val: bool, device: str, dtype: str
+) -> Any:
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -148,8 +162,15 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: str, has_val: bool, dev
     )
 
 
-def build_trainer(model: Any, tokenizer: Any, cfg: TrainConfig, args: Any,
-                  train: list[Example], val: list[Example], callbacks: list[Any]) -> Any:
+def build_trainer(
+    model: Any,
+    tokenizer: Any,
+    cfg: TrainConfig,
+    args: Any,
+    train: list[Example],
+    val: list[Example],
+    callbacks: list[Any],
+) -> Any:
     from transformers import EarlyStoppingCallback, Trainer
 
     collator = PaddingFreeCollator() if cfg.padding_free else PaddedCollator(tokenizer.pad_token_id)
@@ -157,8 +178,12 @@ def build_trainer(model: Any, tokenizer: Any, cfg: TrainConfig, args: Any,
     if val and cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     return Trainer(
-        model=model, args=args, data_collator=collator, processing_class=tokenizer,
-        train_dataset=ExampleDataset(train), eval_dataset=ExampleDataset(val) if val else None,
+        model=model,
+        args=args,
+        data_collator=collator,
+        processing_class=tokenizer,
+        train_dataset=ExampleDataset(train),
+        eval_dataset=ExampleDataset(val) if val else None,
         callbacks=callbacks,
     )
 
@@ -170,8 +195,16 @@ def loss_rows(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
         step = entry.get("step")
         if step is None or not ({"loss", "eval_loss"} & entry.keys()):
             continue
-        row = rows.setdefault(step, {"step": step, "epoch": entry.get("epoch"), "train_loss": None,
-                                     "val_loss": None, "learning_rate": None})
+        row = rows.setdefault(
+            step,
+            {
+                "step": step,
+                "epoch": entry.get("epoch"),
+                "train_loss": None,
+                "val_loss": None,
+                "learning_rate": None,
+            },
+        )
         if "loss" in entry:
             row["train_loss"], row["learning_rate"] = entry["loss"], entry.get("learning_rate")
         if "eval_loss" in entry:

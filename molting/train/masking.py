@@ -42,10 +42,14 @@ def to_messages(conv: Conversation) -> list[dict[str, str]]:
 
 
 def render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
 
 
-def assistant_spans(tokenizer: Any, messages: list[dict[str, str]], where: str = "") -> tuple[str, list[tuple[int, int]]]:
+def assistant_spans(
+    tokenizer: Any, messages: list[dict[str, str]], where: str = ""
+) -> tuple[str, list[tuple[int, int]]]:
     """The full rendering and the character span of each assistant reply plus its end token.
 
     Turn i's span starts where the template's generation prompt for turn i ends, and ends where
@@ -59,13 +63,21 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, str]], where: str =
         prompt = render(tokenizer, messages[:i], add_generation_prompt=True)
         upto = render(tokenizer, messages[: i + 1], add_generation_prompt=False)
         if not full.startswith(prompt):
-            raise DatasetError([(f"{where}turn {i}: the chat template renders this turn differently "
-                                 "in context (does the conversation start with an assistant turn?).")])
+            raise DatasetError(
+                [
+                    (
+                        f"{where}turn {i}: the chat template renders this turn differently "
+                        "in context (does the conversation start with an assistant turn?)."
+                    )
+                ]
+            )
         end = _common_prefix(upto, full)
         while end > len(prompt) and full[end - 1].isspace():
             end -= 1
         if end <= len(prompt):
-            raise DatasetError([f"{where}turn {i}: the chat template dropped this assistant reply."])
+            raise DatasetError(
+                [f"{where}turn {i}: the chat template dropped this assistant reply."]
+            )
         spans.append((len(prompt), end))
     return full, spans
 
@@ -93,7 +105,9 @@ def encode(tokenizer: Any, conv: Conversation, max_seq_length: int) -> Example:
     return Example(conv.index, ids[:max_seq_length], labels[:max_seq_length], len(ids))
 
 
-def _trained_tokens(full: str, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> set[int]:
+def _trained_tokens(
+    full: str, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]
+) -> set[int]:
     """Indices of tokens that end inside a span, minus trailing whitespace-only tokens (a span
     can run into the next turn's header when both start alike, e.g. '<|end|>\n<|' in Phi-3)."""
     trained: set[int] = set()
@@ -121,8 +135,12 @@ def labelled_segments(tokenizer: Any, example: Example) -> list[str]:
 
 def describe(tokenizer: Any, example: Example, limit: int | None = None) -> str:
     """One line per token: position, id, trained or masked, the token text (for --dry-run)."""
-    lines = [(f"example {example.index}: {len(example.input_ids)} tokens, {example.n_trainable} trained "
-              "(+ = trained, . = masked)")]
+    lines = [
+        (
+            f"example {example.index}: {len(example.input_ids)} tokens, {example.n_trainable} trained "
+            "(+ = trained, . = masked)"
+        )
+    ]
     rows = list(zip(example.input_ids, example.labels))[:limit]
     for pos, (tok, label) in enumerate(rows):
         mark = "+" if label != IGNORE else "."

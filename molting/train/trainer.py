@@ -54,8 +54,15 @@ class Prepared:
     warnings: list[str]
 
 
-def train(cfg: TrainConfig, output_dir: str | Path | None = None, *, overwrite: bool = False,
-          resume: bool = False, allow_changes: bool = False, callbacks: list[Any] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    output_dir: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    allow_changes: bool = False,
+    callbacks: list[Any] | None = None,
+) -> TrainResult:
     """Train an adapter; return the output dir and the manifest written to run.json.
 
     Everything a user can get wrong — output directory, base model, tokenizer, dataset, a resume
@@ -69,28 +76,47 @@ def train(cfg: TrainConfig, output_dir: str | Path | None = None, *, overwrite: 
         log.warning("%s", plan.note)
     started = time.perf_counter()
     path, _ = resolve(cfg.base_model)
-    prep = prepare_examples(cfg, load_tokenizer(path, trust_remote_code=cfg.trust_remote_code,
-                                                revision=cfg.model_revision))
+    prep = prepare_examples(
+        cfg,
+        load_tokenizer(path, trust_remote_code=cfg.trust_remote_code, revision=cfg.model_revision),
+    )
     inputs = run_inputs(to_dict(cfg), sha256_file(prep.dataset.path))
     resumed = resume_changes(plan, inputs, allow_changes)
     if resumed.get("changes"):
-        log.warning("resuming with changed inputs (recorded in run.json): %s", ", ".join(resumed["changes"]))
+        log.warning(
+            "resuming with changed inputs (recorded in run.json): %s", ", ".join(resumed["changes"])
+        )
     for warning in prep.warnings:
         log.warning("%s", warning)
-    base = load_base(cfg.base_model, cfg.quantization, trust_remote_code=cfg.trust_remote_code,
-                     revision=cfg.model_revision, gradient_checkpointing=cfg.gradient_checkpointing)
+    base = load_base(
+        cfg.base_model,
+        cfg.quantization,
+        trust_remote_code=cfg.trust_remote_code,
+        revision=cfg.model_revision,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+    )
     transformers.set_seed(cfg.seed)  # before the adapter: its initial weights depend on it
     from molting.train.loop import add_adapter, build_trainer, training_arguments
 
     model = add_adapter(base.model, cfg)
     start_stage(plan, inputs)
-    args = training_arguments(cfg, str(plan.stage / CHECKPOINTS), bool(prep.val), base.device, base.dtype)
+    args = training_arguments(
+        cfg, str(plan.stage / CHECKPOINTS), bool(prep.val), base.device, base.dtype
+    )
     trainer = build_trainer(model, base.tokenizer, cfg, args, prep.train, prep.val, callbacks or [])
-    log.info("training %s on %d examples (%d held out), %d steps planned, quantization %s, device %s",
-             base.model_id, len(prep.train), len(prep.val), planned_steps(cfg, len(prep.train)),
-             base.quantization, base.device)
+    log.info(
+        "training %s on %d examples (%d held out), %d steps planned, quantization %s, device %s",
+        base.model_id,
+        len(prep.train),
+        len(prep.val),
+        planned_steps(cfg, len(prep.train)),
+        base.quantization,
+        base.device,
+    )
     run = _run(trainer, plan.resume_from, cfg) | {"resume": resumed or None}
-    manifest = outputs.write_outputs(plan.stage, cfg, base, prep, trainer, run, time.perf_counter() - started)
+    manifest = outputs.write_outputs(
+        plan.stage, cfg, base, prep, trainer, run, time.perf_counter() - started
+    )
     return TrainResult(finish(plan, cfg.keep_checkpoints), manifest)
 
 
@@ -107,13 +133,19 @@ def prepare_examples(cfg: TrainConfig, tokenizer: Any) -> Prepared:
         raise ConfigError("no dataset: pass --dataset PATH or set dataset in the config.")
     dataset = load_dataset(cfg.dataset)
     if dataset.schema != cfg.format:
-        raise ConfigError(f"{cfg.dataset}: the file is in '{dataset.schema}' format but the config says "
-                          f"format: {cfg.format}; fix the config.")
+        raise ConfigError(
+            f"{cfg.dataset}: the file is in '{dataset.schema}' format but the config says "
+            f"format: {cfg.format}; fix the config."
+        )
     encoded = [encode(tokenizer, conv, cfg.max_seq_length) for conv in dataset.conversations]
     kept = [ex for ex in encoded if ex.n_trainable > 0]
     dropped = [ex.index for ex in encoded if ex.n_trainable == 0]
     if not kept:
-        raise DatasetError([f"{cfg.dataset}: no example keeps a trained token within max_seq_length={cfg.max_seq_length}."])
+        raise DatasetError(
+            [
+                f"{cfg.dataset}: no example keeps a trained token within max_seq_length={cfg.max_seq_length}."
+            ]
+        )
     n_train, n_val = split_sizes(cfg, len(kept))
     order = list(range(len(kept)))
     random.Random(cfg.seed).shuffle(order)
@@ -121,8 +153,10 @@ def prepare_examples(cfg: TrainConfig, tokenizer: Any) -> Prepared:
     train_ = [kept[i] for i in sorted(order[n_val:])]
     warnings = plan_warnings(cfg, n_train, [ex.full_length for ex in encoded])
     if dropped:
-        warnings.append(f"{len(dropped)} examples dropped: truncation to max_seq_length left no assistant "
-                        f"token (dataset indices {dropped[:10]}{' …' if len(dropped) > 10 else ''}).")
+        warnings.append(
+            f"{len(dropped)} examples dropped: truncation to max_seq_length left no assistant "
+            f"token (dataset indices {dropped[:10]}{' …' if len(dropped) > 10 else ''})."
+        )
     return Prepared(dataset, train_, val, dropped, warnings)
 
 
@@ -139,8 +173,12 @@ def _run(trainer: Any, resume_from: str | None, cfg: TrainConfig) -> dict[str, A
             f"batch_size (raise gradient_accumulation to keep the effective batch) or max_seq_length, "
             f"or set gradient_checkpointing: true."
         ) from None
-    return {"train_result": result, "seconds": time.perf_counter() - started, "resumed_from": resume_from,
-            "tokens_before": tokens_before}
+    return {
+        "train_result": result,
+        "seconds": time.perf_counter() - started,
+        "resumed_from": resume_from,
+        "tokens_before": tokens_before,
+    }
 
 
 def _tokens_at(checkpoint: str | None) -> int:
@@ -156,12 +194,19 @@ def dry_run(cfg: TrainConfig, n_tokens: int | None = 200) -> str:
     import torch
 
     path, _ = resolve(cfg.base_model)
-    tokenizer = load_tokenizer(path, trust_remote_code=cfg.trust_remote_code, revision=cfg.model_revision)
+    tokenizer = load_tokenizer(
+        path, trust_remote_code=cfg.trust_remote_code, revision=cfg.model_revision
+    )
     prep = prepare_examples(cfg, tokenizer)
     used, reason = choose_quantization(cfg.quantization, torch.cuda.is_available())
-    lines = [describe(tokenizer, prep.train[0], limit=n_tokens), "",
-             (f"train examples: {len(prep.train)}, validation: {len(prep.val)}, "
-              f"steps planned: {planned_steps(cfg, len(prep.train))}, quantization: {used}")]
+    lines = [
+        describe(tokenizer, prep.train[0], limit=n_tokens),
+        "",
+        (
+            f"train examples: {len(prep.train)}, validation: {len(prep.val)}, "
+            f"steps planned: {planned_steps(cfg, len(prep.train))}, quantization: {used}"
+        ),
+    ]
     lines += [f"note: {reason}"] if reason else []
     lines += [f"warning: {w}" for w in prep.warnings]
     return "\n".join(lines)
