@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONWARNINGS := ignore::DeprecationWarning:setuptools
 
-.PHONY: demo test test-slow test-all setup browser report-png bench clean fixture calibrate
+.PHONY: demo test test-slow test-all lint setup browser report-png bench clean fixture calibrate
 
 setup: $(STAMP)
 
@@ -36,8 +36,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m molting.demo --persona $(PERSONA)
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest tests -q -m "not slow"
+
+# style limits enforced, not declared: ruff's rules and formatting (config in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # the tests kept out of `make test` (the installed wheel, ~35 s on 2 cores); CI runs both
 test-slow: $(STAMP)
