@@ -44,7 +44,8 @@ kw = {} if sys.argv[4] == "-" else {"jobs": int(sys.argv[4])}
 t = time.perf_counter()
 r = curate_file(sys.argv[1], sys.argv[2], report=sys.argv[3], **kw)
 dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "total": r.stats["total"], "kept": r.stats["kept"], "package": molting.__file__,
+print(json.dumps({"seconds": dt, "total": r.stats["total"], "kept": r.stats["kept"],
+                  "package": molting.__file__,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
@@ -157,17 +158,25 @@ def main() -> int:
         else ""
     )
     body = (
-        f"`python bench/bench_curate.py` — {date.today().isoformat()}, {machine()}. Synthetic JSONL built by "
-        f"cycling the fixture (unique suffixes), curated in a fresh process each; the versions alternate on "
-        f"the same input, fastest of {args.rounds} rounds each. The default splits a JSON Lines file over worker "
-        f"processes (one per core this process may use; `molting.curate.parallel`); every version writes the same "
-        f"kept set, and the worker processes the same bytes as one process (tests/test_curate.py).\n\n{table}\n\n"
-        f"Target ≥ {TARGET:,} conversations/s: **{'met' if rate['after'] >= TARGET else 'not met'}** "
-        f"({rate['after']:,.0f}/s at {last['after']['n']:,} with {jobs} worker processes; one process "
+        f"`python bench/bench_curate.py` — {date.today().isoformat()}, {machine()}. "
+        f"Synthetic JSONL built by "
+        f"cycling the fixture (unique suffixes), curated in a fresh process each; "
+        f"the versions alternate on "
+        f"the same input, fastest of {args.rounds} rounds each. "
+        f"The default splits a JSON Lines file over worker "
+        f"processes (one per core this process may use; `molting.curate.parallel`); "
+        f"every version writes the same "
+        f"kept set, and the worker processes the same bytes as one process "
+        f"(tests/test_curate.py).\n\n{table}\n\n"
+        f"Target ≥ {TARGET:,} conversations/s: "
+        f"**{'met' if rate['after'] >= TARGET else 'not met'}** "
+        f"({rate['after']:,.0f}/s at {last['after']['n']:,} with {jobs} worker processes; "
+        f"one process "
         f"{rate['one']:,.0f}/s{speedup}). Memory: peak RSS "
         f"{results[0]['after']['peak_rss_mb']:.0f} MB at {results[0]['after']['n']:,} vs "
         f"{last['after']['peak_rss_mb']:.0f} MB at {last['after']['n']:,} in the main process, "
-        f"{last['after']['worker_rss_mb']:.0f} MB per worker (streaming: at most two chunks per worker in flight; "
+        f"{last['after']['worker_rss_mb']:.0f} MB per worker "
+        f"(streaming: at most two chunks per worker in flight; "
         f"only a 16-byte digest per kept example grows)."
     )
     update_section("Curation", body)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchreport import machine, update_section
+from benchreport import machine, update_section  # noqa: E402
 
 CANDIDATE = ROOT / "output" / "phase5-curated"
 PHASE3 = ROOT / "output" / "phase3"
@@ -132,26 +132,34 @@ def section(rows: list[dict], max_new_tokens: int, first: float, second: float, 
     batched, single = rows
     speedup = batched["tokens_per_s"] / single["tokens_per_s"]
     lines = [
-        f"`python bench/bench_generate.py` — {time.strftime('%Y-%m-%d')}, {machine()}. SmolLM2-135M fp32 with the "
-        f"demo's Phase 5 adapter attached (PEFT, unmerged), greedy, up to {max_new_tokens} new tokens, "
+        f"`python bench/bench_generate.py` — {time.strftime('%Y-%m-%d')}, {machine()}. "
+        f"SmolLM2-135M fp32 with the "
+        f"demo's Phase 5 adapter attached (PEFT, unmerged), greedy, "
+        f"up to {max_new_tokens} new tokens, "
         f"{batched['prompts']} eval prompts (half EN, half PT-BR), generation cache off.",
         "",
         "| mode | batch | new tokens | seconds | new tokens/s |",
         "|---|---:|---:|---:|---:|",
         *[
-            f"| {r['mode']} | {r['batch']} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} |"
+            f"| {r['mode']} | {r['batch']} | {r['tokens']} | {r['seconds']:.1f} "
+            f"| {r['tokens_per_s']:.1f} |"
             for r in rows
         ],
         "",
         f"**Batched: {speedup:.2f}×** one prompt at a time (target ≥ {TARGET_SPEEDUP:.0f}×: "
         f"{'meets' if speedup >= TARGET_SPEEDUP else 'MISSES'}).",
         "",
-        f"Whole gate as `make demo` runs it (`pytest --pyargs molting.gate --persona fixtures/claudio`, "
+        f"Whole gate as `make demo` runs it "
+        f"(`pytest --pyargs molting.gate --persona fixtures/claudio`, "
         f"candidate + base + phase3, fresh generation cache and scorer store, "
-        f"{facts.get('cache_hits', 0) + facts.get('cache_misses', 0)} generations): first run {first:.1f} s, "
-        f"**cached re-run {second:.1f} s** ({facts.get('cache_hits')} cache hits, {facts.get('cache_misses')} "
-        f"misses; target < {TARGET_CACHED_S:.0f} s: {'meets' if second < TARGET_CACHED_S else 'MISSES'}). "
-        f"The cached re-run loaded {', '.join(facts.get('models_loaded', ['?']))}; it reuses the stored metric "
+        f"{facts.get('cache_hits', 0) + facts.get('cache_misses', 0)} generations): "
+        f"first run {first:.1f} s, "
+        f"**cached re-run {second:.1f} s** ({facts.get('cache_hits')} cache hits, "
+        f"{facts.get('cache_misses')} "
+        f"misses; target < {TARGET_CACHED_S:.0f} s: "
+        f"{'meets' if second < TARGET_CACHED_S else 'MISSES'}). "
+        f"The cached re-run loaded {', '.join(facts.get('models_loaded', ['?']))}; "
+        f"it reuses the stored metric "
         "(no refit) and the cached embeddings, and writes the reports.",
     ]
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchreport import machine, update_section
+from benchreport import machine, update_section  # noqa: E402
 
 RAW = ROOT / "fixtures" / "claudio" / "dataset_sharegpt.json"
 CARD = ROOT / "fixtures" / "claudio" / "persona.yaml"
@@ -35,7 +35,8 @@ TARGET_AUC = 0.95
 
 
 def agreement(hand, built, prompts, replies) -> tuple[int, float, str]:
-    """(n, Spearman rho of the two scorers' personality scores, the common value when both are constant)."""
+    """(n, Spearman rho of the two scorers' personality scores, the common value when both are
+    constant)."""
     from scipy.stats import spearmanr
 
     a = [s.personality for s in hand.score(prompts, replies)]
@@ -68,7 +69,8 @@ def main() -> None:
 
     if not RESULTS.is_file():
         sys.exit(
-            f"{RESULTS} not found: run `make demo` first (its replies are what the two scorers compare)"
+            f"{RESULTS} not found: run `make demo` first "
+            "(its replies are what the two scorers compare)"
         )
     import os
 
@@ -97,7 +99,8 @@ def main() -> None:
             prompts = [run.prompts[i] for i in idx] * len(run.models)
             replies = [run.replies(m)[i] for m in run.models for i in idx]
             rows.append((lang, *agreement(hand, built, prompts, replies)))
-        wider = []  # the same comparison on varied replies: references, generic, agent, validation sets
+        # the same comparison on varied replies: references, generic, agent, validation sets
+        wider = []
         from molting.metrics.calibration import load_validation
 
         val, _ = load_validation(hand_persona)
@@ -112,25 +115,33 @@ def main() -> None:
                 (lang, *agreement(hand, built, [p for p, _ in items], [r for _, r in items]))
             )
     auc = result.validity["auc_vs_generic"]
-    fmt = lambda n, rho, same: (
-        f"**{rho:.3f}** ({n} replies)" if rho == rho else f"undefined ({n} replies: {same})"
-    )
+
+    def fmt(n, rho, same):
+        return f"**{rho:.3f}** ({n} replies)" if rho == rho else f"undefined ({n} replies: {same})"
+
     lines = [
         f"`python bench/bench_persona_init.py` — {time.strftime('%Y-%m-%d')}, {machine()}. "
-        f"`molting persona init` on the raw Cláudio dataset ({result.counts['curated'] + result.counts['rejected']} "
-        f"conversations) and the card alone, base model `smollm2-135m` on CPU (generic negatives = its greedy replies).",
+        f"`molting persona init` on the raw Cláudio dataset "
+        f"({result.counts['curated'] + result.counts['rejected']} "
+        f"conversations) and the card alone, base model `smollm2-135m` on CPU "
+        f"(generic negatives = its greedy replies).",
         "",
-        f"- Wall time: **{seconds:.0f} s** (target ≤ {TARGET_SECONDS} s: {'meets' if seconds <= TARGET_SECONDS else 'MISSES'}); "
-        f"curated {result.counts['curated']}, train {result.counts['train']}, calibration {result.counts['calibration']}, "
+        f"- Wall time: **{seconds:.0f} s** (target ≤ {TARGET_SECONDS} s: "
+        f"{'meets' if seconds <= TARGET_SECONDS else 'MISSES'}); "
+        f"curated {result.counts['curated']}, train {result.counts['train']}, "
+        f"calibration {result.counts['calibration']}, "
         f"eval {result.counts['eval']}.",
         "- Held-out AUC vs generic replies: "
         + ", ".join(f"{lg} {v:.3f}" for lg, v in auc.items())
-        + f" (target ≥ {TARGET_AUC}: {'meets' if all(v >= TARGET_AUC for v in auc.values()) else 'MISSES'}).",
-        "- Agreement with the hand-built bundle's scorer on the demo's replies (base, phase3, phase5; "
+        + f" (target ≥ {TARGET_AUC}: "
+        f"{'meets' if all(v >= TARGET_AUC for v in auc.values()) else 'MISSES'}).",
+        "- Agreement with the hand-built bundle's scorer on the demo's replies "
+        "(base, phase3, phase5; "
         "personality, Spearman per language): "
         + ", ".join(f"{lg} {fmt(n, rho, same)}" for lg, n, rho, same in rows)
         + f" (target ≥ {TARGET_SPEARMAN}).",
-        "- The same on varied replies to the hand-built bundle's eval prompts (references, generic and agent negatives, "
+        "- The same on varied replies to the hand-built bundle's eval prompts "
+        "(references, generic and agent negatives, "
         "the new-author validation replies): "
         + ", ".join(f"{lg} {fmt(n, rho, same)}" for lg, n, rho, same in wider)
         + ".",

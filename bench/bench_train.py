@@ -175,7 +175,8 @@ def measure(which: str, dataset: Path, steps: int) -> dict:
     result["s_per_step"] = result["seconds"] / result["steps"]
     result["process_s"] = time.perf_counter() - started
     print(
-        f"{which}: {result['tokens_per_s']:.1f} tokens/s ({result['tokens_per_cpu_s']:.1f} per CPU-s), "
+        f"{which}: {result['tokens_per_s']:.1f} tokens/s "
+        f"({result['tokens_per_cpu_s']:.1f} per CPU-s), "
         f"{result['s_per_step']:.2f} s/step, "
         f"peak RSS {result['peak_rss_mb']:.0f} MB",
         flush=True,
@@ -196,30 +197,41 @@ def section(dataset: Path, steps: int, ours: dict, ref: dict) -> str:
             SECTION,
             "",
             (
-                f"`python bench/bench_train.py` — {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-                f"{_cores()} cores, SmolLM2-135M fp32 + LoRA r={SHARED['lora_rank']} (all linear layers), "
-                f"batch {SHARED['batch_size']}, {steps} optimizer steps on `{dataset.relative_to(ROOT)}`."
+                f"`python bench/bench_train.py` — {time.strftime('%Y-%m-%d')}, "
+                f"{platform.processor() or platform.machine()}, "
+                f"{_cores()} cores, SmolLM2-135M fp32 + LoRA r={SHARED['lora_rank']} "
+                f"(all linear layers), "
+                f"batch {SHARED['batch_size']}, {steps} optimizer steps on "
+                f"`{dataset.relative_to(ROOT)}`."
             ),
             "",
-            "| trainer | non-padding tokens/s (wall) | per CPU-second | s/step | tokens | peak RSS (MB) | load avg |",
+            (
+                "| trainer | non-padding tokens/s (wall) | per CPU-second | s/step | tokens "
+                "| peak RSS (MB) | load avg |"
+            ),
             "|---|---:|---:|---:|---:|---:|---:|",
             row.format(name="molting (padding-free, loss on assistant turns)", **ours),
             row.format(
-                name=f"TRL SFTTrainer defaults (padded; gradient checkpointing {ref['gradient_checkpointing']}, "
+                name=f"TRL SFTTrainer defaults (padded; gradient checkpointing "
+                f"{ref['gradient_checkpointing']}, "
                 f"bf16 {ref['bf16']})",
                 **ref,
             ),
             "",
             (
-                f"**Ratio: {ratio:.2f}×** the reference in wall-clock tokens/s (target ≥ {TARGET}×: {verdict}); "
-                f"{cpu_ratio:.2f}× per CPU-second (less sensitive to other jobs on the machine; the load "
+                f"**Ratio: {ratio:.2f}×** the reference in wall-clock tokens/s "
+                f"(target ≥ {TARGET}×: {verdict}); "
+                f"{cpu_ratio:.2f}× per CPU-second "
+                f"(less sensitive to other jobs on the machine; the load "
                 "average column shows how busy it was)."
             ),
             (
-                "Levers: padding-free batches (no compute on padding; position_ids restart per example and "
+                "Levers: padding-free batches "
+                "(no compute on padding; position_ids restart per example and "
                 "attention runs per example, so no compute goes to cross-example pairs either) "
                 "and no gradient checkpointing (135M fits in memory; "
-                "recomputing activations costs ~30%, which is also why molting's peak RSS is higher). "
+                "recomputing activations costs ~30%, "
+                "which is also why molting's peak RSS is higher). "
                 "The loss mask is unchanged (tests/test_masking.py)."
             ),
             "",

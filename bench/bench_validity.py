@@ -221,16 +221,22 @@ def main() -> int:
             "",
             "## Across personas: other voices, new authors, hard gates",
             "",
-            "Measured by `python bench/bench_validity.py` (Marina's bundle built by `molting persona init "
-            "tests/data/marina` alone). Every reply here was written by someone who never saw the training data "
-            "(tests/data/other_voices/ has the other voices' cards); none of it is used to fit or tune the metric "
-            "(development sets: tests/data/metric_dev/). Targets (issue: discriminant validity): other voices ≥ 8.5 "
-            "in ≤ 10%, AUC own vs other ≥ 0.9, in-voice ≥ 8.5 in ≥ 90% with or without a catchphrase, ≤ 1 in 50 of the "
+            "Measured by `python bench/bench_validity.py` "
+            "(Marina's bundle built by `molting persona init "
+            "tests/data/marina` alone). "
+            "Every reply here was written by someone who never saw the training data "
+            "(tests/data/other_voices/ has the other voices' cards); "
+            "none of it is used to fit or tune the metric "
+            "(development sets: tests/data/metric_dev/). "
+            "Targets (issue: discriminant validity): other voices ≥ 8.5 "
+            "in ≤ 10%, AUC own vs other ≥ 0.9, "
+            "in-voice ≥ 8.5 in ≥ 90% with or without a catchphrase, ≤ 1 in 50 of the "
             "persona's own correct replies zeroed, BR vs EU fluency AUC ≥ 0.95.",
             "",
             table(results),
             "",
-            f"Own = the eval references and the new authors' in-voice replies. Took {time.perf_counter() - t0:.0f} s.",
+            f"Own = the eval references and the new authors' in-voice replies. "
+            f"Took {time.perf_counter() - t0:.0f} s.",
             "",
         ]
     )

@@ -182,7 +182,8 @@ def main() -> None:
     t = time.perf_counter()
     F.variety_markers("O ônibus chegou.")  # loads the dictionaries, where this code has them
     print(
-        f"first Portuguese reply scored in {time.perf_counter() - t:.2f} s (dictionary load, if any)"
+        f"first Portuguese reply scored in {time.perf_counter() - t:.2f} s "
+        "(dictionary load, if any)"
     )
     flu = FluencyScorer() if args.fluency else None
     result = {}

@@ -39,7 +39,8 @@ def missing() -> str | None:
         return "the Playwright Python package is not installed (pip install -e '.[dev]')"
     if executable() is None:
         return (
-            "no Chromium found (install Debian's: apt-get install chromium, or set MOLTING_CHROMIUM to a "
+            "no Chromium found (install Debian's: apt-get install chromium, "
+            "or set MOLTING_CHROMIUM to a "
             "Chromium or Chrome binary)"
         )
     return None
@@ -54,7 +55,8 @@ def executable() -> str | None:
 
 @contextlib.contextmanager
 def open_page(path: str | Path) -> Iterator[Any]:
-    """A Playwright page showing the file at `path` (a file:// URL, as a user opens it from disk)."""
+    """A Playwright page showing the file at `path` (a file:// URL, as a user opens it from
+    disk)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -72,9 +74,11 @@ def screenshot(page: Any, out: str | Path, rows: int = 3) -> Path:
     the lowest-scoring reply, the charts with their targets, the criteria and full replies."""
     bottom = page.evaluate(
         """(n) => {
-             const rows = [...document.querySelectorAll('#matrix tbody tr.row')].filter(r => !r.hidden).slice(0, n);
+             const rows = [...document.querySelectorAll('#matrix tbody tr.row')]
+               .filter(r => !r.hidden).slice(0, n);
              const last = rows[rows.length - 1];
-             return last ? last.getBoundingClientRect().bottom + window.scrollY + 12 : document.body.scrollHeight;
+             return last ? last.getBoundingClientRect().bottom + window.scrollY + 12
+                         : document.body.scrollHeight;
            }""",
         rows,
     )

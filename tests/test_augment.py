@@ -54,14 +54,16 @@ GENERIC = {
     "en": (
         "Which database should I pick for a small side project?",
         (
-            "Certainly! There are several factors to consider when choosing a database. It depends on your use case, "
+            "Certainly! There are several factors to consider when choosing a database. "
+            "It depends on your use case, "
             "your team's experience, and your scalability requirements. I hope this helps!"
         ),
     ),
     "pt": (
         "Qual banco de dados eu uso num projeto pequeno?",
         (
-            "Claro! Existem vários fatores a considerar ao escolher um banco de dados. Depende do seu caso de uso, da "
+            "Claro! Existem vários fatores a considerar ao escolher um banco de dados. "
+            "Depende do seu caso de uso, da "
             "experiência da equipe e dos requisitos de escalabilidade. Espero ter ajudado!"
         ),
     ),
@@ -69,11 +71,17 @@ GENERIC = {
 AGENT = {
     "en": (
         "My test suite got slow, any idea why?",
-        "I'll start by reading your test configuration. Let me check the fixtures first, then I'll profile it.",
+        (
+            "I'll start by reading your test configuration. "
+            "Let me check the fixtures first, then I'll profile it."
+        ),
     ),
     "pt": (
         "Meus testes ficaram lentos, alguma ideia?",
-        "Vou analisar a configuração dos seus testes. Primeiro vou verificar as fixtures e depois rodar o profiler.",
+        (
+            "Vou analisar a configuração dos seus testes. "
+            "Primeiro vou verificar as fixtures e depois rodar o profiler."
+        ),
     ),
 }
 
@@ -133,7 +141,8 @@ class Stub:
         return f"```json\n{json.dumps(ex, ensure_ascii=False)}\n```"
 
     def _good_reply(self, lang: str, text: str) -> str:
-        """The next curated reply not shown in this request (a copy of a shown example is rejected)."""
+        """The next curated reply not shown in this request (a copy of a shown example is
+        rejected)."""
         while True:
             reply = self.good[lang][self.used[lang] % len(self.good[lang])]
             self.used[lang] += 1
@@ -411,7 +420,7 @@ def test_the_same_seed_and_replies_give_identical_outputs(stub, claudio, claudio
     assert texts[0] == texts[1]
 
 
-# ---------------------------------------------------------------- the CLI: budget, keys, reachability
+# ------------------------------------------------------- the CLI: budget, keys, reachability
 
 
 def test_budget_exhausted_stops_cleanly_and_keeps_what_passed(

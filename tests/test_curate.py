@@ -88,7 +88,10 @@ def test_same_input_gives_byte_identical_outputs(curated, tmp_path):
     )
     assert again.output.read_bytes() == first.output.read_bytes()
     assert again.rejected.read_bytes() == first.rejected.read_bytes()
-    norm = lambda p: p.read_text().replace(str(tmp_path), "X").replace(str(d), "X")
+
+    def norm(p):
+        return p.read_text().replace(str(tmp_path), "X").replace(str(d), "X")
+
     assert norm(again.report) == norm(first.report)
 
 
@@ -297,7 +300,8 @@ def test_worker_processes_keep_the_messages_format(parallel_always, tmp_path):
             "example 59: no assistant turn",
         ),
         (
-            b'{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n',
+            b'{"messages": [{"role": "user", "content": "q"}, '
+            b'{"role": "assistant", "content": "a"}]}\n',
             "use one format per file",
         ),
         (b'{"conversations": [], "conversations": []}\n', "appears twice"),

@@ -80,12 +80,14 @@ def test_json_file_holding_json_lines_is_detected(tmp_path):
         ),
         ('[{"conversations": [{"from": "human", "value": "x"}]}]', "no assistant turn"),
         (
-            '[{"conversations": [{"from": "human", "value": "x"}, {"from": "system", "value": "s"}, {"from": "gpt", "value": "y"}]}]',
+            '[{"conversations": [{"from": "human", "value": "x"}, '
+            '{"from": "system", "value": "s"}, {"from": "gpt", "value": "y"}]}]',
             "system turn may only be the first",
         ),
         ("[7]", "example 0: expected an object"),
         (
-            '[{"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}, {"messages": []}]',
+            '[{"conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}, '
+            '{"messages": []}]',
             "example 1: uses 'messages'",
         ),
     ],

@@ -14,12 +14,16 @@ from molting import demo
 from molting.errors import ConfigError
 from molting.persona import load_persona
 
-COMPARISON = "# Persona gate\n\n**FAIL** — 1 of 2 criteria not met: X.\n\n## Success criteria\n\n| a |\n|---|\n\n## Next\n"
+COMPARISON = (
+    "# Persona gate\n\n**FAIL** — 1 of 2 criteria not met: X.\n\n"
+    "## Success criteria\n\n| a |\n|---|\n\n## Next\n"
+)
 
 
 @pytest.fixture
 def stubbed(tmp_path, monkeypatch):
-    """Run demo.main in tmp_path with training and the gate replaced; record what they were asked."""
+    """Run demo.main in tmp_path with training and the gate replaced; record what they were
+    asked."""
     calls = {"train": [], "gate": []}
 
     def train_phase(name, dataset, out, config):

@@ -362,7 +362,8 @@ RUN = ("run", "run/*", ".run.partial", ".run.partial/*")  # what a resumed run m
 def _interrupted(
     d: Path, model: Path, stop: int, max_steps: int = 4, empty: str | None = None
 ) -> None:
-    """A run checkpointed every 2 steps and cut at step `stop`; `empty`: a checkpoint file then cut to 0 bytes."""
+    """A run checkpointed every 2 steps and cut at step `stop`; `empty`: a checkpoint file then
+    cut to 0 bytes."""
     from conftest import Interrupt, StopAt
     from molting.train.config import load_config
     from molting.train.trainer import train
@@ -1362,7 +1363,10 @@ GATE: list[tuple[str, Callable[[Path], object], str]] = [
                 )
             )
         ),
-        "was trained on base smollm2-135m (sha256-head:0000), but the base to load is smollm2-135m (sha256-head:",
+        (
+            "was trained on base smollm2-135m (sha256-head:0000), "
+            "but the base to load is smollm2-135m (sha256-head:"
+        ),
     ),
     (
         "gate-adapter-all-zero",
@@ -1372,7 +1376,10 @@ GATE: list[tuple[str, Callable[[Path], object], str]] = [
     (
         "gate-adapter-of-another-architecture",
         lambda d: _gate(adapter=str(_adapter(d, tensors=_lora(32)))),
-        "does not fit base smollm2-135m: model.layers.0.self_attn.q_proj: lora_A is 2×32, the base's weight is 576×576",
+        (
+            "does not fit base smollm2-135m: model.layers.0.self_attn.q_proj: lora_A is 2×32, "
+            "the base's weight is 576×576"
+        ),
     ),
     # issue 22: anchors.json checked as it loads, named by file and key
     (
@@ -1424,7 +1431,8 @@ def test_gate_faults(case_id, setup, message, tmp_path, monkeypatch):
             "'agent_rate_max' must be in [0, 1]",
         ),
         (["--adapter", "base"], "needs --persona"),
-        # issue 22: options checked before collection; a damaged anchors.json named, not an INTERNALERROR
+        # issue 22: options checked before collection; a damaged anchors.json named, not an
+        # INTERNALERROR
         (
             ["--persona", str(CLAUDIO), "--adapter", "base", "--baseline", "phase3"],
             "--baseline 'phase3': expected NAME=MODEL",
@@ -1481,8 +1489,9 @@ def test_the_gate_turns_every_input_problem_into_one_line_and_exit_code_4(tmp_pa
 
 
 def test_ci_runs_every_test_the_slow_ones_too():
-    """issue 22: the installed-wheel test was marked slow, so neither `make test` nor CI ran it (and it
-    had broken unseen). CI runs `make test` (the README's command) and then the slow tests."""
+    """issue 22: the installed-wheel test was marked slow, so neither `make test` nor CI ran it
+    (and it had broken unseen). CI runs `make test` (the README's command) and then the slow
+    tests."""
     from conftest import ROOT
 
     ci, make = (

@@ -191,7 +191,8 @@ def test_an_english_only_persona_skips_the_portuguese_checks(tmp_path):
 
 
 def test_criteria_file_selects_the_optional_llm_judge(tmp_path, tiny_llama_dir):
-    """`judge: <model>` in a criteria file adds judge scores to the reports; criteria stay offline."""
+    """`judge: <model>` in a criteria file adds judge scores to the reports; criteria stay
+    offline."""
     rows = [r for r in _rows() if r["id"] in ("ev-en-001", "ev-pt-001")]
     prompts = tmp_path / "p.jsonl"
     prompts.write_text(

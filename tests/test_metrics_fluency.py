@@ -21,7 +21,8 @@ from molting.metrics.language import LanguageIdentifier
 from molting.metrics.variety import DICTIONARIES, PortugueseDictionaries, enclisis, word_evidence
 
 _ALL_LANGDETECT = (
-    "af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml mr ne "
+    "af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv "
+    "mk ml mr ne "
     "nl no pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi"
 ).split()
 
@@ -124,19 +125,27 @@ def test_each_european_marker(text, marker):
 @pytest.mark.parametrize(
     "text",
     [
-        "Começou a chover e a reunião passa a ser online.",  # "começar a", "passar a": Brazilian too
+        # "começar a", "passar a": Brazilian too
+        "Começou a chover e a reunião passa a ser online.",
         "Faz análises precisas com intervalos de confiança.",  # the adjective, not "tu precisas"
-        "Se as vendas subirem, quando as perguntas mudarem, revisa o modelo.",  # article + plural noun
-        "Existem diversos fatores a considerar.",  # noun + a + infinitive: Brazilian writing uses it
+        # article + plural noun
+        "Se as vendas subirem, quando as perguntas mudarem, revisa o modelo.",
+        # noun + a + infinitive: Brazilian writing uses it
+        "Existem diversos fatores a considerar.",
         "Se der erro, o buffer não é descarregado.",
-        "Isto é, a média cai.",  # "isto" alone is a weak form: counts only beside a clear European one
-        "Também ganhei o prêmio, parabéns pelo fenômeno.",  # final -ém/-éns is both; ê/ô before m/n is Brazilian
+        # "isto" alone is a weak form: counts only beside a clear European one
+        "Isto é, a média cai.",
+        # final -ém/-éns is both; ê/ô before m/n is Brazilian
+        "Também ganhei o prêmio, parabéns pelo fenômeno.",
         "Vamos planejar e registrar a umidade; falamos amanhã.",
         "Listas são mutáveis, enquanto tuplas são imutáveis.",  # "enquanto tuplas" is no "tu" verb
         "Para escrever um e-mail formal, siga estas orientações.",  # "estas", not "estás"
         "Lembre-se de salvar. Recomenda-se testar antes; no Python, usa-se `pip`. Envie-me o log.",
         "O desconto pode ser pago à vista, e as consultas e cascas de ovo entram no cálculo.",
-        "A recepção detectou o aspecto do contato no registro da seção, e o ônibus do bebê atrasou.",
+        (
+            "A recepção detectou o aspecto do contato no registro da seção, "
+            "e o ônibus do bebê atrasou."
+        ),
     ],
 )
 def test_brazilian_text_has_no_european_marker(text):
@@ -326,7 +335,8 @@ VARIETY_AUC_FLOOR = {
     "tests/data/metric_dev/claudio_calibration_prompts.jsonl": 0.954,
     "tests/data/metric_dev/helena_calibration_prompts.jsonl": 1.0,
     "fixtures/claudio/validation/new_author_pt.jsonl": 0.937,
-    "fixtures/claudio/validation/new_author2_pt.jsonl": 0.914,  # held out: never looked at while designing
+    # held out: never looked at while designing
+    "fixtures/claudio/validation/new_author2_pt.jsonl": 0.914,
     "fixtures/claudio/validation/new_author3_pt.jsonl": 0.927,
     "tests/data/helena/validation/new_author2_pt.jsonl": 0.833,
     "tests/data/helena/validation/new_author3_pt.jsonl": 0.866,

@@ -205,7 +205,8 @@ def test_stale_or_foreign_anchors_are_refused(claudio, tmp_path):
 # category). Targets met are asserted as they are; the in-voice pass rates and the fluency AUC are
 # asserted at the level measured with one reply of slack (a pass rate on the 8.5 line can move by
 # a reply between CPUs), so a regression fails; the targets (0.95 / 0.90 / 0.95) are in
-# VALIDATION_TARGETS and the calibration report. Measured 2026-12-01: 0.93, 0.90, 0.90, 0.86, AUC 0.90.
+# VALIDATION_TARGETS and the calibration report. Measured 2026-12-01: 0.93, 0.90, 0.90, 0.86,
+# AUC 0.90.
 # Held at the measured level. Scorer 2026.12.7 learns the persona against other voices too, and
 # pays for it here: 0.91/0.89/0.89/0.85 before (other voices then passed 47–83% of the time)
 MEASURED_FLOOR = {
@@ -275,8 +276,9 @@ def test_validity_on_a_second_persona():
             row[stat] <= value if op == "<=" else row[stat] >= value for row in v[cat].values()
         ), (cat, v[cat])
     assert v["off_topic"]["pt"]["mean"] <= 4 and v["off_topic"]["en"]["mean"] <= 4.8, v["off_topic"]
-    # fitted against other voices (scorer 2026.12.7): in-voice PT 0.93 / 0.80 before, other voices' PT
-    # replies to the same prompts pass 8% (53–93% before); both held at the measured level
+    # fitted against other voices (scorer 2026.12.7): in-voice PT 0.93 / 0.80 before, other
+    # voices' PT replies to the same prompts pass 8% (53–93% before); both held at the measured
+    # level
     assert (
         v["in_voice_one"]["en"]["pass_rate"] >= 0.93 and v["in_voice_one"]["pt"]["pass_rate"] >= 0.8
     )

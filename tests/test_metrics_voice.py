@@ -1,4 +1,5 @@
-"""Is it *this* persona? Other voices, their catchphrases, and hard gates that abstain on weak evidence."""
+"""Is it *this* persona? Other voices, their catchphrases, and hard gates that abstain on weak
+evidence."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def test_never_list_quotes_are_phrases_and_prose_is_not():
     assert P.never_phrases(never) == ["Great question!", "Let me check", "Ótima pergunta!"]
 
 
-def test_an_expression_counts_as_another_voice_only_if_neither_the_persona_nor_ordinary_writing_uses_it():
+def test_an_expression_is_another_voice_only_if_neither_the_persona_nor_ordinary_writing_uses_it():
     phrases = ["Missão dada, missão cumprida.", "Next.", "going to", "Short answer:", "Real talk:"]
     own = ["Short answer: a tuple.", "It's going to work."]
     ordinary = ["Real talk: it depends."]
@@ -87,7 +88,7 @@ def test_the_personas_own_catchphrases_are_never_foreign():
     assert not own & {s.lower() for s in I.foreign_signatures(persona)}
 
 
-# ---------------------------------------------------------------- hard gates abstain on weak evidence
+# ------------------------------------------------------------ hard gates abstain on weak evidence
 
 RULE = P.DegenerateRule(min_words=14, loop_ratio=0.45)
 
@@ -132,7 +133,10 @@ def test_portuguese_around_code_is_not_another_language(lang_id, reply):
 
 
 def test_a_whole_reply_in_another_language_is_still_wrong(lang_id):
-    reply = "Use a context manager so the file is always closed, even when an exception is raised inside the block."
+    reply = (
+        "Use a context manager so the file is always closed, "
+        "even when an exception is raised inside the block."
+    )
     assert lang_id.share(reply, "pt", ("en", "pt")) == 0.0
 
 

@@ -139,7 +139,9 @@ def test_third_party_noise_is_dropped_at_its_source_and_nothing_else(caplog):
     with warnings.catch_warnings(record=True) as seen:
         quiet_third_party()
         warnings.warn(
-            "`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning
+            "`is_gradient_checkpointing` is deprecated and will be removed in v6.",
+            FutureWarning,
+            stacklevel=2,
         )
-        warnings.warn("`other_thing` is deprecated", FutureWarning)
+        warnings.warn("`other_thing` is deprecated", FutureWarning, stacklevel=2)
     assert [str(w.message) for w in seen] == ["`other_thing` is deprecated"]

@@ -81,7 +81,8 @@ def test_the_installed_wheel_calibrates_gates_and_reports_outside_the_checkout(t
     venv = tmp_path / "env"
     run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
     py = venv / "bin" / "python"
-    # the heavy dependencies come from the test's own environment; molting itself only from the wheel
+    # the heavy dependencies come from the test's own environment; molting itself only from the
+    # wheel
     purelib = run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path, env
     ).stdout.strip()

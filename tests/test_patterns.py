@@ -183,7 +183,8 @@ def test_normalize_is_idempotent_and_case_insensitive(text):
 
 # ------------------------------------------------------------------ backtracking
 
-ADVERSARIAL = [  # (text, is it agent talk): a repeated preamble is; "now" 25,000 words on is out of reach
+# (text, is it agent talk): a repeated preamble is; "now" 25,000 words on is out of reach
+ADVERSARIAL = [
     ("let me " * 15_000, True),
     ("i'll " * 20_000, True),
     ("reading " + "a" * 100_000, False),
@@ -451,7 +452,8 @@ OPENING_SETS = (
 @pytest.mark.parametrize("lang", ["en", "pt"])
 @pytest.mark.parametrize("name", OPENING_SETS)
 def test_labelled_openings_precision_and_recall(name, lang):
-    """Curation's targets on openings written outside the fixture: precision ≥ 0.98, recall ≥ 0.95."""
+    """Curation's targets on openings written outside the fixture: precision ≥ 0.98,
+    recall ≥ 0.95."""
     rows = [
         json.loads(x)
         for x in (DEV.parent / name).read_text(encoding="utf-8").splitlines()
@@ -536,5 +538,6 @@ def test_the_validity_report_is_current():
     expected = render({name: measure(root / name) for name in OPENING_SETS}, NOTES)
     committed = (DEV.parents[2] / "reports" / "CURATION_VALIDITY.md").read_text(encoding="utf-8")
     assert committed == expected, (
-        "run: python -m molting.curate.validity tests/data/agent_openings_*.jsonl -o reports/CURATION_VALIDITY.md"
+        "run: python -m molting.curate.validity tests/data/agent_openings_*.jsonl "
+        "-o reports/CURATION_VALIDITY.md"
     )

@@ -21,7 +21,10 @@ def test_language_comes_from_what_people_wrote_not_the_system_prompt():
     turns = [
         (
             "system",
-            "You are a helpful assistant. Answer in the language of the user, in a friendly tone, always.",
+            (
+                "You are a helpful assistant. "
+                "Answer in the language of the user, in a friendly tone, always."
+            ),
         ),
         ("user", "oi, tudo bem?"),
         ("assistant", "Tudo ótimo! E você?"),
@@ -69,14 +72,16 @@ def test_a_small_persona_is_refused_with_what_is_missing(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The raw Cláudio dataset alone → a bundle (without base-model replies, to keep the test fast)."""
+    """The raw Cláudio dataset alone → a bundle (without base-model replies, to keep the test
+    fast)."""
     root = tmp_path_factory.mktemp("init")
     raw = root / "raw.json"
     shutil.copy(CLAUDIO / "dataset_sharegpt.json", raw)
     card = root / "card.yaml"
     shutil.copy(CLAUDIO / "persona.yaml", card)
     # Cláudio's voice is near the line that separates it from other voices (held-out AUC ≈ 0.8):
-    # accepted here so the test does not hang on which side a float falls; the refusal has its own test
+    # accepted here so the test does not hang on which side a float falls; the refusal has its
+    # own test
     opts = InitOptions(dataset=raw, card=card, generic_from_base=False, accept_weak_voice=True)
     lines: list[str] = []
     result = init_bundle(root / "bundle", opts, progress=lines.append)
@@ -86,7 +91,8 @@ def built(tmp_path_factory):
 def test_a_voice_the_metric_cannot_tell_from_other_voices_is_refused_unless_accepted(
     built, monkeypatch, tmp_path
 ):
-    """The refusal logic on a copy of the built bundle, with the bar set out of reach (no float near a line)."""
+    """The refusal logic on a copy of the built bundle, with the bar set out of reach (no float
+    near a line)."""
     import molting.persona_init as PI
 
     _, _, result, _ = built
@@ -94,7 +100,9 @@ def test_a_voice_the_metric_cannot_tell_from_other_voices_is_refused_unless_acce
     monkeypatch.setattr(PI, "MIN_VOICE_AUC", 1.01)
     with pytest.raises(
         Refusal,
-        match="cannot be told apart from other voices.*negatives/impostor.jsonl.*--accept-weak-voice",
+        match=(
+            "cannot be told apart from other voices.*negatives/impostor.jsonl.*--accept-weak-voice"
+        ),
     ):
         PI._calibrate(stage, 8.5, lambda s: None, accept_weak_voice=False)
     lines: list[str] = []
@@ -217,8 +225,8 @@ def test_user_written_eval_prompts_take_precedence(tmp_path):
 
 
 def test_overwrite_swaps_the_new_bundle_in_and_removes_only_the_old_one(tmp_path):
-    """The swap behind --overwrite: the old bundle (only files init.json lists) goes once the new one
-    is in place; a folder of the user's named like molting's swap folder is never touched."""
+    """The swap behind --overwrite: the old bundle (only files init.json lists) goes once the new
+    one is in place; a folder of the user's named like molting's swap folder is never touched."""
     from molting.persona_init import _swap
 
     old = tmp_path / "b"
