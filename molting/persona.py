@@ -2,7 +2,8 @@
 
     DIR/persona.yaml        the card: name, languages, signature expressions, never-list, …
     DIR/dataset.json        the persona's conversations (raw or curated; any format molting reads)
-    DIR/raw_dataset.json    optional: the raw conversations before curation (`persona init` keeps them)
+    DIR/raw_dataset.json    optional: the raw conversations before curation (`persona init`
+                            keeps them)
     DIR/eval_prompts.jsonl  held-out prompts with the persona's own reply as reference
     DIR/calibration.jsonl   more held-out prompts: fit the metric's anchors, nothing else
     DIR/negatives/          optional: generic.jsonl, agent.jsonl ({"lang", "reply"}) written by hand
@@ -47,7 +48,8 @@ _LANG_ALIASES = {
 }
 DEFAULT_FILES = {
     "dataset": "dataset.json",
-    "raw_dataset": "raw_dataset.json",  # optional: the raw conversations before curation, held-out ones removed
+    # optional: the raw conversations before curation, held-out ones removed
+    "raw_dataset": "raw_dataset.json",
     "eval": "eval_prompts.jsonl",
     "calibration": "calibration.jsonl",
     "negatives": "negatives",
@@ -55,7 +57,8 @@ DEFAULT_FILES = {
     "anchors": "anchors.json",
 }
 # a card key this few edits (letters added, dropped, changed or swapped) from a known one is a typo:
-# "nmae", "sumary", "language"; from 6 letters on, two edits ("signature_expresion"). "notes" is not.
+# "nmae", "sumary", "language"; from 6 letters on, two edits ("signature_expresion"). "notes" is
+# not.
 TYPO_EDITS_SHORT, TYPO_EDITS = 1, 2
 CARD_KEYS = (
     "name",
@@ -105,7 +108,8 @@ def normalize_lang(value: Any, where: str) -> str:
 
 @dataclass(frozen=True)
 class Prompt:
-    """One held-out prompt: what the user says (after `history`), in `lang`, and the persona's reply."""
+    """One held-out prompt: what the user says (after `history`), in `lang`, and the persona's
+    reply."""
 
     id: str
     lang: str  # "en" | "pt"
@@ -189,7 +193,8 @@ def _history(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
             or not isinstance(t.get("content"), str)
         ):
             raise ConfigError(
-                f"{where}: history turn {j} must be {{'role': 'user'|'assistant', 'content': text}}."
+                f"{where}: history turn {j} must be {{'role': 'user'|'assistant', 'content': "
+                "text}."
             )
         turns.append((t["role"], t["content"]))
     return tuple(turns)
@@ -275,7 +280,8 @@ def _check_card_keys(raw: dict[str, Any], where: str) -> None:
             else f"the keys it reads: {', '.join(CARD_KEYS)}"
         )
         warnings.warn(
-            f"{where}: molting does not read the key '{key}'; it stays in the card as written ({hint}).",
+            f"{where}: molting does not read the key '{key}'; it stays in the card as written "
+            f"({hint}).",
             MoltingWarning,
             stacklevel=2,
         )
@@ -299,7 +305,8 @@ def _signatures(raw: Any, languages: tuple[str, ...], where: str) -> dict[str, t
         return {lang: () for lang in languages}
     if not isinstance(raw, dict):
         raise ConfigError(
-            f'{where}: \'signature_expressions\' must map a language to a list, e.g. {{en: ["In short:"], pt-BR: ["Resumindo:"]}}.'
+            f"{where}: 'signature_expressions' must map a language to a list, e.g. {{en: [\"In "
+            'short:"], pt-BR: ["Resumindo:"]}.'
         )
     out: dict[str, tuple[str, ...]] = {lang: () for lang in languages}
     for key, exprs in raw.items():
@@ -384,7 +391,8 @@ class Persona:
 
     @property
     def raw_dataset(self) -> Path | None:
-        """The raw training conversations (`persona init` keeps them), or None when the bundle has none."""
+        """The raw training conversations (`persona init` keeps them), or None when the bundle has
+        none."""
         p = self.files["raw_dataset"]
         return p if p.is_file() else None
 
@@ -411,7 +419,8 @@ class Persona:
         return self._prompts["calibration"]
 
     def negatives(self, kind: str) -> list[dict[str, str]]:
-        """Hand-written negatives of one kind ("generic" or "agent"): [{"lang", "reply"}], [] if none."""
+        """Hand-written negatives of one kind ("generic" or "agent"): [{"lang", "reply"}], [] if
+        none."""
         path = self.files["negatives"] / f"{kind}.jsonl"
         if not path.is_file():
             return []
@@ -434,7 +443,8 @@ class Persona:
         return sorted(d.glob("*.jsonl")) if d.is_dir() else []
 
     def fingerprints(self) -> dict[str, str]:
-        """sha256 (16 hex digits) of every bundle file the scorer is fitted on, and the patterns version."""
+        """sha256 (16 hex digits) of every bundle file the scorer is fitted on, and the patterns
+        version."""
         from molting.text.patterns import PATTERNS_VERSION
 
         files = {
@@ -468,22 +478,23 @@ def load_persona(path: str | Path, *, need_prompts: bool = True) -> Persona:
     card_path = root / CARD_FILE
     if not card_path.is_file():
         raise ConfigError(
-            f"{root}: no {CARD_FILE}; a persona bundle starts with its card (see README, 'Persona bundle')."
+            f"{root}: no {CARD_FILE}; a persona bundle starts with its card (see README, 'Persona "
+            "bundle')."
         )
     raw = read_yaml_mapping(card_path, "persona card")
     card = card_from_dict(raw, str(card_path))
     persona = Persona(root=root, card=card, files=_files(root, raw.get("files"), str(card_path)))
     if not persona.dataset.is_file():
         raise ConfigError(
-            f"{persona.dataset}: the persona's dataset is missing; put the conversations there or set "
-            f"files.dataset in {card_path}."
+            f"{persona.dataset}: the persona's dataset is missing; put the conversations there or "
+            f"set files.dataset in {card_path}."
         )
     if need_prompts:
         for split in ("eval", "calibration"):
             if not persona.files[split].is_file():
                 raise ConfigError(
-                    f"{persona.files[split]}: the {split} prompts are missing; `molting persona init` "
-                    f"writes them, or set files.{split} in {card_path}."
+                    f"{persona.files[split]}: the {split} prompts are missing; `molting persona "
+                    f"init` writes them, or set files.{split} in {card_path}."
                 )
         persona.eval_prompts(), persona.calibration_prompts()
     return persona

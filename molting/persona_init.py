@@ -64,7 +64,8 @@ MIN_AUC = 0.85
 # below this the gate could pass a model that speaks in someone else's voice.
 MIN_VOICE_AUC = 0.80
 INIT_FILE = "init.json"
-RAW_FILE = "raw_dataset"  # + the raw set's suffix: the raw conversations less the held-out ones (the demo's Phase 3)
+# + the raw set's suffix: the raw conversations less the held-out ones (the demo's Phase 3)
+RAW_FILE = "raw_dataset"
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ def init_bundle(
     _check_replaceable(target, overwrite)
     new_dirs = missing_dirs(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # a name of this run's own: a folder that happens to be called like a staging one is never touched
+    # a name of this run's own: a folder that happens to be called like a staging one is never
+    # touched
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.init-", dir=target.parent))
     try:
         stage.chmod(0o755)  # mkdtemp makes it private; the bundle is an ordinary directory
@@ -187,22 +189,23 @@ def _up_to_date(target: Path, key: str) -> bool:
 
 def _check_replaceable(target: Path, overwrite: bool) -> None:
     """Only a bundle this command wrote may be replaced, and only when every file in it is one it
-    wrote (init.json lists them): a folder of the user's, or a file added to a bundle, is never deleted."""
+    wrote (init.json lists them): a folder of the user's, or a file added to a bundle, is never
+    deleted."""
     if not target.is_dir() or not any(target.iterdir()):
         return
     foreign = _foreign_files(target)
     if foreign is None:
         raise OutputError(
-            f"{target}: not a bundle `molting persona init` wrote (no {INIT_FILE}); refusing to replace "
-            "what is in it. Choose a new or empty directory."
+            f"{target}: not a bundle `molting persona init` wrote (no {INIT_FILE}); refusing to "
+            "replace what is in it. Choose a new or empty directory."
         )
     if foreign:
         shown = ", ".join(foreign[:3]) + (
             f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         )
         raise OutputError(
-            f"{target}: holds files `molting persona init` did not write ({shown}); refusing to replace "
-            "them. Move them out of the bundle or choose another directory."
+            f"{target}: holds files `molting persona init` did not write ({shown}); refusing to "
+            "replace them. Move them out of the bundle or choose another directory."
         )
     if not overwrite:
         raise OutputError(
@@ -212,7 +215,8 @@ def _check_replaceable(target: Path, overwrite: bool) -> None:
 
 
 def _foreign_files(target: Path) -> list[str] | None:
-    """Files under `target` that init.json does not list (None: no readable init.json, or no list)."""
+    """Files under `target` that init.json does not list (None: no readable init.json, or no
+    list)."""
     try:
         listed = read_json(target / INIT_FILE).get("files")
     except (ConfigError, AttributeError):
@@ -228,7 +232,8 @@ def _foreign_files(target: Path) -> list[str] | None:
 
 
 def _swap(stage: Path, target: Path) -> None:
-    """Put the complete bundle in place; the old one (checked: only files init wrote) goes only now."""
+    """Put the complete bundle in place; the old one (checked: only files init wrote) goes only
+    now."""
     if not target.exists():
         stage.rename(target)
         return
@@ -271,8 +276,8 @@ def _build(
     user_eval = load_prompts(opts.eval_prompts, card.languages) if opts.eval_prompts else None
     split = split_conversations(curated.conversations, langs, card.languages, opts, user_eval)
     progress(
-        f"[3/5] split by conversation: train {len(split.train)}, calibration {len(split.calibration)}, "
-        f"eval {len(split.eval)}"
+        f"[3/5] split by conversation: train {len(split.train)}, calibration "
+        f"{len(split.calibration)}, eval {len(split.eval)}"
         + (f" (user-written eval prompts: {len(user_eval)})" if user_eval else "")
         + (
             f"; {split.dropped} dropped as near-duplicates of held-out prompts"
@@ -293,8 +298,8 @@ def _build(
             held_out_prompt(c, langs[c.id]) for c in sorted(sample, key=lambda c: c.index)
         ]
         progress(
-            f"[4/5] negatives: the base model's greedy replies to {len(cal) + len(ev)} held-out and "
-            f"{len(train_prompts)} training prompts ({opts.base_model}; cached)"
+            f"[4/5] negatives: the base model's greedy replies to {len(cal) + len(ev)} held-out "
+            f"and {len(train_prompts)} training prompts ({opts.base_model}; cached)"
         )
         cal, ev, train_generic = _with_base_replies(cal, ev, train_prompts, opts)
     else:
@@ -363,7 +368,10 @@ def split_conversations(
     kept_train = [
         c for c in train if not any(held.find(t.content) for t in c.turns if t.role == "user")
     ]
-    order = lambda cs: sorted(cs, key=lambda c: c.index)
+
+    def order(cs):
+        return sorted(cs, key=lambda c: c.index)
+
     dropped = len(cal) - len(kept_cal) + len(train) - len(kept_train)
     return Split(
         order(kept_train),
@@ -397,15 +405,17 @@ def _check_sizes(
         need = MIN_TRAIN_PER_LANGUAGE + held
         if n < need or min(_held_out_n(n, opts.calibration_n), 10**9) < MIN_HELD_OUT_PER_LANGUAGE:
             problems.append(
-                f"{lang}: {n} curated conversations, need at least {need} ({MIN_TRAIN_PER_LANGUAGE} to learn "
-                f"the voice, {held} held out) — add {max(need - n, 1)} more"
+                f"{lang}: {n} curated conversations, need at least {need} "
+                f"({MIN_TRAIN_PER_LANGUAGE} to learn the voice, {held} held out) — add "
+                f"{max(need - n, 1)} more"
             )
     if user_eval:
         for lang in languages:
             k = sum(p.lang == lang for p in user_eval)
             if k < MIN_HELD_OUT_PER_LANGUAGE:
                 problems.append(
-                    f"{lang}: {k} user-written eval prompts, need at least {MIN_HELD_OUT_PER_LANGUAGE}"
+                    f"{lang}: {k} user-written eval prompts, need at least "
+                    f"{MIN_HELD_OUT_PER_LANGUAGE}"
                 )
     if problems:
         raise Refusal(
@@ -533,7 +543,8 @@ def _write_raw_training_set(stage: Path, raw_path: Path, split: Split) -> int:
 
 
 def _write_agent_negatives(stage: Path, rejected: Path) -> None:
-    """The rejects' agent-talk turns as negatives/agent.jsonl (real agent talk, the persona's own)."""
+    """The rejects' agent-talk turns as negatives/agent.jsonl (real agent talk, the persona's
+    own)."""
     from molting.io import read_jsonl
 
     rows = []
@@ -580,23 +591,26 @@ def _calibrate(
     if weak:
         detail = ", ".join(f"{lg} {v:.2f}" for lg, v in weak.items())
         raise Refusal(
-            f"the persona cannot be told apart from generic replies well enough (held-out AUC {detail}; "
-            f"needs ≥ {MIN_AUC}): add more of the persona's own conversations in those languages "
-            f"(it has {r.train_sizes.get('persona')} replies to learn from), or check the card's languages."
+            "the persona cannot be told apart from generic replies well enough (held-out AUC "
+            f"{detail}; needs ≥ {MIN_AUC}): add more of the persona's own conversations in those "
+            f"languages (it has {r.train_sizes.get('persona')} replies to learn from), or check "
+            "the card's languages."
         )
     weak_voice = {lg: v for lg, v in voice.items() if not v >= MIN_VOICE_AUC}
     if weak_voice:
         detail = ", ".join(f"{lg} {v:.2f}" for lg, v in weak_voice.items())
         if not accept_weak_voice:
             raise Refusal(
-                f"the persona cannot be told apart from other voices well enough (held-out AUC vs voices the "
-                f"scorer never saw {detail}; needs ≥ {MIN_VOICE_AUC}): add more of the persona's own "
-                "conversations in those languages, or other people's replies to the same kind of prompts as "
-                "negatives/impostor.jsonl; --accept-weak-voice builds the bundle anyway and its reports say so."
+                "the persona cannot be told apart from other voices well enough (held-out AUC vs "
+                f"voices the scorer never saw {detail}; needs ≥ {MIN_VOICE_AUC}): add more of the "
+                "persona's own conversations in those languages, or other people's replies to the "
+                "same kind of prompts as negatives/impostor.jsonl; --accept-weak-voice builds the "
+                "bundle anyway and its reports say so."
             )
         progress(
-            f"!!! THE PERSONA'S VOICE IS NOT TOLD APART FROM OTHER VOICES ({detail}; needs ≥ {MIN_VOICE_AUC}): "
-            "BUILT ANYWAY (--accept-weak-voice); A PASSING GATE DOES NOT PROVE THIS VOICE"
+            f"!!! THE PERSONA'S VOICE IS NOT TOLD APART FROM OTHER VOICES ({detail}; needs ≥ "
+            f"{MIN_VOICE_AUC}): BUILT ANYWAY (--accept-weak-voice); A PASSING GATE DOES NOT PROVE "
+            "THIS VOICE"
         )
     return {
         "auc_vs_generic": aucs,

@@ -6,7 +6,8 @@ retries and the request budget live in retry.Caller. Outputs, written all or not
 the accepted examples as ShareGPT (each with its provenance) and an audit JSON Lines file with
 one row per request.
 
-    >>> result = augment(persona, make_generator("anthropic"), AugmentConfig(n=100), output="aug.json")
+    >>> generator = make_generator("anthropic")
+    >>> result = augment(persona, generator, AugmentConfig(n=100), output="aug.json")
     >>> result.accepted, dict(result.rejected), result.requests
 """
 
@@ -261,7 +262,8 @@ def threshold(persona: Persona, config: AugmentConfig) -> float:
 
 
 def training_prompts(persona: Persona) -> list[str]:
-    """Every user turn of the persona's dataset (curated or not: a copy of any is no new example)."""
+    """Every user turn of the persona's dataset (curated or not: a copy of any is no new
+    example)."""
     return [
         t.content
         for c in load_dataset(persona.dataset).conversations
@@ -289,8 +291,8 @@ def default_audit_path(output: str | Path) -> Path:
 def write_outputs(
     result: AugmentResult, output: str | Path, audit: Path, inputs: list[Path]
 ) -> list[Path]:
-    """The dataset (JSON list, or JSON Lines for .jsonl/.ndjson; skipped when nothing passed) and the
-    audit, all or nothing."""
+    """The dataset (JSON list, or JSON Lines for .jsonl/.ndjson; skipped when nothing passed) and
+    the audit, all or nothing."""
     with OutputSet(inputs=inputs) as out:
         if result.records:
             if Path(output).suffix.lower() in (".jsonl", ".ndjson"):
@@ -316,11 +318,13 @@ def summary(result: AugmentResult) -> str:
             if result.failed_requests
             else ""
         )
-        + f"; requests used {result.requests} of {result.budget} (personality ≥ {result.min_personality:g})"
+        + f"; requests used {result.requests} of {result.budget} (personality ≥ "
+        f"{result.min_personality:g})"
     ]
     if result.budget_exhausted and result.short:
         lines.append(
-            f"the request budget ran out (--max-requests {result.budget}) before {result.n} examples passed"
+            f"the request budget ran out (--max-requests {result.budget}) before {result.n} "
+            "examples passed"
         )
     wrote = ", ".join(str(p) for p in result.wrote)
     lines.append(

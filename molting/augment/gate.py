@@ -136,7 +136,8 @@ def persona_score(scorer: Scorer, prompt: Prompt, reply: str) -> tuple[float, di
 
 
 class Gate:
-    """Checks generated examples for one persona. `accept` adds an example to the duplicate pools."""
+    """Checks generated examples for one persona. `accept` adds an example to the duplicate
+    pools."""
 
     def __init__(self, scorer: Scorer, min_personality: float, training_prompts: Sequence[str]):
         persona = scorer.persona
@@ -155,7 +156,8 @@ class Gate:
     def check(
         self, text: str, lang: str, shown: Sequence[str] = (), pid: str = "generated"
     ) -> tuple[Example | None, Verdict]:
-        """Parse the generator's `text` and run every check; `shown` are the replies the request showed."""
+        """Parse the generator's `text` and run every check; `shown` are the replies the request
+        showed."""
         try:
             ex = parse_example(text)
         except ParseError as err:

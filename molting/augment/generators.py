@@ -25,7 +25,8 @@ KEY_VARS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 # The seed plan names Opus; any Messages API model works with --model.
 DEFAULT_MODELS = {"anthropic": "claude-opus-4-5"}
 PLACEHOLDER_KEY = "unused"  # sent to --base-url servers that check no key (vLLM, llama.cpp, Ollama)
-TEMPERATURE = 1.0  # OpenAI-compatible servers sample, so requests on similar topics still differ; the gate filters
+# OpenAI-compatible servers sample, so requests on similar topics still differ; the gate filters
+TEMPERATURE = 1.0
 MAX_ERROR_CHARS = 300  # a server's error text is quoted, not dumped
 
 
@@ -153,7 +154,8 @@ class AnthropicGenerator(APIGenerator):
         )
 
     def _call(self, request: Request) -> Completion:
-        # no sampling parameters: this SDK's Messages API takes none (the model's default sampling varies replies)
+        # no sampling parameters: this SDK's Messages API takes none (the model's default sampling
+        # varies replies)
         msg = self.client.messages.create(
             model=self.model,
             max_tokens=self.max_tokens,
@@ -175,7 +177,8 @@ class OpenAIGenerator(APIGenerator):
         )
 
     def _call(self, request: Request) -> Completion:
-        # `seed` makes sampling repeatable where the server supports it (OpenAI best-effort, vLLM, llama.cpp)
+        # `seed` makes sampling repeatable where the server supports it (OpenAI best-effort, vLLM,
+        # llama.cpp)
         resp = self.client.chat.completions.create(
             model=self.model,
             messages=request.messages(),
@@ -214,7 +217,8 @@ class LocalGenerator:
         if self.base is None:
             from molting.models import load_base
 
-            # full precision (bf16 on a GPU): a generator's quality is the point; the gate uses 4-bit
+            # full precision (bf16 on a GPU): a generator's quality is the point; the gate uses
+            # 4-bit
             self.base = load_base(self.model, "none", for_training=False)
             if torch.cuda.is_available():
                 self.base.model.to("cuda")

@@ -116,7 +116,8 @@ def topics(pairs: Sequence[Pair], size: int = TOPIC_WORDS) -> list[tuple[str, ..
     reply also uses first (the subject both talk about), then the rarest over all prompts; in the
     prompt's word order. Prompts with too few words give none; repeated topics are dropped.
 
-    >>> topics([Pair("how do I squash commits in my repo", "`git rebase -i`, then mark them squash.", "en")], 2)
+    >>> reply = "`git rebase -i`, then mark them squash."
+    >>> topics([Pair("how do I squash commits in my repo", reply, "en")], 2)
     [('squash', 'commits')]
     """
     docs = []
@@ -168,7 +169,8 @@ class Planner:
         self.topics = {lang: self._topics(lang) for lang in shares}
 
     def _topics(self, lang: str) -> list[tuple[str, ...]]:
-        """The topics of the dataset's prompts in `lang` (all prompts if it has none), seeded order."""
+        """The topics of the dataset's prompts in `lang` (all prompts if it has none), seeded
+        order."""
         found = topics([p for p in self.pairs if p.lang == lang]) or topics(self.pairs)
         if not found:
             raise ConfigError("the persona's dataset has no user prompts to take topics from.")
@@ -181,7 +183,8 @@ class Planner:
         return self.schedule[index]
 
     def request(self, index: int) -> Request:
-        """Request `index`: its language's next topic (round-robin), examples seeded by (seed, index)."""
+        """Request `index`: its language's next topic (round-robin), examples seeded by (seed,
+        index)."""
         lang = self.lang(index)
         pool = self.topics[lang]
         topic = pool[self.schedule[:index].count(lang) % len(pool)]
@@ -230,7 +233,8 @@ def system_text(card: Card, lang: str) -> str:
 
 
 def user_text(card: Card, lang: str, topic: tuple[str, ...], examples: Sequence[Pair]) -> str:
-    """The task: one new user message on `topic` in `lang`, the persona's reply, as a JSON object."""
+    """The task: one new user message on `topic` in `lang`, the persona's reply, as a JSON
+    object."""
     name, language = card.name, LANGUAGE_NAMES[lang]
     shown = "\n".join(
         f"[{k}] User: {one_line(p.prompt)}\n    {name}: {one_line(p.reply)}"
@@ -239,15 +243,16 @@ def user_text(card: Card, lang: str, topic: tuple[str, ...], examples: Sequence[
     return "\n".join(
         [
             (
-                f"Write one new exchange for {name}'s training set: a message a real user sends to {name}, "
-                f"and {name}'s reply."
+                f"Write one new exchange for {name}'s training set: a message a real user sends to "
+                f"{name}, and {name}'s reply."
             ),
             f"- Language: {language}, for both the user message and the reply.",
             (
-                f"- Subject: something involving {', '.join(topic)} (keywords from {name}'s own chats); "
-                "a new question in your own words."
+                f"- Subject: something involving {', '.join(topic)} (keywords from {name}'s own "
+                "chats); a new question in your own words."
             ),
-            f"- The reply follows every voice rule above and sounds like {name}'s real replies below.",
+            f"- The reply follows every voice rule above and sounds like {name}'s real replies "
+            "below.",
             f"Real exchanges of {name}, for the voice only (do not copy or paraphrase them):",
             shown,
             (

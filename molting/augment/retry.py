@@ -32,8 +32,8 @@ class RetryPolicy:
             raise ConfigError("retry policy: max_attempts ≥ 1 and non-negative waits, please.")
 
     def wait(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
-        """Seconds before retry number `retry` (0-based): first_wait · 2^retry, jittered by a factor in
-        [0.5, 1.5) (so clients that failed together do not retry together), at least the server's
+        """Seconds before retry number `retry` (0-based): first_wait · 2^retry, jittered by a factor
+        in [0.5, 1.5) (so clients that failed together do not retry together), at least the server's
         Retry-After, at most max_wait_s."""
         base = self.first_wait_s * (2**retry) * (0.5 + rng.random())
         return min(self.max_wait_s, max(base, retry_after or 0.0))
@@ -88,7 +88,8 @@ class Caller:
         self.rng = random.Random(f"retry/{self.seed}")  # jitter: reproducible for a given seed
 
     def call(self, request: Request) -> tuple[Completion, int]:
-        """(completion, attempts used). Raises BudgetExhausted, RequestFailed, or GeneratorError (fatal)."""
+        """(completion, attempts used). Raises BudgetExhausted, RequestFailed, or GeneratorError
+        (fatal)."""
         last: TransientError | None = None
         for attempt in range(self.policy.max_attempts):
             if not self.budget.take():

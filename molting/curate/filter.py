@@ -80,7 +80,8 @@ class CurationStats:
                 }
 
     def merge(self, later: CurationStats) -> None:
-        """Add the counts of the conversations that came after these (samples: the first one wins)."""
+        """Add the counts of the conversations that came after these (samples: the first one
+        wins)."""
         self.total += later.total
         self.kept += later.kept
         self.kept_multi_turn += later.kept_multi_turn
@@ -155,7 +156,8 @@ def curate(conversations: Iterable[Conversation]) -> Iterator[Decision]:
 
 
 def _digest(conv: Conversation, norms: dict[int, str]) -> bytes:
-    """Hash of the roles and normalized, whitespace-collapsed texts (`norms`: turns already normalized)."""
+    """Hash of the roles and normalized, whitespace-collapsed texts (`norms`: turns already
+    normalized)."""
     h = hashlib.blake2b(digest_size=16)
     for i, t in enumerate(conv.turns):
         norm = norms[i] if i in norms else normalize(t.content)

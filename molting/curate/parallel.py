@@ -170,7 +170,8 @@ def _context():
 def curate_parallel(
     path: Path, kept_w: AtomicWriter, rej_w: AtomicWriter, jobs: int
 ) -> CurationStats:
-    """Curate `path` into the two writers with `jobs` worker processes; raise Fallback on any problem."""
+    """Curate `path` into the two writers with `jobs` worker processes; raise Fallback on any
+    problem."""
     stats = CurationStats()
     seen: set[bytes] = set()
     schemas: set[str] = set()
@@ -180,7 +181,8 @@ def curate_parallel(
             raise Fallback()
         schemas.update(chunk.schemas)
         if len(schemas) > 1:
-            raise Fallback()  # formats mixed: the one-process run names the first example that switches
+            # formats mixed: the one-process run names the first example that switches
+            raise Fallback()
         stats.merge(chunk.stats)
         for before, (digest, line, index, cid, lang, multi) in zip(
             chunk.rejected, chunk.candidates
@@ -200,7 +202,8 @@ def curate_parallel(
         rej_w.write_lines(chunk.rejected[-1])
 
     # On a problem, cancel what has not started and let the running chunks finish (at most two per
-    # worker) before leaving: terminating a multiprocessing.Pool mid-stream can deadlock its task thread.
+    # worker) before leaving: terminating a multiprocessing.Pool mid-stream can deadlock its task
+    # thread.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
         pending: deque = deque()
         try:

@@ -2,8 +2,10 @@
 
 The seed plan's second iteration step ("manual curation: hand-pick the top 100 examples"):
 
-    molting curate RAW -o top.json --rank --persona DIR --top 100          # best 100, languages balanced
-    molting curate RAW -o picked.json --rank --persona DIR --picks sheet.csv  # after reviewing the sheet
+    # best 100, languages balanced
+    molting curate RAW -o top.json --rank --persona DIR --top 100
+    # after reviewing the sheet
+    molting curate RAW -o picked.json --rank --persona DIR --picks sheet.csv
 
 Every kept example is scored with the persona's scorer, turn by turn (a training reply has no
 held-out reference, so the score is the voice: style, directness, signature expressions,
@@ -114,7 +116,8 @@ def select_top(ranked: list[Ranked], n: int, shares: dict[str, float] | None) ->
 
 
 def read_picks(path: Path, ranked: list[Ranked]) -> dict[str, bool]:
-    """The reviewed sheet's `keep` column: id → keep (True) / drop (False); a blank keeps the example."""
+    """The reviewed sheet's `keep` column: id → keep (True) / drop (False); a blank keeps the
+    example."""
     from molting.io import decode_text, read_bytes
 
     known = {r.conversation.id for r in ranked}
@@ -179,8 +182,8 @@ def sheet_markdown(ranked: list[Ranked], kept: set[str], persona: str) -> str:
     ]
     head = (
         f"# Review sheet: ranked by how much each example sounds like {persona}\n\n"
-        f"{len(kept)} of {len(ranked)} kept. Change the CSV's `keep` column (y / n; blank = keep) and "
-        "apply it with `molting curate … --rank --persona DIR --picks SHEET.csv`.\n\n"
+        f"{len(kept)} of {len(ranked)} kept. Change the CSV's `keep` column (y / n; blank = keep) "
+        "and apply it with `molting curate … --rank --persona DIR --picks SHEET.csv`.\n\n"
     )
     return (
         head
@@ -209,7 +212,8 @@ def curate_ranked(
     stats: str | Path | None = None,
 ) -> dict:
     """Curate with the patterns, rank what is kept with the persona's scorer, keep the top N and/or
-    apply a reviewed sheet; write curated set, rejected file, report, stats and the sheets — all or nothing."""
+    apply a reviewed sheet; write curated set, rejected file, report, stats and the sheets — all or
+    nothing."""
     import json
     import shutil
     import tempfile
@@ -343,6 +347,6 @@ def _ranking_section(s: dict, top: int | None, sheet: Path) -> str:
         f"\n## Ranking (persona {s['ranked_with']})\n\n"
         f"{s['kept']} examples passed the patterns; ranked by the persona's scorer"
         + (f", the best {top} kept (languages balanced)" if top else "")
-        + f": {s['kept_after_ranking']} kept, {s['ranked_out']} ranked out, {s['hand_dropped']} dropped by hand. "
-        f"Review sheet: `{sheet}` (and `.md`).\n"
+        + f": {s['kept_after_ranking']} kept, {s['ranked_out']} ranked out, {s['hand_dropped']} "
+        f"dropped by hand. Review sheet: `{sheet}` (and `.md`).\n"
     )

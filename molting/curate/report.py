@@ -141,11 +141,12 @@ def render_report(s: dict[str, Any], output: Path, rejected: Path) -> str:
     parts = [
         "# Curation report",
         "",
-        f"Input `{s['input']}` (sha256 `{s['input_sha256'][:16]}…`) → curated `{output}`; every removed "
-        f"example is in `{rejected}` with its turn, pattern id, matched span and language. "
+        f"Input `{s['input']}` (sha256 `{s['input_sha256'][:16]}…`) → curated `{output}`; every "
+        f"removed example is in `{rejected}` with its turn, pattern id, matched span and language. "
         f"Patterns version `{PATTERNS_VERSION}`, {len(PATTERNS)} patterns "
-        f"({sum(p.lang == 'en' for p in PATTERNS)} EN, {sum(p.lang == 'pt' for p in PATTERNS)} PT-BR). "
-        "An example is removed when any assistant turn matches; its reason is the earliest match.",
+        f"({sum(p.lang == 'en' for p in PATTERNS)} EN, {sum(p.lang == 'pt' for p in PATTERNS)} "
+        "PT-BR). An example is removed when any assistant turn matches; its reason is the earliest "
+        "match.",
         "",
         "## Curation impact",
         "",
@@ -173,8 +174,10 @@ def render_report(s: dict[str, Any], output: Path, rejected: Path) -> str:
         "",
         "## The patterns",
         "",
-        "Matched on NFKD, accent-stripped, case-folded text; preambles are anchored at the reply or a "
-        'sentence start, so direct replies such as "Let me know if…" or "Vou ser sincero…" are kept.',
+        "Matched on NFKD, accent-stripped, case-folded text; preambles are anchored at the reply "
+        "or a "
+        'sentence start, so direct replies such as "Let me know if…" or "Vou ser sincero…" are '
+        "kept.",
         "",
         _pattern_list(),
         "",

@@ -29,7 +29,8 @@ class CurationResult:
 
 
 def default_report(output: Path) -> Path:
-    """The report beside the curated set: data/curated.json → data/curated.report.md (stats: .report.json)."""
+    """The report beside the curated set: data/curated.json → data/curated.report.md (stats:
+    .report.json)."""
     return output.with_name(output.stem + ".report.md")
 
 
@@ -80,7 +81,8 @@ def curate_file(
                 counters = None  # a problem in the data: one process reports it exactly
                 if fallback.why:
                     print(
-                        f"molting curate: {fallback.why}; curating in one process instead (same output).",
+                        f"molting curate: {fallback.why}; curating in one process instead (same "
+                        "output).",
                         file=sys.stderr,
                     )
         if counters is None:

@@ -2,7 +2,8 @@
 openings ({"lang", "label": "agent"|"direct", "text"} per line) written by people who never read
 the patterns. Writes the sibling of CURATION_REPORT.md:
 
-    python -m molting.curate.validity tests/data/agent_openings_*.jsonl -o reports/CURATION_VALIDITY.md
+    python -m molting.curate.validity tests/data/agent_openings_*.jsonl \\
+        -o reports/CURATION_VALIDITY.md
 """
 
 from __future__ import annotations
@@ -65,9 +66,9 @@ def render(results: dict[str, dict[str, dict[str, float]]], notes: dict[str, str
     lines = [
         "# Curation validity",
         "",
-        f"Patterns version `{PATTERNS_VERSION}`. Agent-talk detection on labelled reply openings written by people "
-        f"who never read the patterns; targets: precision ≥ {TARGET_PRECISION}, recall ≥ {TARGET_RECALL} in each "
-        "language.",
+        f"Patterns version `{PATTERNS_VERSION}`. Agent-talk detection on labelled reply openings "
+        f"written by people who never read the patterns; targets: precision ≥ {TARGET_PRECISION}, "
+        f"recall ≥ {TARGET_RECALL} in each language.",
         "",
         table,
         "",
@@ -79,9 +80,13 @@ def render(results: dict[str, dict[str, dict[str, float]]], notes: dict[str, str
 
 NOTES = {
     "agent_openings_dev.jsonl": "written to develop the patterns (not held out).",
-    "agent_openings_heldout_a.jsonl": "held out and measured once (EN 0.967 / 0.957, PT 0.935 / 0.946); its misses then "
-    "guided four constructions, so it is no longer held out.",
-    "agent_openings_heldout_b.jsonl": "held out: a third author, never looked at while writing the patterns.",
+    "agent_openings_heldout_a.jsonl": (
+        "held out and measured once (EN 0.967 / 0.957, PT 0.935 / 0.946); its misses then "
+        "guided four constructions, so it is no longer held out."
+    ),
+    "agent_openings_heldout_b.jsonl": (
+        "held out: a third author, never looked at while writing the patterns."
+    ),
 }
 
 

@@ -157,7 +157,8 @@ def comparison_checks(criteria: Criteria, comparisons: list) -> list[Check]:
         out.append(
             Check(
                 f"beats_{comp.baseline}",
-                f"Personality Δ vs {comp.baseline} (paired {criteria.comparison_confidence:.0%} CI)",
+                f"Personality Δ vs {comp.baseline} (paired {criteria.comparison_confidence:.0%} "
+                "CI)",
                 "CI above 0",
                 iv.low,
                 iv.low > 0,

@@ -46,8 +46,8 @@ class GenerationConfig:
     batch_size: int = (
         96  # same for every model (greedy output depends on batch composition). CPU decoding
     )
-    # is memory-bound: one step costs 0.18 s at 8 rows, 0.29 s at 32, 0.51 s at 72 (SmolLM2-135M, 2 cores),
-    # so a whole eval set goes in one batch
+    # is memory-bound: one step costs 0.18 s at 8 rows, 0.29 s at 32, 0.51 s at 72 (SmolLM2-135M, 2
+    # cores), so a whole eval set goes in one batch
     do_sample: bool = False  # greedy: deterministic
     repetition_penalty: float = 1.0  # none: the metrics must see degenerate loops as they are
 
@@ -57,7 +57,8 @@ class GenerationConfig:
 
 @dataclass
 class GenerationCache:
-    """One JSON file per key under `root` ($MOLTING_GENERATIONS, else $MOLTING_CACHE/generations)."""
+    """One JSON file per key under `root` ($MOLTING_GENERATIONS, else
+    $MOLTING_CACHE/generations)."""
 
     root: Path
     hits: int = 0
@@ -129,7 +130,8 @@ def adapter_sha256(adapter_dir: str | Path) -> str:
         f = d / name
         if not f.is_file():
             raise ModelError(
-                f"{d}: not a PEFT adapter directory (missing {name}). Train one with `molting train`."
+                f"{d}: not a PEFT adapter directory (missing {name}). Train one with `molting "
+                "train`."
             )
         digest.update(name.encode())
         with open(f, "rb") as fh:
@@ -273,7 +275,8 @@ class LoadedModels:
             return _generate(self.model, self.base.tokenizer, prompts, config, name)
 
     def canary(self, prompt: Prompt) -> dict[str, float]:
-        """Max |logit difference| between each adapter and the base on one prompt: 0 = not applied."""
+        """Max |logit difference| between each adapter and the base on one prompt: 0 = not
+        applied."""
         import torch
 
         self.ensure_base()

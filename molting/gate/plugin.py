@@ -60,8 +60,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=None,
         metavar="NAME=MODEL",
-        help="baseline, repeatable: NAME=adapter dir / model dir / hub id, or 'base' (the base model "
-        "without adapter). Default: base",
+        help="baseline, repeatable: NAME=adapter dir / model dir / hub id, or 'base' "
+        "(the base model without adapter). Default: base",
     )
     g.addoption(
         "--base-model",
@@ -94,7 +94,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--repetition-penalty",
         type=float,
         default=None,
-        help="same for every model; default 1.0 (none): the metrics see degenerate loops as they are",
+        help=(
+            "same for every model; default 1.0 (none): the metrics see degenerate loops as they are"
+        ),
     )
     g.addoption(
         "--device",
@@ -106,7 +108,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--replies",
         default=None,
         metavar="JSON",
-        help="score these replies ({model: {prompt_id: reply}}, from `molting generate`): no model is loaded",
+        help="score these replies ({model: {prompt_id: reply}}, from `molting generate`): "
+        "no model is loaded",
     )
     g.addoption(
         "--no-cache", action="store_true", help="regenerate even when cached generations exist"
@@ -198,8 +201,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     from molting.metrics import SCORER_VERSION
 
     return [
-        f"molting gate: persona={config.getoption('--persona')} candidate={config.getoption('--adapter')} "
-        f"scorer={SCORER_VERSION}"
+        f"molting gate: persona={config.getoption('--persona')} "
+        f"candidate={config.getoption('--adapter')} scorer={SCORER_VERSION}"
     ]
 
 

@@ -56,7 +56,8 @@ class EvalResults:
     judge: dict[str, list[float]] = field(
         default_factory=dict
     )  # model → optional LLM-judge scores (0–10)
-    # model → per prompt, the question whose persona answer the reply is closest to, other than its own
+    # model → per prompt, the question whose persona answer the reply is closest to, other than its
+    # own
     nearest: dict[str, list[str | None]] = field(default_factory=dict)
     candidates: tuple[str, ...] = (CANDIDATE,)  # several with `molting report --results NAME=… …`
 
@@ -70,7 +71,8 @@ class EvalResults:
         return tuple(lg for lg in self.languages if any(p.lang == lg for p in self.prompts))
 
     def checks(self, model: str = CANDIDATE) -> list[Check]:
-        """Every criterion: the model's absolute ones, then (a candidate's) comparisons with each baseline."""
+        """Every criterion: the model's absolute ones, then (a candidate's) comparisons with each
+        baseline."""
         out = model_checks(self.criteria, self.scores[model], self.prompt_langs())
         return out + comparison_checks(
             self.criteria, [c for c in self.comparisons if c.candidate == model]
@@ -133,7 +135,8 @@ def load_results(path: str | Path, criteria: Criteria) -> EvalResults:
     _need(
         data.get("results_version") == RESULTS_VERSION,
         where,
-        f"results version {data.get('results_version')!r}, expected {RESULTS_VERSION}; re-run the gate",
+        f"results version {data.get('results_version')!r}, expected {RESULTS_VERSION}; re-run the "
+        "gate",
     )
     models, samples = data.get("models"), data.get("samples")
     _need(
@@ -185,8 +188,8 @@ def load_results(path: str | Path, criteria: Criteria) -> EvalResults:
     for m in models:
         if stored.get(m) != replies_hash([g.reply for g in gens[m]]):
             raise EvalError(
-                f"{where}: the replies of '{m}' changed since the gate wrote this file (sha256 mismatch); "
-                "re-run the gate instead of editing results.json."
+                f"{where}: the replies of '{m}' changed since the gate wrote this file (sha256 "
+                "mismatch); re-run the gate instead of editing results.json."
             )
     _need(
         "prompts_hash" in data,
@@ -210,7 +213,8 @@ def load_results(path: str | Path, criteria: Criteria) -> EvalResults:
 
 
 def persona_fingerprints(persona: Persona) -> dict[str, str]:
-    """What makes a bundle this persona's (card, data, prompts, negatives): stored with every gate run."""
+    """What makes a bundle this persona's (card, data, prompts, negatives): stored with every gate
+    run."""
     return {k: v for k, v in persona.fingerprints().items() if k != "patterns_version"}
 
 
@@ -220,15 +224,16 @@ def check_persona(results: EvalResults, persona: Persona, where: str | Path) -> 
     stored = results.facts.get("persona_fingerprints")
     if not isinstance(stored, dict):
         raise EvalError(
-            f"{where}: records no persona fingerprint (written by an older molting); re-run the gate."
+            f"{where}: records no persona fingerprint (written by an older molting); re-run the "
+            "gate."
         )
     now = persona_fingerprints(persona)
     changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
     if changed:
         raise EvalError(
-            f"{where}: written by a gate run on persona {results.facts.get('persona')!r}, and the bundle "
-            f"{persona.root} ({persona.name}) differs from that one in {', '.join(changed)}; pass the bundle "
-            "the gate ran with, or re-run the gate."
+            f"{where}: written by a gate run on persona {results.facts.get('persona')!r}, and the "
+            f"bundle {persona.root} ({persona.name}) differs from that one in "
+            f"{', '.join(changed)}; pass the bundle the gate ran with, or re-run the gate."
         )
 
 

@@ -89,7 +89,8 @@ def prepare(opts: GateOptions) -> Prepared:
     load_persona(opts.persona, need_prompts=False)  # the bundle's own problems first
     if not opts.replies and opts.adapter == DEFAULT_ADAPTER and not Path(opts.adapter).exists():
         raise ModelError(
-            f"no candidate at {opts.adapter}: {TRAIN_HINT.format(path=opts.adapter)}, or pass --adapter."
+            f"no candidate at {opts.adapter}: {TRAIN_HINT.format(path=opts.adapter)}, or pass "
+            "--adapter."
         )
     d = GenerationConfig()
     gcfg = GenerationConfig(
@@ -118,9 +119,10 @@ def prepare(opts: GateOptions) -> Prepared:
     controls, problems = run_controls(scorer, inputs)
     if problems:
         raise EvalError(
-            f"the controls do not separate for persona {inputs.persona.name}: {'; '.join(problems)}. "
-            "A gate that cannot tell the persona's own replies from generic ones must not judge a model; "
-            f"recalibrate (molting calibrate --persona {inputs.persona.root}) or add data."
+            f"the controls do not separate for persona {inputs.persona.name}: "
+            f"{'; '.join(problems)}. A gate that cannot tell the persona's own replies from "
+            "generic ones must not judge a model; recalibrate (molting calibrate --persona "
+            f"{inputs.persona.root}) or add data."
         )
     return Prepared(inputs, scorer, controls, blessed)
 
@@ -147,15 +149,18 @@ def read_blessed(inputs: GateInputs) -> dict | None:
     )
     if not ok:
         raise ConfigError(
-            f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with --update-baseline."
+            f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with "
+            "--update-baseline."
         )
     if data.get("prompts_hash") != prompts_hash(inputs.prompts):
         raise ConfigError(
-            f"{path}: the prompt set changed since the baseline was blessed; re-bless with --update-baseline."
+            f"{path}: the prompt set changed since the baseline was blessed; re-bless with "
+            "--update-baseline."
         )
     if data.get("scorer_version") != SCORER_VERSION:
         raise ConfigError(
-            f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with --update-baseline."
+            f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with "
+            "--update-baseline."
         )
     return data
 
@@ -194,7 +199,8 @@ def check_inputs(
     replies: str | None = None,
     use_cache: bool = True,
 ) -> GateInputs:
-    """Validate every input of a gate run; raise ConfigError / ModelError / EvalError naming the problem."""
+    """Validate every input of a gate run; raise ConfigError / ModelError / EvalError naming the
+    problem."""
     persona = load_persona(persona_dir)
     crit = load_criteria(persona.criteria_path, criteria)
     prompt_list = load_prompts(prompts, persona.languages) if prompts else persona.eval_prompts()
@@ -261,7 +267,8 @@ def generate_all(gen: Any, inputs: GateInputs) -> tuple[dict[str, list], dict[st
 
 
 def score_all(results: EvalResults, scorer: Any) -> None:
-    """Fill `results.scores`, `results.nearest` and `results.comparisons` from the stored generations."""
+    """Fill `results.scores`, `results.nearest` and `results.comparisons` from the stored
+    generations."""
     results.scores = {m: scorer.score(results.prompts, results.replies(m)) for m in results.models}
     results.nearest = {
         m: nearest_questions(scorer, results.prompts, results.replies(m)) for m in results.models
@@ -386,7 +393,8 @@ def run_facts(extra: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def judge_all(results: EvalResults, judge: Any) -> None:
-    """Optional LLM-judge scores for every model: informational, never asserted (a judge alone is not proof)."""
+    """Optional LLM-judge scores for every model: informational, never asserted (a judge alone is
+    not proof)."""
     results.judge = {
         m: [round(j.score, 4) for j in judge.score_many(results.prompts, results.replies(m))]
         for m in results.models
@@ -410,7 +418,8 @@ def rescore_file(
     report_dir: str | Path | None = None,
     criteria_path: str | Path | None = None,
 ) -> tuple[list[Path], str]:
-    """`molting report`: re-score results.json's generations with the persona's scorer; no model is loaded."""
+    """`molting report`: re-score results.json's generations with the persona's scorer; no model is
+    loaded."""
     from molting.gate.criteria import verdict
     from molting.gate.report import write_reports
     from molting.metrics import SCORER_VERSION, Scorer
@@ -426,8 +435,8 @@ def rescore_file(
     missing = [lg for lg in results.languages if lg not in persona.languages]
     if missing:
         raise EvalError(
-            f"{path}: its prompts are in {', '.join(missing)}, which persona {persona.name} does not speak; "
-            "pass the persona the gate ran with."
+            f"{path}: its prompts are in {', '.join(missing)}, which persona {persona.name} does "
+            "not speak; pass the persona the gate ran with."
         )
     results.languages = persona.languages
     try:

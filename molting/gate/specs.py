@@ -84,8 +84,8 @@ def _adapter(name: str, path: Path) -> ModelSpec:
         run = _json_object(run_path, "run manifest")
         if run.get("complete") is not True:
             raise ModelError(
-                f"{path}: this training run did not finish ({RUN_MANIFEST} is not marked complete); "
-                "resume it with `molting train … --resume` or train again."
+                f"{path}: this training run did not finish ({RUN_MANIFEST} is not marked "
+                "complete); resume it with `molting train … --resume` or train again."
             )
         base = run.get("base_model") if isinstance(run.get("base_model"), dict) else {}
         return ModelSpec(
@@ -112,7 +112,8 @@ def _adapter(name: str, path: Path) -> ModelSpec:
 def _full_model(name: str, path: Path) -> ModelSpec:
     if not (path / "config.json").is_file():
         raise ModelError(
-            f"{name}: {path} is neither an adapter (no {ADAPTER_CONFIG}) nor a model (no config.json)."
+            f"{name}: {path} is neither an adapter (no {ADAPTER_CONFIG}) nor a model (no "
+            "config.json)."
         )
     _json_object(path / "config.json", "model config")
     weights = sorted(path.glob("*.safetensors"))
@@ -194,9 +195,9 @@ def check_adapters_fit(specs: list[ModelSpec], base_model: str | None) -> None:
     for s in adapters:
         if s.base_fingerprint and s.base_fingerprint != base_fp:
             raise ModelError(
-                f"adapter '{s.name}' ({s.source}) was trained on base {s.base_id} ({s.base_fingerprint}), "
-                f"but the base to load is {base_model} ({base_fp}); pass --base-model with the model it "
-                "was trained on."
+                f"adapter '{s.name}' ({s.source}) was trained on base {s.base_id} "
+                f"({s.base_fingerprint}), but the base to load is {base_model} ({base_fp}); pass "
+                "--base-model with the model it was trained on."
             )
         tensors = _tensors(Path(s.source) / ADAPTER_WEIGHTS)
         lora_b = [
@@ -204,15 +205,16 @@ def check_adapters_fit(specs: list[ModelSpec], base_model: str | None) -> None:
         ]  # B starts at zero: a LoRA update is B·A
         if not any(bool(t.any()) for t in lora_b or tensors.values()):
             raise ModelError(
-                f"adapter '{s.name}' ({s.source}): every {'lora_B ' if lora_b else ''}weight is zero, so "
-                "it changes nothing (an untrained or zeroed adapter); train it, or pass the right directory."
+                f"adapter '{s.name}' ({s.source}): every {'lora_B ' if lora_b else ''}weight is "
+                "zero, so it changes nothing (an untrained or zeroed adapter); train it, or pass "
+                "the right directory."
             )
         for key, t in tensors.items():
             problem = _misfit(key, tuple(t.shape), layers)
             if problem:
                 raise ModelError(
-                    f"adapter '{s.name}' ({s.source}) does not fit base {base_model}: {problem}; pass "
-                    "--base-model with the model it was trained on."
+                    f"adapter '{s.name}' ({s.source}) does not fit base {base_model}: {problem}; "
+                    "pass --base-model with the model it was trained on."
                 )
 
 

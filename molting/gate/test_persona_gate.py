@@ -39,7 +39,8 @@ def _assert(gate, name: str, worst: str) -> None:
 def test_adapters_are_applied(gate):
     same = gate.facts.get("identical_to_base", [])
     assert not same, (
-        f"model(s) {', '.join(same)} produced exactly the base model's replies: adapter not applied?"
+        f"model(s) {', '.join(same)} produced exactly the base model's replies: adapter not "
+        "applied?"
     )
 
 
@@ -75,5 +76,6 @@ def test_candidate_beats_baseline_on_personality(gate, baseline_name):
 def test_no_agent_phrase_regression(gate, baseline_name):
     c = _check(gate, f"no_agent_regression_{baseline_name}")
     assert c.passed, (
-        f"agent phrases vs {baseline_name}: {c.shown}; the candidate is flagged significantly more often"
+        f"agent phrases vs {baseline_name}: {c.shown}; the candidate is flagged significantly more "
+        "often"
     )

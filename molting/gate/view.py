@@ -160,18 +160,20 @@ def named_parts(s: Any, nearest: str | None) -> list[tuple[str, str]]:
         ("gates", ", ".join(s.gates) or "none"),
         (
             "style",
-            f"probability {_fmt(_num(p, 'style'), '.2f')}, voice {_fmt(_num(p, 'anchored'), '.1f')} of 10",
+            f"probability {_fmt(_num(p, 'style'), '.2f')}, voice "
+            f"{_fmt(_num(p, 'anchored'), '.1f')} of 10",
         ),
         (
             "topicality",
             f"credit {_fmt(_num(p, 'topical'), '.2f')} (similarity to the reference "
-            f"{_fmt(_num(p, 'topical_similarity'), '.2f')}, margin {_fmt(_num(p, 'topical_margin'), '+.2f')})",
+            f"{_fmt(_num(p, 'topical_similarity'), '.2f')}, margin "
+            f"{_fmt(_num(p, 'topical_margin'), '+.2f')})",
         ),
         ("nearest competing question", nearest or "–"),
         (
             "language",
-            f"{_fmt(None if share is None else 100 * share, '.0f')}% in {LANG_NAMES.get(s.lang, s.lang)}, "
-            f"detected {s.language}",
+            f"{_fmt(None if share is None else 100 * share, '.0f')}% in "
+            f"{LANG_NAMES.get(s.lang, s.lang)}, detected {s.language}",
         ),
         ("variety markers", ", ".join(s.br_markers) or "none"),
         ("degenerate", show(p.get("degenerate")) if p.get("degenerate") else "no"),

@@ -54,7 +54,8 @@ _PREAMBLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("en.as_an_ai", r"as an ai\b", ("As an AI language model, I cannot...",), ()),
     (
         "en.several_factors",
-        r"(?:there are|it depends on) (?:several|many|a few|various) (?:factors|things|ways|approaches|reasons|possible)\b",
+        r"(?:there are|it depends on) (?:several|many|a few|various) (?:factors|things|ways|"
+        r"approaches|reasons|possible)\b",
         ("There are several factors to consider.",),
         ("There are two ways: `git merge` or `git rebase`.",),
     ),
@@ -90,7 +91,8 @@ _PREAMBLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (
         "pt.diversos_fatores",
-        r"(?:existem|ha) (?:diversos|varios|alguns|muitos) (?:fatores|aspectos|motivos|caminhos|pontos|abordagens)\b",
+        r"(?:existem|ha) (?:diversos|varios|alguns|muitos) (?:fatores|aspectos|motivos|caminhos|"
+        r"pontos|abordagens)\b",
         ("Existem diversos fatores a considerar.",),
         (),
     ),
@@ -123,7 +125,8 @@ def directness(text: str) -> Directness:
 
 
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials: `wilson_interval(0, 70)` → (0.0, 0.052)."""
+    """Wilson score interval for k successes in n trials: `wilson_interval(0, 70)` → (0.0,
+    0.052)."""
     if n <= 0:
         raise EvalError("wilson_interval needs at least one trial (n = 0): nothing was scored")
     if not 0 <= k <= n:

@@ -99,7 +99,8 @@ BRAZILIAN_CATEGORIES = (
 
 
 def _near_miss(scorer: Scorer, prompts: list[Prompt]) -> list[tuple[str, str] | None]:
-    """For each prompt, the persona's reply to the nearest other training question (and that question)."""
+    """For each prompt, the persona's reply to the nearest other training question (and that
+    question)."""
     pairs = scorer.train.pairs
     if not pairs:
         return [None] * len(prompts)
@@ -178,9 +179,12 @@ def _fit_topical(scorer: Scorer, cal: list[Prompt]) -> dict[str, TopicalAnchor]:
         if not ps:
             ps = cal  # no calibration prompt in this language: the other languages' anchors
         idx = [cal.index(p) for p in ps]
-        sim = lambda items: list(
-            scorer.topicality.score([r for _, r in items], [p.reference for p, _ in items])
-        )
+
+        def sim(items):
+            return list(
+                scorer.topicality.score([r for _, r in items], [p.reference for p, _ in items])
+            )
+
         on = sim([(p, p.negatives["in_voice"]) for p in ps if p.negatives.get("in_voice")])
         off = sim([(p, p.negatives["off_topic"]) for p in ps if p.negatives.get("off_topic")])
         negatives = sim(
@@ -196,7 +200,8 @@ def _per_language(
     """The q-quantile of each language's values (all languages pooled where one has none)."""
     if not rows:
         raise ConfigError(
-            f"no {what} to anchor on; the bundle's calibration split and the packaged sets are needed."
+            f"no {what} to anchor on; the bundle's calibration split and the packaged sets are "
+            "needed."
         )
     pooled = float(np.quantile([v for _, v in rows], q))
     out = {}
@@ -216,7 +221,10 @@ def _fit_fluency(scorer: Scorer, pt: list[Prompt]) -> dict[str, Anchor | None]:
         k: [r["fluency"] for r in scorer.raw(pt, [_reply(p, k) for p in pt])]
         for k in ("reference", "garbled", "repeat_tail", "shuffled")
     }
-    q = lambda xs, p: float(np.quantile(xs, p))
+
+    def q(xs, p):
+        return float(np.quantile(xs, p))
+
     ref = flu["reference"]
     return {
         "lexical": Anchor(
@@ -431,7 +439,8 @@ def _fluency_sets(scorer: Scorer, prompts: list[Prompt]) -> tuple[dict, dict]:
 
 
 def load_validation(persona: Persona) -> tuple[list[dict], list[str]]:
-    """Rows of DIR/validation/*.jsonl: {"prompt_id", "lang", "category", "reply"} (+ optional "kind")."""
+    """Rows of DIR/validation/*.jsonl: {"prompt_id", "lang", "category", "reply"} (+ optional
+    "kind")."""
     folder = persona.root / VALIDATION_DIR
     if not folder.is_dir():
         return [], []
@@ -443,7 +452,8 @@ def load_validation(persona: Persona) -> tuple[list[dict], list[str]]:
             where = f"{path}: line {n}"
             if row.get("prompt_id") not in by_id:
                 raise ConfigError(
-                    f"{where}: prompt_id {row.get('prompt_id')!r} is not an eval or calibration prompt."
+                    f"{where}: prompt_id {row.get('prompt_id')!r} is not an eval or calibration "
+                    "prompt."
                 )
             if not isinstance(row.get("reply"), str) or not isinstance(row.get("category"), str):
                 raise ConfigError(f"{where}: needs 'category' and 'reply' text.")

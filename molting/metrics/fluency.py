@@ -13,8 +13,8 @@ al. 2020's J metric):
 - syntax: SLOR (Kann et al. 2018; Lau et al. 2017) of a class-bigram model fitted on the
   persona's and the packaged generic Portuguese — word order a Portuguese writer would use;
   shuffled words score low. An inline code span is one word of its own class ("passa por
-  `float` antes"), not a hole in the sentence. Short prose is shrunk toward the fitted mean (a six-word sentence
-  around a code block says little about syntax);
+  `float` antes"), not a hole in the sentence. Short prose is shrunk toward the fitted mean (a
+  six-word sentence around a code block says little about syntax);
 - variety: Brazilian vs European evidence. Regex markers for syntax and vocabulary (você/tu,
   estou fazendo/estou a fazer, ônibus/autocarro, pra, a gente/toda a gente, enclitic and
   mesoclitic pronouns …) and, word by word, the pt_BR and pt_PT Hunspell dictionaries
@@ -65,7 +65,9 @@ _BR_MARKERS = {
         1.0,
     ),
     "lexicon": (
-        r"\b(?:celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|cafe da manha|banheiro|garota|moleque|time de|planilha|deletar|goleiro|xicara|geladeira|baixar|baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b",
+        r"\b(?:celular|tela|arquivos?|usuari[oa]s?|banco de dados|equipe|trem|legal|bacana|cafe da "
+        r"manha|banheiro|garota|moleque|time de|planilha|deletar|goleiro|xicara|geladeira|baixar|"
+        r"baixa o|roda o|rode o|rodar o|suco|acougue|vitrine|endereco)\b",
         1.0,
     ),
     "tem_que": (r"\btem que\b", 1.0),
@@ -89,22 +91,32 @@ _EU_MARKERS = {
         1.0,
     ),
     "lexicon": (
-        r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes|planea\w*|planeie\w*|sistemas? operativos?|camia?o|camioes|travao|travoes|boleias?|golos?|videojogos?|carrinhas?|regist(?:a|as|am|amos|ar|ei|ou|ado|ada|ados|adas|ador|adores))\b",
+        r"\b(?:autocarros?|telemove(?:l|is)|ecra|ecras|ficheiros?|utilizador(?:es|as?)?|"
+        r"contentor(?:es)?|base de dados|palavra-passe|portatil|ventoinha|fixe|bue|apanhar|"
+        r"pequeno-almoco|casa de banho|raparigas?|miud[oa]s?|equipa|equipas|registo|registos|facto|"
+        r"factos|comboios?|ja agora|por omissao|a seguir a|tem de|tens de|temos de|encravad[oa]|a "
+        r"serio|a certa altura|folha de calculo|rebent\w+|portage(?:m|ns)|vamos a isso|toda a "
+        r"gente|vai abaixo|frigorificos?|montras?|talhos?|estou farto|por cada|gralhas?|"
+        r"casa-de-banho|carrega em|carregas em|guarda-redes|relvado|percebeste|percebes|planea\w*|"
+        r"planeie\w*|sistemas? operativos?|camia?o|camioes|travao|travoes|boleias?|golos?|"
+        r"videojogos?|carrinhas?|regist(?:a|as|am|amos|ar|ei|ou|ado|ada|ados|adas|ador|adores))\b",
         1.0,
     ),
     "enclitic_te_lhe": (
         r"\b\w+-(?:te|lhe|lhes|vos|no|na|nos|nas)\b",
         1.0,
     ),  # dá-te, mostra-lhe, põe-na
-    # the personal infinitive of "tu": "para não decorares", "sem te preocupares", "o que aprenderes"
+    # the personal infinitive of "tu": "para não decorares", "sem te preocupares", "o que
+    # aprenderes"
     "tu_infinitive": (
-        r"\b(?:para|sem|ao|quando|que|de)(?:[ \t]+(?:nao|te|o|a|os|as|se))*[ \t]+(?!(?:milh|lug|p|b|m|milit|famili|"
-        r"escol|popul|simil|regul|particul|col|titul|celul|auxili|modul|angul|singul|sol|l|ex)ares\b)"
-        r"[a-z]{2,}(?:ares|eres|ires)\b",
+        r"\b(?:para|sem|ao|quando|que|de)(?:[ \t]+(?:nao|te|o|a|os|as|se))*[ \t]+(?!(?:milh|lug|p|"
+        r"b|m|milit|famili|escol|popul|simil|regul|particul|col|titul|celul|auxili|modul|angul|"
+        r"singul|sol|l|ex)ares\b)[a-z]{2,}(?:ares|eres|ires)\b",
         1.0,
     ),
     # European spellings the Brazilian dictionary also accepts (the 1990 agreement allows both), so
-    # molting.metrics.variety cannot derive them; Brazilians keep the c/p: detectar, aspecto, contato
+    # molting.metrics.variety cannot derive them; Brazilians keep the c/p: detectar, aspecto,
+    # contato
     "spelling": (
         r"\b(?:detet\w*|contactos?|contactar|aspetos?|perspetivas?|espetador\w*|caracter)\b",
         1.0,
@@ -367,7 +379,8 @@ SLOR_PRIOR_TOKENS = (
 class ClassBigramLM:
     """Class-bigram language model: frequent words stay words, others become `~` + last two
     letters (`~ar`, `~ao`), so 20k training words give dense bigram counts. `slor(text)` is the
-    mean per-token log P(c_i | c_{i-1}) − log P(c_i): how much word order helps (Kann et al. 2018)."""
+    mean per-token log P(c_i | c_{i-1}) − log P(c_i): how much word order helps (Kann et al.
+    2018)."""
 
     def __init__(self, texts: list[str]):
         if not texts:

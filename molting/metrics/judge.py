@@ -64,7 +64,8 @@ class JudgeScore:
 
 
 class LLMJudge:
-    """Wraps a loaded causal LM + tokenizer; `score(prompt, reply)` reads next-token probabilities."""
+    """Wraps a loaded causal LM + tokenizer; `score(prompt, reply)` reads next-token
+    probabilities."""
 
     def __init__(self, model, tokenizer, rubric_text: str):
         self.model, self.tok, self.rubric = model.eval(), tokenizer, rubric_text

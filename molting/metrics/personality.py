@@ -121,7 +121,10 @@ def foreign_phrases(phrases: list[str], own_replies: list[str], ordinary: list[s
     rx = signature_regex(multi)
     if rx is None:
         return []
-    key = lambda t: t.strip().rstrip(":,.!;—–-").strip()
+
+    def key(t):
+        return t.strip().rstrip(":,.!;—–-").strip()
+
     used = {key(m.group(0)) for r in [*own_replies, *ordinary] for m in rx.finditer(normalize(r))}
     return sorted({p for p in multi if key(normalize(p)) not in used})
 
@@ -238,7 +241,8 @@ class DegenerateRule:
 
 
 def reply_length(text: str) -> int:
-    """Prose words plus code tokens: a reply that is mostly a command is an answer, not a fragment."""
+    """Prose words plus code tokens: a reply that is mostly a command is an answer, not a
+    fragment."""
     return len(words(text)) + len(code_tokens(text))
 
 

@@ -53,8 +53,9 @@ def _personality_table(r: CalibrationResult) -> str:
 def _validation_table(r: CalibrationResult) -> str:
     if not r.validation:
         return (
-            "No validation replies in this bundle (add `validation/*.jsonl`: replies written by someone who "
-            "never saw the training data, one row per `prompt_id`, `category`, `reply`)."
+            "No validation replies in this bundle (add `validation/*.jsonl`: replies written by "
+            "someone who never saw the training data, one row per `prompt_id`, `category`, "
+            "`reply`)."
         )
     rows = []
     for cat, by_lang in r.validation.items():
@@ -72,7 +73,10 @@ def _validation_table(r: CalibrationResult) -> str:
     targets = tabulate(
         target_rows, headers=["category", "lang", "target", "measured", "met"], tablefmt="github"
     )
-    out = f"From {', '.join(f'`{f}`' for f in r.validation_files)}.\n\n{table}\n\nTargets:\n\n{targets}"
+    out = (
+        f"From {', '.join(f'`{f}`' for f in r.validation_files)}.\n\n"
+        f"{table}\n\nTargets:\n\n{targets}"
+    )
     if r.validation_by_file:  # each author's set alone: a target met only on the pool says less
         files = list(r.validation_by_file)
         per = {
@@ -125,13 +129,15 @@ def _discriminant_table(r: CalibrationResult) -> str:
         tablefmt="github",
     )
     return (
-        f"{table}\n\nVoice score = the anchored base score (style and directness), before topicality, language "
-        "and the gates, which only lower it. Own replies: the eval split's references. Other voices: the held-out "
-        "part of the impostor corpus (and the bundle's `negatives/impostor.jsonl`), each reply scored by a style "
-        "model fitted without its voice, so these are voices the scorer never saw. *Anchored between*: unseen "
-        f"voices' q{S.IMPOSTOR_QUANTILE} sits between the generic median and the references' "
-        f"q{S.REFERENCE_QUANTILE} and is mapped to {S.IMPOSTOR_ANCHOR_SCORE}; where it does not, the persona "
-        "is not told apart from other voices and a passing gate does not prove this voice."
+        f"{table}\n\nVoice score = the anchored base score (style and directness), before "
+        "topicality, language and the gates, which only lower it. Own replies: the eval split's "
+        "references. Other voices: the held-out part of the impostor corpus (and the bundle's "
+        "`negatives/impostor.jsonl`), each reply scored by a style model fitted without its voice, "
+        "so these are voices the scorer never saw. *Anchored between*: unseen voices' "
+        f"q{S.IMPOSTOR_QUANTILE} sits between the generic "
+        f"median and the references' q{S.REFERENCE_QUANTILE} and is mapped to "
+        f"{S.IMPOSTOR_ANCHOR_SCORE}; where it does not, the persona is not told apart from other "
+        "voices and a passing gate does not prove this voice."
     )
 
 
@@ -172,9 +178,10 @@ def render(r: CalibrationResult) -> str:
     lines = [
         f"# Metrics calibration: {r.persona}",
         "",
-        f"Scorer `{a.version}`; written by `molting calibrate`. Anchors are fitted on the calibration split only "
-        f"({t.get('calibration')} prompts) and the held-out part of the generic sets; every number below is measured "
-        f"on the eval split ({t.get('eval')} prompts) and on validation replies, which nothing is fitted on.",
+        f"Scorer `{a.version}`; written by `molting calibrate`. Anchors are fitted on the "
+        f"calibration split only ({t.get('calibration')} prompts) and the held-out part of the "
+        f"generic sets; every number below is measured on the eval split ({t.get('eval')} prompts) "
+        "and on validation replies, which nothing is fitted on.",
         "",
         "Bundle fingerprints (sha256/16): "
         + ", ".join(f"`{k}` {v}" for k, v in sorted(a.fingerprints.items())),
@@ -184,18 +191,23 @@ def render(r: CalibrationResult) -> str:
         _personality_table(r),
         "",
         f"- AUC of the personality score, held-out references vs built negatives: {aucs}.",
-        f"- Catchphrase effect (reference − the same reply without its signature expression): {effect} "
-        f"(the bonus itself is at most {P.SIGNATURE_BONUS}; the metric-validity target is ≤ 0.5).",
-        f"- Fitted on {t.get('persona')} persona replies ({', '.join(f'{k[14:]} {v}' for k, v in t.items() if k.startswith('conversations_'))} "
-        f"conversations) vs {t.get('generic')} generic replies and {t.get('impostor')} replies in other voices; {t.get('agent')} agent-talk replies in the dataset "
-        f"(a gate, not a style feature); {t.get('dropped_contaminated')} training conversation(s) dropped because "
-        "their prompt near-duplicates a held-out prompt.",
+        "- Catchphrase effect (reference − the same reply without its signature expression): "
+        f"{effect} (the bonus itself is at most {P.SIGNATURE_BONUS}; the metric-validity target is "
+        "≤ 0.5).",
+        f"- Fitted on {t.get('persona')} persona replies "
+        f"({', '.join(f'{k[14:]} {v}' for k, v in t.items() if k.startswith('conversations_'))} "
+        f"conversations) vs {t.get('generic')} generic replies and {t.get('impostor')} replies in "
+        f"other voices; {t.get('agent')} agent-talk replies in the dataset "
+        f"(a gate, not a style feature); {t.get('dropped_contaminated')} training conversation(s) "
+        "dropped because their prompt near-duplicates a held-out prompt.",
         "- Anchors per language: base score "
         + "; ".join(
-            f"{lg} {_f(a.base_generic[lg], 3)} (calibration generic median) ↦ {S.GENERIC_ANCHOR_SCORE}, "
-            f"{_f(a.base_impostor[lg], 3)} (unseen voices q{S.IMPOSTOR_QUANTILE}) ↦ "
+            f"{lg} {_f(a.base_generic[lg], 3)} (calibration generic median) ↦ "
+            f"{S.GENERIC_ANCHOR_SCORE}, {_f(a.base_impostor[lg], 3)} (unseen voices "
+            f"q{S.IMPOSTOR_QUANTILE}) ↦ "
             f"{S.IMPOSTOR_ANCHOR_SCORE if a.separates(lg) else 'not used: not between'}, "
-            f"{_f(a.base_reference[lg], 3)} (calibration reference q{S.REFERENCE_QUANTILE}) ↦ {P.ANCHORED_MAX}"
+            f"{_f(a.base_reference[lg], 3)} (calibration reference q{S.REFERENCE_QUANTILE}) ↦ "
+            f"{P.ANCHORED_MAX}"
             for lg in a.base_generic
         )
         + "; topicality "
@@ -221,7 +233,8 @@ def render(r: CalibrationResult) -> str:
         "",
         "## Cost",
         "",
-        f"Fitting the scorer: {r.timings.get('fit_s')} s; scoring the eval and validation sets: {r.timings.get('eval_s')} s.",
+        f"Fitting the scorer: {r.timings.get('fit_s')} s; scoring the eval and validation sets: "
+        f"{r.timings.get('eval_s')} s.",
         "",
     ]
     return "\n".join(lines)

@@ -211,7 +211,8 @@ class Scorer:
 
     @property
     def train(self) -> TrainSplit:
-        """What the scorer is fitted on (computed on first use: a stored scorer does not need it)."""
+        """What the scorer is fitted on (computed on first use: a stored scorer does not need
+        it)."""
         if self._train is None:
             self._train = train_split(self.persona, self.lang_id)
         return self._train
@@ -449,7 +450,8 @@ def load_anchors(persona: Persona) -> Anchors:
         raise ModelError(f"{path}: not a molting anchors file (expected a JSON object). {hint}")
     if raw.get("version") != SCORER_VERSION:
         raise ModelError(
-            f"{path}: anchors are for scorer {raw.get('version')}, this molting has {SCORER_VERSION}. {hint}"
+            f"{path}: anchors are for scorer {raw.get('version')}, this molting has "
+            f"{SCORER_VERSION}. {hint}"
         )
     problem = _value_problem(raw, Anchors, "", persona.languages)
     if problem:

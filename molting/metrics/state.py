@@ -101,7 +101,8 @@ def _ordered(vocab: dict[str, int]) -> list[str]:
 
 
 def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any, Any, Any]:
-    """(style classifier, topicality, class-bigram LM or None, foreign phrases) from a stored state."""
+    """(style classifier, topicality, class-bigram LM or None, foreign phrases) from a stored
+    state."""
     from molting.metrics.fluency import ClassBigramLM
     from molting.metrics.personality import StyleClassifier
     from molting.metrics.topicality import Competitor, Topicality

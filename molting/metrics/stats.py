@@ -62,7 +62,8 @@ class McNemar:
 
 
 def mcnemar_regression(candidate_flags: Sequence[bool], baseline_flags: Sequence[bool]) -> McNemar:
-    """Exact one-sided McNemar (sign) test that the candidate is flagged MORE often than the baseline."""
+    """Exact one-sided McNemar (sign) test that the candidate is flagged MORE often than the
+    baseline."""
     if len(candidate_flags) != len(baseline_flags):
         raise ValueError("paired flags must have the same length")
     worse = sum(c and not b for c, b in zip(candidate_flags, baseline_flags))

@@ -67,16 +67,17 @@ def require_text(reply: str, what: str = "reply") -> str:
 # Function words that carry no topic (echo detection, term overlap). Short, persona-free lists.
 STOPWORDS = frozenset(
     """
-a an the and or but if then so of to in on at by for with from into about as is are was were be been being
-it its this that these those there here i you he she we they me him her us them my your his our their what which
-who whom whose when where why how not no yes do does did done have has had can could will would should shall may
-might must just also very too more most some any all each every other such own same than only one two
-please thanks thank ok okay hi hello hey
-o os um uma uns umas e ou mas se entao de do da dos das em no na nos nas num numa por pelo pela pelos pelas
-para pra pro com sem sobre como que qual quais quem onde quando porque porquê por que isso isto aquilo esse essa
-esses essas este esta estes estas aquele aquela eu tu voce você ele ela nos nós vos eles elas me te se lhe
-meu minha meus minhas seu sua seus suas teu tua nosso nossa é e são foi ser estar está esta estão tem ter
-há vai vou ao aos à às já não sim tá né mais muito muita pouco também só
+a an the and or but if then so of to in on at by for with from into about as is are was were be been
+being it its this that these those there here i you he she we they me him her us them my your his
+our their what which who whom whose when where why how not no yes do does did done have has had can
+could will would should shall may might must just also very too more most some any all each every
+other such own same than only one two please thanks thank ok okay hi hello hey
+o os um uma uns umas e ou mas se entao de do da dos das em no na nos nas num numa por pelo pela
+pelos pelas para pra pro com sem sobre como que qual quais quem onde quando porque porquê por que
+isso isto aquilo esse essa esses essas este esta estes estas aquele aquela eu tu voce você ele ela
+nos nós vos eles elas me te se lhe meu minha meus minhas seu sua seus suas teu tua nosso nossa é e
+são foi ser estar está esta estão tem ter há vai vou ao aos à às já não sim tá né mais muito muita
+pouco também só
 """.split()
 )
 

@@ -33,9 +33,9 @@ margin −MARGIN_SCALE. Measured on new authors' replies to the Cláudio calibra
 of on-topic replies have margin < 0, 65–70% of same-subject off-topic ones. Competitors whose
 question is a paraphrase of this prompt (MiniLM cosine ≥ PARAPHRASE) are left out: answering the
 same question is no evidence of answering another; nor is a competitor that is the reply itself
-(the calibration controls reuse the persona's answers as replies). With the margin doing that part, the on-topic
-anchor can sit where hand-written off-topic replies end (their OFF_TOPIC_HIGH quantile) instead of
-at near-paraphrases of the reference.
+(the calibration controls reuse the persona's answers as replies). With the margin doing that part,
+the on-topic anchor can sit where hand-written off-topic replies end (their OFF_TOPIC_HIGH quantile)
+instead of at near-paraphrases of the reference.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def stems(text: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Competitor:
-    """The persona's answer to some question: a reply to another prompt should not be closer to it."""
+    """The persona's answer to some question: a reply to another prompt should not be closer to
+    it."""
 
     lang: str
     prompt: str
@@ -83,7 +84,8 @@ class Competitor:
 
 
 class Topicality:
-    """Fitted once per persona: the TF-IDF space, the IDF of content-word stems, and the competitors."""
+    """Fitted once per persona: the TF-IDF space, the IDF of content-word stems, and the
+    competitors."""
 
     def __init__(self, corpus: list[str], competitors: list[Competitor] = ()):
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -128,7 +130,8 @@ class Topicality:
         return self
 
     def _rivals_in(self, lang: str) -> tuple:
-        """(competitors, their TF-IDF rows, key-term stems, stem weights) of one language, built once."""
+        """(competitors, their TF-IDF rows, key-term stems, stem weights) of one language, built
+        once."""
         if lang not in self._rivals:
             comp = [c for c in self.competitors if c.lang == lang]
             ref_stems = [stems(c.text) for c in comp]

@@ -91,7 +91,8 @@ def packaged_fingerprint() -> str:
 
 
 def is_calibration_row(key: str) -> bool:
-    """A fixed ~CALIBRATION_SHARE of rows, chosen by a hash of their text: never used in training."""
+    """A fixed ~CALIBRATION_SHARE of rows, chosen by a hash of their text: never used in
+    training."""
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < CALIBRATION_SHARE
 
 

@@ -71,7 +71,8 @@ def dictionary_dir() -> Path:
     spec = importlib.util.find_spec(DICT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
-            f"the pt_BR / pt_PT Hunspell dictionaries are not installed. Install with: {DICT_INSTALL}"
+            "the pt_BR / pt_PT Hunspell dictionaries are not installed. Install with: "
+            f"{DICT_INSTALL}"
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "dictionary"
     for code in ("pt_BR", "pt_PT"):
@@ -244,7 +245,7 @@ class PortugueseDictionaries:
                     return WordEvidence("eu", "pre_reform", c)
             return None
         if pt:  # European only
-            for c, rule in cands:
+            for c, _rule in cands:
                 if self.in_br(c):
                     return WordEvidence("eu", "spelling", c)
             return (

@@ -123,7 +123,8 @@ EN_ADVERBS = (
 EN_DIRECT = (
     r"(?:(?:be|know|tell|say|ask|admit|confess|bet|guess|stress|emphasi[sz]e|remind|warn|caution|reiterate|"
     r"repeat|mention|clarify|assume|suggest|recommend|answer|promise|disagree|defer|offer|"
-    # social acts toward the user are not work: "Let me congratulate you", "I'll keep my fingers crossed"
+    # social acts toward the user are not work: "Let me congratulate you", "I'll keep my fingers
+    # crossed"
     r"congratulate|reassure|thank|apologi[sz]e|wish|cheer|encourage|comfort|welcome|celebrate|root|"
     r"gladly|happily|honestly|not|never|always|probably|likely|definitely|certainly)\b|"
     rf"(?:point{S}out|note{S}that|level{S}with|play{S}(?:the{S})?devil|put{S}(?:it|this|that)|"
@@ -160,7 +161,10 @@ EN_NOT_GERUND = (
 
 # ------------------------------------------------------------------ Portuguese (pt-BR)
 PT_VOU = rf"(?:eu{S})?(?:vou|vo|irei)"
-PT_DEIXA = rf"(?:(?:deixa|deixe){S}eu|deixa-me|deixe-me|me{S}deix[ae]|permit[ae]-me|me{S}permit[ae]|bora{S}eu)"
+PT_DEIXA = (
+    rf"(?:(?:deixa|deixe){S}eu|deixa-me|deixe-me|me{S}deix[ae]|"
+    rf"permit[ae]-me|me{S}permit[ae]|bora{S}eu)"
+)
 PT_QUERO = rf"(?:eu{S})?(?:preciso|quero|tenho{S}que|gostaria{S}de)"
 PT_ADVERBS = rf"(?>(?:(?:agora|primeiro|ja|so|rapidinho|tambem|entao|logo|aqui|antes){S}){{0,3}})"
 # Closed list of direct uses ("Vou ser sincero", "Vou te falar", "Deixa eu te dar uma dica",
@@ -169,7 +173,8 @@ PT_DIRECT = (
     rf"(?:(?:(?:te|lhe){S})?(?:ser|estar|falar|dizer|contar|confessar|admitir|adivinhar|perguntar|lembrar|"
     r"avisar|alertar|discordar|insistir|repetir|reforcar|ressaltar|enfatizar|garantir|prometer|apostar|"
     r"sugerir|recomendar|responder|"
-    # social acts and feelings toward the user are not work: "Deixa eu te parabenizar", "Vou torcer por você"
+    # social acts and feelings toward the user are not work: "Deixa eu te parabenizar", "Vou torcer
+    # por você"
     r"parabenizar|tranquilizar|agradecer|desejar|torcer|adorar|amar|gostar|sentir|lamentar)\b|"
     rf"ficar{S}(?:na{S}torcida|torcendo|feliz|contente|muito|no{S}aguardo|aguardando|esperando|orgulhos[oa])\b|"
     rf"deixar{S}(?:a|essa|esta){S}(?:decisao|escolha|palavra)\b|"
@@ -188,7 +193,10 @@ PT_NOT_GERUND = (
     r"aproveitando|respondendo|pensando|quando|comando|demando|brando|fernando|orlando|lindo)\b"
 )
 # First-person present used for the next steps ("Primeiro eu comparo…, depois…").
-PT_STANCE_PRESENT = r"(?:acho|sei|penso|acredito|suponho|imagino|entendo|prefiro|recomendo|sugiro|aposto|confesso)\b"
+PT_STANCE_PRESENT = (
+    r"(?:acho|sei|penso|acredito|suponho|imagino|entendo|prefiro|recomendo|sugiro|aposto|"
+    r"confesso)\b"
+)
 
 # ------------------------------------------------------------------ tool narration
 # What a narrated tool call talks about: a clause that trails off ("Opening the logs…",
@@ -246,7 +254,10 @@ _COPULA = by_first_letter(
         "voce",
     ]
 )
-_DEFINITE = r"(?:`|(?:the|your|my|this|that|these|those|o|os|as|seu|sua|seus|suas|esse|essa|este|esta)[ \t])"
+_DEFINITE = (
+    r"(?:`|(?:the|your|my|this|that|these|those|o|os|as|seu|sua|seus|suas|esse|essa|este|esta)"
+    r"[ \t])"
+)
 _DETERMINER = (
     r"(?:the|a|an|your|my|our|their|this|that|these|those|it|them|o|os|as|um|uma|seu|sua|voce)\b"
 )
@@ -255,8 +266,9 @@ _WORD = (
 )
 _WORDS_THEN = rf"(?:{_WORD}[ \t]{{1,8}}){{0,30}}?"  # as few tokens as needed before what follows
 NARRATED_OBJECT = (
-    rf"(?:{_WORDS_THEN}(?:now|agora)\b|{CLAUSE_CHAR}{{0,200}}+(?:\.\.\.|…|(?:(?<=`)|(?<=`[ \t]))(?:$|\n))|"
-    rf"(?={_DEFINITE})(?!{_WORDS_THEN}{_COPULA}\b){_WORDS_THEN}(?:to|pra|para){S}(?!{_DETERMINER})[a-z])"
+    rf"(?:{_WORDS_THEN}(?:now|agora)\b|{CLAUSE_CHAR}{{0,200}}+(?:\.\.\.|…|(?:(?<=`)|(?<=`[ "
+    rf"\t]))(?:$|\n))|(?={_DEFINITE})(?!{_WORDS_THEN}{_COPULA}\b){_WORDS_THEN}(?:to|pra|"
+    rf"para){S}(?!{_DETERMINER})[a-z])"
 )
 
 # The words an anchored pattern's body can start with (after its filler): who announces, or a

@@ -27,7 +27,8 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
     maxsize=8192
 )  # runs of non-ASCII characters repeat ("ção", "—", "é"): bounded, so memory stays flat
 def _fold(run: str) -> str:
-    """NFKD, then combining marks (accents) and format characters (Cf) dropped, apostrophes made ASCII."""
+    """NFKD, then combining marks (accents) and format characters (Cf) dropped, apostrophes made
+    ASCII."""
     return "".join(
         _APOSTROPHES.get(c, c)
         for c in unicodedata.normalize("NFKD", run)
@@ -40,7 +41,8 @@ def _fold_match(m: re.Match[str]) -> str:
 
 
 def normalize(text: str) -> str:
-    """NFKD, accents and format characters stripped, case-folded: `normalize("Vou ANÁLISAR")` → 'vou analisar'."""
+    """NFKD, accents and format characters stripped, case-folded: `normalize("Vou ANÁLISAR")` → 'vou
+    analisar'."""
     if text.isascii():
         return text.lower()  # casefold() of ASCII is lower(); folding leaves ASCII alone
     return _NON_ASCII.sub(_fold_match, text).casefold()
@@ -50,7 +52,8 @@ _WIDTHS: dict[str, int] = {}
 
 
 def _width(ch: str) -> int:
-    """How many characters `ch` becomes in normalized text (0 for an accent or a zero-width space)."""
+    """How many characters `ch` becomes in normalized text (0 for an accent or a zero-width
+    space)."""
     w = _WIDTHS.get(ch)
     if w is None:
         if len(_WIDTHS) > 65536:  # bounded, so memory stays flat on any input

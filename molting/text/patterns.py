@@ -133,7 +133,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "Let me check/verify/run/search …",
         FILLER
         + _LET_ME
-        + rf"(?:first{S}|quickly{S}|now{S}|just{S})?(?:check|verify|confirm|test|run|search|grep|find|look|take{S}a{S}look|see{S}what)\b",
+        + rf"(?:first{S}|quickly{S}|now{S}|just{S})?(?:check|verify|confirm|test|run|search|grep|"
+        rf"find|look|take{S}a{S}look|see{S}what)\b",
         positives=(
             "Let me check the logs.",
             "Sure! Let me look at the config.",
@@ -149,7 +150,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "Let me analyze/examine/review …",
         FILLER
         + _LET_ME
-        + rf"(?:first{S}|quickly{S}|now{S}|carefully{S})?(?:analy[sz]e|examine|review|inspect|investigate|explore|understand|study|dig|trace|debug|go{S}(?:through|over)|think)\b",
+        + rf"(?:first{S}|quickly{S}|now{S}|carefully{S})?(?:analy[sz]e|examine|review|inspect|"
+        rf"investigate|explore|understand|study|dig|trace|debug|go{S}(?:through|over)|think)\b",
         positives=(
             "Let me analyze the query plan.",
             "Let me examine the stack trace.",
@@ -207,8 +209,9 @@ PATTERNS: tuple[Pattern, ...] = (
         "planning",
         "First, I need to … / I need to check …",
         G.filler(without=("first",))
-        + rf"(?:(?:first(?:ly)?|to{S}(?:do|fix|solve){S}(?:this|that|it)){S0},?{S}i{S}(?:need|have|want|should|must){S}to|"
-        rf"i{S}(?:need|have){S}to{S}(?:first{S})?(?:check|read|look|understand|see|find|analy[sz]e|examine|review|inspect|open))\b",
+        + rf"(?:(?:first(?:ly)?|to{S}(?:do|fix|solve){S}(?:this|that|it)){S0},?{S}i{S}(?:need|have|"
+        rf"want|should|must){S}to|i{S}(?:need|have){S}to{S}(?:first{S})?(?:check|read|look|"
+        r"understand|see|find|analy[sz]e|examine|review|inspect|open))\b",
         positives=(
             "First, I need to understand the schema.",
             "I need to check how the router is mounted.",
@@ -221,10 +224,11 @@ PATTERNS: tuple[Pattern, ...] = (
         "en",
         "planning",
         "my plan / break this into steps",
-        FILLER
-        + rf"(?:my{S}plan\b|here'?s{S}my{S}plan|(?:i'm|i{S}am|i'll|i{S}will){S}(?:going{S}to{S})?break{S}this{S}(?:down|into)|the{S}plan{S}is{S}to{S}first|"
-        rf"what{S}i(?:'ll|{S}will|'m{S}going{S}to|{S}am{S}going{S}to){S}do{S}is|"
-        rf"my{S}(?:approach|strategy|game{S}plan|first{S}step|next{S}step)(?={S0}:|{S}(?:is|will|would|here))|"
+        FILLER + rf"(?:my{S}plan\b|here'?s{S}my{S}plan|(?:i'm|i{S}am|i'll|"
+        rf"i{S}will){S}(?:going{S}to{S})?break{S}this{S}(?:down|into)|"
+        rf"the{S}plan{S}is{S}to{S}first|what{S}i(?:'ll|{S}will|'m{S}going{S}to|"
+        rf"{S}am{S}going{S}to){S}do{S}is|my{S}(?:approach|strategy|game{S}plan|first{S}step|"
+        rf"next{S}step)(?={S0}:|{S}(?:is|will|would|here))|"
         rf"(?:step{S}one|first{S}step){S}for{S}me)\b",
         positives=(
             "My plan: reproduce, bisect, fix.",
@@ -382,8 +386,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "en",
         "first-person-action",
         "I'm (now) reviewing / looking into … (narrating work in progress)",
-        FILLER
-        + rf"i(?:'m|m|{S}am){S}(?:now{S}|currently{S}|just{S}|still{S}|already{S})?(?!{G.EN_STANCE_ING})[a-z]{{2,30}}ing"
+        FILLER + rf"i(?:'m|m|{S}am){S}(?:now{S}|currently{S}|just{S}|still{S}|"
+        rf"already{S})?(?!{G.EN_STANCE_ING})[a-z]{{2,30}}ing"
         rf"(?:{S}(?:into|through|at|over|on|for|in|up))?{S}(?:the|your|this|that|these|those|it|why|what|how|whether|"
         rf"line|lines|each|both|`)\b",
         positives=(
@@ -433,8 +437,9 @@ PATTERNS: tuple[Pattern, ...] = (
         "pt",
         "vou",
         "Vou implementar/criar/corrigir …",
-        FILLER
-        + rf"(?:eu{S})?vou{S}(?:agora{S}|primeiro{S}|ja{S})?(?:implementar|criar|escrever|adicionar|atualizar|modificar|alterar|corrigir|refatorar|configurar|ajustar|gerar|editar|aplicar)\b",
+        FILLER + rf"(?:eu{S})?vou{S}(?:agora{S}|primeiro{S}|ja{S})?(?:implementar|criar|escrever|"
+        r"adicionar|atualizar|modificar|alterar|corrigir|refatorar|configurar|ajustar|gerar|"
+        r"editar|aplicar)\b",
         positives=(
             "Vou implementar o endpoint agora.",
             "Beleza, vou criar o arquivo de testes.",
@@ -448,7 +453,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "vou",
         "Vou analisar/entender/investigar …",
         FILLER
-        + rf"(?:eu{S})?vou{S}(?:agora{S}|primeiro{S})?(?:analisar|examinar|investigar|entender|estudar|avaliar|mapear|diagnosticar)\b",
+        + rf"(?:eu{S})?vou{S}(?:agora{S}|primeiro{S})?(?:analisar|examinar|investigar|entender|"
+        r"estudar|avaliar|mapear|diagnosticar)\b",
         positives=(
             "Vou analisar o fluxo de autenticação.",
             "Primeiro, vou investigar o log.",
@@ -462,7 +468,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "vou",
         "Vou verificar/ler/olhar/abrir …",
         FILLER
-        + rf"(?:eu{S})?vou{S}(?:agora{S}|primeiro{S}|rapidinho{S})?(?:verificar|checar|conferir|olhar|ler|abrir|procurar|buscar|inspecionar|revisar|dar{S}uma{S}olhada)\b",
+        + rf"(?:eu{S})?vou{S}(?:agora{S}|primeiro{S}|rapidinho{S})?(?:verificar|checar|conferir|"
+        rf"olhar|ler|abrir|procurar|buscar|inspecionar|revisar|dar{S}uma{S}olhada)\b",
         positives=(
             "Vou verificar o `settings.py`.",
             "Vou dar uma olhada no Dockerfile.",
@@ -475,8 +482,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "pt",
         "vou",
         "Vou rodar/executar/testar …",
-        FILLER
-        + rf"(?:eu{S})?vou{S}(?:agora{S}|primeiro{S})?(?:rodar|executar|testar|compilar|reproduzir)\b",
+        FILLER + rf"(?:eu{S})?vou{S}(?:agora{S}|primeiro{S})?(?:rodar|executar|testar|compilar|"
+        r"reproduzir)\b",
         positives=("Vou rodar os testes.", "Agora vou executar a migração."),
         negatives=("Roda os testes que vai dar bom.", "Vou ser honesto: testa tudo."),
     ),
@@ -486,7 +493,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "vou",
         "Vou começar/continuar por …",
         FILLER
-        + rf"(?:eu{S})?vou{S}(?:agora{S})?(?:comecar|iniciar|continuar|prosseguir|seguir){S}(?:por|pelo|pela|com|a|o|[a-z]{{1,30}}(?:ando|endo|indo))\b",
+        + rf"(?:eu{S})?vou{S}(?:agora{S})?(?:comecar|iniciar|continuar|prosseguir|seguir){S}(?:por|"
+        r"pelo|pela|com|a|o|[a-z]{1,30}(?:ando|endo|indo))\b",
         positives=(
             "Vou começar pelo arquivo de rotas.",
             "Vou comecar por entender o erro.",
@@ -501,7 +509,9 @@ PATTERNS: tuple[Pattern, ...] = (
         "let-me",
         "Deixa eu verificar/ver/ler … (let me …)",
         FILLER
-        + rf"(?:deixa|deixe|me{S}deixa|permita-me){S}(?:eu|me)?{S0}(?:primeiro{S})?(?:verificar|ver|checar|conferir|olhar|ler|abrir|analisar|dar{S}uma{S}olhada|rodar|executar|testar|procurar|buscar|investigar|entender|pensar|levantar|consultar|pesquisar|calcular)\b",
+        + rf"(?:deixa|deixe|me{S}deixa|permita-me){S}(?:eu|me)?{S0}(?:primeiro{S})?(?:verificar|"
+        rf"ver|checar|conferir|olhar|ler|abrir|analisar|dar{S}uma{S}olhada|rodar|executar|testar|"
+        r"procurar|buscar|investigar|entender|pensar|levantar|consultar|pesquisar|calcular)\b",
         positives=(
             "Deixa eu verificar o arquivo.",
             "Deixa eu dar uma olhada nos logs.",
@@ -515,8 +525,9 @@ PATTERNS: tuple[Pattern, ...] = (
         "planning",
         "Primeiro, preciso … / Preciso verificar …",
         G.filler(without=("primeiro",))
-        + rf"(?:(?:antes{S}de{S}tudo|antes|primeiro){S0},?{S}(?:eu{S})?(?:preciso|tenho{S}que|devo)|"
-        rf"(?:eu{S})?preciso{S}(?:primeiro{S})?(?:verificar|entender|analisar|checar|ler|olhar|ver|abrir|investigar))\b",
+        + rf"(?:(?:antes{S}de{S}tudo|antes|primeiro){S0},?{S}(?:eu{S})?(?:preciso|tenho{S}que|"
+        rf"devo)|(?:eu{S})?preciso{S}(?:primeiro{S})?(?:verificar|entender|analisar|checar|ler|"
+        r"olhar|ver|abrir|investigar))\b",
         positives=(
             "Primeiro, preciso entender o schema.",
             "Preciso verificar como o router está montado.",
@@ -539,8 +550,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "planning",
         "meu plano / vou dividir em etapas",
         G.filler(without=("primeiro",))
-        + rf"(?:meu{S}plano\b|o{S}plano{S}e{S}(?:primeiro|o{S}seguinte)|vou{S}dividir{S}(?:isso|em|o{S}problema)|"
-        rf"o{S}que{S}(?:eu{S})?(?:vou|vo){S}fazer{S}e\b|"
+        + rf"(?:meu{S}plano\b|o{S}plano{S}e{S}(?:primeiro|o{S}seguinte)|vou{S}dividir{S}(?:isso|em|"
+        rf"o{S}problema)|o{S}que{S}(?:eu{S})?(?:vou|vo){S}fazer{S}e\b|"
         rf"(?:minha|meu){S}(?:abordagem|estrategia|primeiro{S}passo|proximo{S}passo)(?={S0}:|{S}(?:e|vai|sera)\b)|"
         rf"(?:primeiro|proximo){S}passo{S}(?:da{S}minha{S}parte|pra{S}mim|para{S}mim)\b)",
         positives=(
@@ -562,10 +573,13 @@ PATTERNS: tuple[Pattern, ...] = (
         "pt.sequencia",
         "pt",
         "planning",
-        "Vou … primeiro / Em seguida vou … / Primeiro eu comparo, depois … (a sequence of own actions)",
-        rf"(?:(?:eu{S})?vou{S}(?!ser\b|te\b)[a-z]{{1,30}}(?:ar|er|ir)\b[^\n.!?]{{0,60}}?[ \t]primeiro\b|"
-        rf"(?:em{S}seguida|depois{S}disso|logo{S}depois|na{S}sequencia){S0},?{S}(?:eu{S})?vou\b|"
-        rf"(?:primeiro|depois|em{S}seguida|depois{S}disso|logo{S}depois|na{S}sequencia|por{S}fim){S0},?{S}eu{S}(?!{G.PT_STANCE_PRESENT})[a-z]{{2,30}}o\b)",
+        "Vou … primeiro / Em seguida vou … / Primeiro eu comparo, depois … (a sequence of own "
+        "actions)",
+        rf"(?:(?:eu{S})?vou{S}(?!ser\b|te\b)[a-z]{{1,30}}(?:ar|er|ir)\b[^\n.!?]{{0,60}}?[ "
+        rf"\t]primeiro\b|(?:em{S}seguida|depois{S}disso|logo{S}depois|"
+        rf"na{S}sequencia){S0},?{S}(?:eu{S})?vou\b|(?:primeiro|depois|em{S}seguida|depois{S}disso|"
+        rf"logo{S}depois|na{S}sequencia|"
+        rf"por{S}fim){S0},?{S}eu{S}(?!{G.PT_STANCE_PRESENT})[a-z]{{2,30}}o\b)",
         positives=(
             "Vou consultar a previsão primeiro.",
             "Em seguida vou comparar as duas.",
@@ -683,9 +697,9 @@ PATTERNS: tuple[Pattern, ...] = (
         "pt",
         "first-person-action",
         "Tô olhando / Estou revisando … (narrating work in progress)",
-        FILLER
-        + rf"(?:eu{S})?(?:estou|to|tou){S}(?:agora{S}|aqui{S}|ja{S}|so{S})?(?!{G.PT_STANCE_GERUND}){G.PT_GERUND}"
-        rf"(?:{S}(?:pelo|pela|pelos|pelas|no|na|nos|nas|num|numa)\b|(?:{S}(?:por|em))?{S}(?:o|a|os|as|seu|sua|seus|suas|teu|tua|esse|"
+        FILLER + rf"(?:eu{S})?(?:estou|to|tou){S}(?:agora{S}|aqui{S}|ja{S}|"
+        rf"so{S})?(?!{G.PT_STANCE_GERUND}){G.PT_GERUND}(?:{S}(?:pelo|pela|pelos|pelas|no|na|nos|"
+        rf"nas|num|numa)\b|(?:{S}(?:por|em))?{S}(?:o|a|os|as|seu|sua|seus|suas|teu|tua|esse|"
         rf"essa|esses|essas|isso|este|esta|se|cada|linha|`)\b)",
         positives=(
             "Tô olhando os logs do nginx agora.",

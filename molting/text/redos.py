@@ -212,7 +212,7 @@ def _check_competition(seq, i: int, problems: list[str]) -> None:
             continue  # it ends where it must: nothing after it can take characters back from it
         r_chars = _chars(list(r_av[2]))
         for op, av in seq[i + 1 :]:
-            for n_op, n_av in _edge_longs(op, av, from_end=False):
+            for _n_op, n_av in _edge_longs(op, av, from_end=False):
                 if _overlap(r_chars, _chars(list(n_av[2]))):
                     problems.append(
                         f"long repeats {{{r_av[0]},{r_av[1]}}} and {{{n_av[0]},{n_av[1]}}} can "

@@ -81,7 +81,8 @@ def field_names() -> list[str]:
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read YAML (or start from the defaults when `path` is None), apply non-None overrides, validate."""
+    """Read YAML (or start from the defaults when `path` is None), apply non-None overrides,
+    validate."""
     raw = read_yaml_mapping(path, "config file") if path is not None else {}
     where = str(path) if path is not None else "config"
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
@@ -98,7 +99,8 @@ def build_config(raw: dict[str, Any], where: str = "config") -> TrainConfig:
 
 
 def _coerce(where: str, key: str, value: Any, tp: Any) -> Any:
-    """Check `value` against the field type; accept YAML's '2e-4' (a string in YAML 1.1) for floats."""
+    """Check `value` against the field type; accept YAML's '2e-4' (a string in YAML 1.1) for
+    floats."""
     options = typing.get_args(tp) if isinstance(tp, types.UnionType) else (tp,)
     if value is None and type(None) in options:
         return None
@@ -182,7 +184,8 @@ def _check_fields(cfg: TrainConfig, where: str) -> None:
     need(cfg.max_grad_norm > 0, f"'max_grad_norm' must be > 0, got {cfg.max_grad_norm}.")
     need(
         cfg.lr_scheduler in ("linear", "cosine", "constant", "constant_with_warmup"),
-        f"'lr_scheduler' must be linear, cosine, constant or constant_with_warmup, got {cfg.lr_scheduler!r}.",
+        "'lr_scheduler' must be linear, cosine, constant or constant_with_warmup, got "
+        f"{cfg.lr_scheduler!r}.",
     )
 
 
@@ -232,12 +235,12 @@ def plan_warnings(cfg: TrainConfig, n_train: int, lengths: list[int]) -> list[st
         how = (
             f"max_steps={steps}"
             if cfg.max_steps is not None
-            else f"{n_train} examples / ({cfg.batch_size}×{cfg.gradient_accumulation}) × {cfg.epochs} epochs "
-            f"≈ {steps} steps"
+            else f"{n_train} examples / ({cfg.batch_size}×{cfg.gradient_accumulation}) × "
+            f"{cfg.epochs} epochs ≈ {steps} steps"
         )
         warnings.append(
-            f"warmup_steps={cfg.warmup_steps} covers {cfg.warmup_steps / steps:.0%} of the run ({how}); "
-            f"the learning rate barely reaches its target. Use at most "
+            f"warmup_steps={cfg.warmup_steps} covers {cfg.warmup_steps / steps:.0%} of the run "
+            f"({how}); the learning rate barely reaches its target. Use at most "
             f"{max(1, int(WARMUP_WARN_FRACTION * steps))}."
         )
     too_long = [n for n in lengths if n > cfg.max_seq_length]

@@ -137,8 +137,8 @@ def describe(tokenizer: Any, example: Example, limit: int | None = None) -> str:
     """One line per token: position, id, trained or masked, the token text (for --dry-run)."""
     lines = [
         (
-            f"example {example.index}: {len(example.input_ids)} tokens, {example.n_trainable} trained "
-            "(+ = trained, . = masked)"
+            f"example {example.index}: {len(example.input_ids)} tokens, {example.n_trainable} "
+            "trained (+ = trained, . = masked)"
         )
     ]
     rows = list(zip(example.input_ids, example.labels))[:limit]

@@ -116,9 +116,9 @@ def stop_reason(cfg: TrainConfig, state: Any, val_losses: list[float]) -> str:
     best = _best_step(state.best_model_checkpoint)
     if state.global_step < state.max_steps:
         return (
-            f"early stopping at step {state.global_step} of {state.max_steps}: the validation loss did not improve "
-            f"for {cfg.early_stopping_patience} evaluations after step {best} (best {state.best_metric:.4f}); "
-            f"the adapter is step {best}'s"
+            f"early stopping at step {state.global_step} of {state.max_steps}: the validation loss "
+            f"did not improve for {cfg.early_stopping_patience} evaluations after step {best} "
+            f"(best {state.best_metric:.4f}); the adapter is step {best}'s"
         )
     kept = (
         f"; the adapter is the best checkpoint, step {best}"

@@ -66,7 +66,8 @@ def is_molting_run(path: Path) -> bool:
 
 
 def plan_run(target: Path, *, overwrite: bool, resume: bool) -> RunPlan:
-    """Check the output before any slow work; changes nothing on disk (but a swap cut short is undone)."""
+    """Check the output before any slow work; changes nothing on disk (but a swap cut short is
+    undone)."""
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume contradict each other; pass one.")
     stage = stage_dir(target)
@@ -80,7 +81,8 @@ def plan_run(target: Path, *, overwrite: bool, resume: bool) -> RunPlan:
         ):
             raise OutputError(
                 f"{mine}: is in the way (molting trains in {stage.name} and swaps through "
-                f"{_old_dir(target).name} beside the output) and is not a molting run; move it away."
+                f"{_old_dir(target).name} beside the output) and is not a molting run; move it "
+                "away."
             )
     _recover(target)
     if target.exists() and not target.is_dir():
@@ -108,8 +110,8 @@ def plan_run(target: Path, *, overwrite: bool, resume: bool) -> RunPlan:
                 "resumed; pass --overwrite to start over."
             )
         raise OutputError(
-            f"{target}: an interrupted run is in {stage}; pass --resume to continue it or --overwrite "
-            "to start over."
+            f"{target}: an interrupted run is in {stage}; pass --resume to continue it or "
+            "--overwrite to start over."
         )
     _check_writable(target.parent)
     return RunPlan(target, stage, None)
@@ -119,15 +121,18 @@ def _nothing_to_resume(target: Path, stage: Path) -> str:
     """Why --resume cannot go on, and the one thing that will work."""
     if stage.is_dir():
         return (
-            f"the interrupted run in {stage} saved no complete checkpoint, so nothing can be resumed; pass "
-            "--overwrite (instead of --resume) to start over."
+            f"the interrupted run in {stage} saved no complete checkpoint, so nothing can be "
+            "resumed; pass --overwrite (instead of --resume) to start over."
         )
     if (target / RUN_MANIFEST).is_file():
         return (
-            f"no checkpoint to resume from in {stage / CHECKPOINTS} (that run already finished); train without "
-            "--resume (with --overwrite to replace it)."
+            f"no checkpoint to resume from in {stage / CHECKPOINTS} (that run already finished); "
+            "train without --resume (with --overwrite to replace it)."
         )
-    return f"no checkpoint to resume from in {stage / CHECKPOINTS}: no interrupted run; train without --resume."
+    return (
+        f"no checkpoint to resume from in {stage / CHECKPOINTS}: no interrupted run; "
+        "train without --resume."
+    )
 
 
 def _check_writable(parent: Path) -> None:
@@ -142,14 +147,16 @@ def _check_writable(parent: Path) -> None:
 
 
 def start_stage(plan: RunPlan, inputs: dict) -> None:
-    """Make the staging directory (a fresh one unless resuming), with the inputs the run starts from."""
+    """Make the staging directory (a fresh one unless resuming), with the inputs the run starts
+    from."""
     if plan.resume_from is None and plan.stage.exists():
         shutil.rmtree(plan.stage)
     try:
         plan.stage.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(
-            f"{plan.stage}: cannot write the adapter here ({err.strerror}); choose another --output."
+            f"{plan.stage}: cannot write the adapter here ({err.strerror}); choose another "
+            "--output."
         ) from None
     if plan.resume_from is None:
         write_json_atomic(plan.stage / RUN_INPUTS, inputs)
@@ -166,7 +173,8 @@ def run_inputs(config: dict, dataset_sha256: str) -> dict:
 def resume_changes(plan: RunPlan, inputs: dict, allow_changes: bool) -> dict:
     """Compare a resume's inputs with the interrupted run's; refuse a change unless allowed.
 
-    Returns what run.json records: the interrupted run's inputs, the changes, the checkpoints skipped."""
+    Returns what run.json records: the interrupted run's inputs, the changes, the checkpoints
+    skipped."""
     if plan.resume_from is None:
         return {}
     path = plan.stage / RUN_INPUTS
@@ -176,7 +184,8 @@ def resume_changes(plan: RunPlan, inputs: dict, allow_changes: bool) -> dict:
         old_config, old_sha = before["config"], before["dataset_sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         record["note"] = (
-            f"the interrupted run recorded no readable {RUN_INPUTS}: its inputs could not be compared"
+            f"the interrupted run recorded no readable {RUN_INPUTS}: its inputs could not be "
+            "compared"
         )
         return record
     changes = {

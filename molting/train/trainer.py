@@ -143,7 +143,8 @@ def prepare_examples(cfg: TrainConfig, tokenizer: Any) -> Prepared:
     if not kept:
         raise DatasetError(
             [
-                f"{cfg.dataset}: no example keeps a trained token within max_seq_length={cfg.max_seq_length}."
+                f"{cfg.dataset}: no example keeps a trained token within "
+                f"max_seq_length={cfg.max_seq_length}."
             ]
         )
     n_train, n_val = split_sizes(cfg, len(kept))
@@ -169,9 +170,9 @@ def _run(trainer: Any, resume_from: str | None, cfg: TrainConfig) -> dict[str, A
         result = trainer.train(resume_from_checkpoint=resume_from)
     except torch.OutOfMemoryError:
         raise ConfigError(
-            f"out of memory at batch_size={cfg.batch_size}, max_seq_length={cfg.max_seq_length}: lower "
-            f"batch_size (raise gradient_accumulation to keep the effective batch) or max_seq_length, "
-            f"or set gradient_checkpointing: true."
+            f"out of memory at batch_size={cfg.batch_size}, max_seq_length={cfg.max_seq_length}: "
+            "lower batch_size (raise gradient_accumulation to keep the effective batch) or "
+            "max_seq_length, or set gradient_checkpointing: true."
         ) from None
     return {
         "train_result": result,
@@ -182,7 +183,8 @@ def _run(trainer: Any, resume_from: str | None, cfg: TrainConfig) -> dict[str, A
 
 
 def _tokens_at(checkpoint: str | None) -> int:
-    """Tokens the run had seen at `checkpoint`: a resumed run's speed counts only what it trained."""
+    """Tokens the run had seen at `checkpoint`: a resumed run's speed counts only what it
+    trained."""
     if checkpoint is None:
         return 0
     state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
@@ -190,7 +192,8 @@ def _tokens_at(checkpoint: str | None) -> int:
 
 
 def dry_run(cfg: TrainConfig, n_tokens: int | None = 200) -> str:
-    """Tokenize with the loss mask and describe the plan without loading weights or writing files."""
+    """Tokenize with the loss mask and describe the plan without loading weights or writing
+    files."""
     import torch
 
     path, _ = resolve(cfg.base_model)
