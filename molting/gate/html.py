@@ -102,7 +102,7 @@ def _environment() -> Any:
 
 
 def render_html(results: EvalResults, view: ReportView | None = None) -> str:
-    from molting.gate.report import colours
+    from molting.gate.view import colours
 
     v = view or build_view(results)
     colour = colours(v.models, v.candidates)

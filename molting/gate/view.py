@@ -493,3 +493,17 @@ def fact_sections(facts: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
     sections["Machine"] = pick(_MACHINE_KEYS)
     sections["Other"] = [(k.replace("_", " "), show(v)) for k, v in facts.items() if k not in used]
     return {k: v for k, v in sections.items() if v}
+
+
+BASELINE_COLOURS = ("#8c8c8c", "#b5b5b5", "#5f5f5f", "#d0d0d0")
+CANDIDATE_COLOURS = ("#1f6fb4", "#e07b00", "#2a9d55", "#b83280")
+
+
+def colours(models: list[str], candidates: list[str]) -> dict[str, str]:
+    """Baselines in greys, candidates in colours: one colour per model, the same in the PNG and
+    the page."""
+    b = [m for m in models if m not in candidates]
+    out = {m: BASELINE_COLOURS[i % len(BASELINE_COLOURS)] for i, m in enumerate(b)}
+    return out | {
+        m: CANDIDATE_COLOURS[i % len(CANDIDATE_COLOURS)] for i, m in enumerate(candidates)
+    }
