@@ -21,6 +21,7 @@ is passed down to every stage, which never reads a fixed path.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import warnings
 from collections.abc import Mapping
@@ -532,3 +533,37 @@ def slug(name: str) -> str:
     from molting.text.patterns import normalize
 
     return _SLUG.sub("-", normalize(name)).strip("-") or "persona"
+
+
+def parse_lang_shares(text: str | None, languages: tuple[str, ...]) -> dict[str, float] | None:
+    """`--lang-share` (curate --rank, augment): "en=1,pt=3" → {"en": 0.25, "pt": 0.75}, weights
+    made shares; languages left out get none; None or "" → None (the caller's default)."""
+    if not text:
+        return None
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        lang = normalize_lang(key, "--lang-share")
+        if not sep or lang not in languages:
+            raise ConfigError(
+                f"--lang-share: {part!r} must be LANG=WEIGHT with LANG one of the persona's "
+                f"languages ({', '.join(languages)}), e.g. en=1,pt=1."
+            )
+        try:
+            weights[lang] = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"--lang-share: weight {value!r} of '{key}' is not a number."
+            ) from None
+        if not math.isfinite(weights[lang]) or weights[lang] < 0:
+            raise ConfigError(
+                f"--lang-share: weight of '{key}' must be a non-negative number, got {value!r}."
+            )
+    total = sum(weights.values())
+    if total <= 0:
+        raise ConfigError(
+            "--lang-share: at least one language needs a positive weight, e.g. en=1,pt=1."
+        )
+    return {
+        lang: weights.get(lang, 0.0) / total for lang in languages if weights.get(lang, 0.0) > 0
+    }

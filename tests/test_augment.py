@@ -21,7 +21,7 @@ from conftest import CLAUDIO, ROOT
 from molting.augment import AugmentConfig, AugmentResult, augment, summary
 from molting.augment.gate import REASONS, Gate, ParseError, parse_example
 from molting.augment.generators import make_generator, redact
-from molting.augment.prompts import Planner, language_schedule, parse_shares, topics
+from molting.augment.prompts import Planner, language_schedule, topics
 from molting.augment.retry import RetryPolicy
 from molting.cli import main
 from molting.data import load_dataset
@@ -29,6 +29,7 @@ from molting.errors import SHORTFALL_EXIT, ConfigError, GeneratorError
 from molting.io import read_jsonl, sha256_json
 from molting.metrics.text import words
 from molting.metrics.training import Pair
+from molting.persona import parse_lang_shares
 
 KEY = "sk-test-SECRET-7f3a9c1e"  # a fake key: it must never appear in any output or log
 FAST = RetryPolicy(max_attempts=3, first_wait_s=0.0, max_wait_s=0.0)
@@ -663,7 +664,7 @@ def test_unparseable_replies_are_parse_errors(text, message):
 
 
 def test_requests_are_deterministic_balanced_and_free_of_held_out_text(claudio, claudio_scorer):
-    shares = parse_shares(None, claudio.languages)
+    shares = {"en": 0.5, "pt": 0.5}
     plans = [
         Planner(claudio.card, claudio_scorer.train.pairs, seed=seed, shares=shares, count=40)
         for seed in (0, 0, 1)
@@ -683,8 +684,8 @@ def test_requests_are_deterministic_balanced_and_free_of_held_out_text(claudio, 
 
 
 def test_language_shares_and_schedule():
-    assert parse_shares("en=1,pt=3", ("en", "pt")) == {"en": 0.25, "pt": 0.75}
-    assert parse_shares("pt-BR=1", ("en", "pt")) == {"pt": 1.0}
+    assert parse_lang_shares("en=1,pt=3", ("en", "pt")) == {"en": 0.25, "pt": 0.75}
+    assert parse_lang_shares("pt-BR=1", ("en", "pt")) == {"pt": 1.0}
     sched = language_schedule({"en": 0.25, "pt": 0.75}, 8)
     assert Counter(sched[:4]) == {"pt": 3, "en": 1} and Counter(sched) == {"pt": 6, "en": 2}
 

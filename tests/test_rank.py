@@ -9,10 +9,11 @@ import pytest
 
 from conftest import CLAUDIO
 from molting.cli import main
-from molting.curate.rank import PICK_DROPPED, RANK_CUT, parse_shares
+from molting.curate.rank import PICK_DROPPED, RANK_CUT
 from molting.data import load_dataset
 from molting.errors import ConfigError
 from molting.io import read_jsonl
+from molting.persona import parse_lang_shares
 
 RAW = CLAUDIO / "dataset_sharegpt.json"
 
@@ -160,7 +161,10 @@ def test_a_sheet_with_unknown_ids_or_marks_is_refused(tmp_path, capsys):
 
 
 def test_language_shares_are_validated():
-    assert parse_shares("en=0.6,pt=0.4", ("en", "pt")) == {"en": 0.6, "pt": 0.4}
-    for bad in ("en=0.6", "fr=1", "en=x,pt=1"):
+    """One parser for curate --rank and augment: weights become shares."""
+    assert parse_lang_shares("en=0.6,pt=0.4", ("en", "pt")) == {"en": 0.6, "pt": 0.4}
+    assert parse_lang_shares("en=3,pt=1", ("en", "pt")) == {"en": 0.75, "pt": 0.25}
+    assert parse_lang_shares(None, ("en", "pt")) is None
+    for bad in ("fr=1", "en=x,pt=1", "en=-1,pt=1", "en=0,pt=0", "en"):
         with pytest.raises(ConfigError):
-            parse_shares(bad, ("en", "pt"))
+            parse_lang_shares(bad, ("en", "pt"))

@@ -21,14 +21,14 @@ from typing import Any
 
 from molting.augment.gate import Example, Gate, Verdict
 from molting.augment.generators import Completion, make_generator
-from molting.augment.prompts import Planner, Request, parse_shares
+from molting.augment.prompts import Planner, Request
 from molting.augment.retry import Budget, BudgetExhausted, Caller, RequestFailed, RetryPolicy
 from molting.data import load_dataset
 from molting.errors import SHORTFALL_EXIT, ConfigError
 from molting.gate.criteria import load_criteria
 from molting.io import OutputSet, json_text
 from molting.metrics import Scorer
-from molting.persona import Persona
+from molting.persona import Persona, parse_lang_shares
 
 __all__ = [
     "SHORTFALL_EXIT",
@@ -103,7 +103,9 @@ def augment(
     """Generate until `config.n` examples pass the gate or the budget runs out; write both outputs.
     `scorer`: the persona's fitted Scorer (loaded from the bundle when None)."""
     config.check()
-    shares = parse_shares(config.lang_share, persona.languages)
+    shares = parse_lang_shares(config.lang_share, persona.languages) or {
+        lang: 1.0 / len(persona.languages) for lang in persona.languages
+    }
     audit = Path(audit) if audit else default_audit_path(output)
     OutputSet(inputs=bundle_files(persona)).claim_all({"dataset": output, "audit": audit})
     scorer = scorer or Scorer.load(persona)

@@ -13,7 +13,6 @@ calibration prompts and references never appear in a request.
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from molting.errors import ConfigError
 from molting.io import sha256_json
 from molting.metrics.text import content_words, words
 from molting.metrics.training import Pair
-from molting.persona import Card, normalize_lang
+from molting.persona import Card
 from molting.text.patterns import normalize
 
 LANGUAGE_NAMES = {"en": "English", "pt": "Brazilian Portuguese (pt-BR)"}
@@ -57,40 +56,6 @@ class Request:
 
     def messages(self) -> list[dict[str, str]]:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
-
-
-def parse_shares(text: str | None, languages: tuple[str, ...]) -> dict[str, float]:
-    """`--lang-share`: "en=1,pt=3" → {"en": 0.25, "pt": 0.75}; None → balanced. Languages left
-    out get no requests."""
-    if text is None:
-        return {lang: 1.0 / len(languages) for lang in languages}
-    weights: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        lang = normalize_lang(key, "--lang-share")
-        if not sep or lang not in languages:
-            raise ConfigError(
-                f"--lang-share: {part!r} must be LANG=WEIGHT with LANG one of the persona's "
-                f"languages ({', '.join(languages)}), e.g. en=1,pt=1."
-            )
-        try:
-            weights[lang] = float(value)
-        except ValueError:
-            raise ConfigError(
-                f"--lang-share: weight {value!r} of '{key}' is not a number."
-            ) from None
-        if not math.isfinite(weights[lang]) or weights[lang] < 0:
-            raise ConfigError(
-                f"--lang-share: weight of '{key}' must be a non-negative number, got {value!r}."
-            )
-    total = sum(weights.values())
-    if total <= 0:
-        raise ConfigError(
-            "--lang-share: at least one language needs a positive weight, e.g. en=1,pt=1."
-        )
-    return {
-        lang: weights.get(lang, 0.0) / total for lang in languages if weights.get(lang, 0.0) > 0
-    }
 
 
 def language_schedule(shares: dict[str, float], count: int) -> list[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from molting.data import Conversation
 from molting.errors import ConfigError
-from molting.persona import Prompt
+from molting.persona import Prompt, parse_lang_shares
 from molting.text.markdown import cell
 
 RANK_CUT = "rank.cut"
@@ -74,28 +74,6 @@ def _why(s) -> str:
         bits.append(f"{p['signatures']} signature")
     bits += [g for g in s.gates if g != "off_topic"]
     return ", ".join(bits)
-
-
-def parse_shares(text: str | None, languages: tuple[str, ...]) -> dict[str, float] | None:
-    """'en=0.6,pt=0.4' → {'en': 0.6, 'pt': 0.4}; they must cover known languages and sum to 1."""
-    if not text:
-        return None
-    out = {}
-    for part in text.split(","):
-        lang, sep, value = part.partition("=")
-        try:
-            out[lang.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(
-                f"--lang-share {text!r}: expected LANG=SHARE pairs, e.g. en=0.5,pt=0.5."
-            ) from None
-        if not sep or lang.strip() not in languages:
-            raise ConfigError(
-                f"--lang-share {text!r}: '{lang.strip()}' is not one of {', '.join(languages)}."
-            )
-    if abs(sum(out.values()) - 1) > 1e-6 or any(v < 0 for v in out.values()):
-        raise ConfigError(f"--lang-share {text!r}: shares must be ≥ 0 and add up to 1.")
-    return out
 
 
 def select_top(ranked: list[Ranked], n: int, shares: dict[str, float] | None) -> set[str]:
@@ -265,7 +243,7 @@ def curate_ranked(
         keep = {r.conversation.id for r in ranked}
         dropped: dict[str, str] = {}
         if top is not None:
-            keep = select_top(ranked, top, parse_shares(shares, persona.languages))
+            keep = select_top(ranked, top, parse_lang_shares(shares, persona.languages))
             dropped |= {
                 r.conversation.id: RANK_CUT for r in ranked if r.conversation.id not in keep
             }
