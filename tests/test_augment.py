@@ -19,7 +19,7 @@ import pytest
 
 from conftest import CLAUDIO, ROOT
 from molting.augment import AugmentConfig, AugmentResult, augment, summary
-from molting.augment.gate import REASONS, Gate, ParseError, parse_example
+from molting.augment.checks import REASONS, ParseError, QualityChecks, parse_example
 from molting.augment.generators import make_generator, redact
 from molting.augment.prompts import Planner, language_schedule, topics
 from molting.augment.retry import RetryPolicy
@@ -27,8 +27,8 @@ from molting.cli import main
 from molting.data import load_dataset
 from molting.errors import SHORTFALL_EXIT, ConfigError, GeneratorError
 from molting.io import read_jsonl, sha256_json
+from molting.metrics.fitdata import Pair
 from molting.metrics.text import words
-from molting.metrics.training import Pair
 from molting.persona import parse_lang_shares
 
 KEY = "sk-test-SECRET-7f3a9c1e"  # a fake key: it must never appear in any output or log
@@ -360,7 +360,7 @@ def test_a_run_keeps_gated_examples_and_audits_every_rejection(
         sha256_json(dict(zip(("system", "user"), _prompt_of(s["path"], s["body"]))))
         for s in stub.seen
     }
-    fresh = Gate(claudio_scorer, result.min_personality, [])
+    fresh = QualityChecks(claudio_scorer, result.min_personality, [])
     for rec in records:
         p = rec["provenance"]
         assert (p["generator"], p["model"], p["seed"]) == (kind, "stub-model", 3)

@@ -1,8 +1,8 @@
 """`molting augment`: new persona-rich conversations from a generator, each one gated.
 
 Request by request (prompts.Planner), the generator (generators: anthropic, openai, local) writes
-one user message and the persona's reply as JSON; the gate (gate.Gate) keeps it or names a reason;
-retries and the request budget live in retry.Caller. Outputs, written all or nothing at the end:
+one user message and the persona's reply as JSON; the quality checks (checks.QualityChecks)
+keep it or name a reason; retries and the request budget live in retry.Caller. Outputs, written all or nothing at the end:
 the accepted examples as ShareGPT (each with its provenance) and an audit JSON Lines file with
 one row per request.
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from molting.augment.gate import Example, Gate, Verdict
+from molting.augment.checks import Example, QualityChecks, Verdict
 from molting.augment.generators import Completion, make_generator
 from molting.augment.prompts import Planner, Request
 from molting.augment.retry import Budget, BudgetExhausted, Caller, RequestFailed, RetryPolicy
@@ -112,7 +112,7 @@ def augment(
     result = AugmentResult(
         config.n, budget=config.budget, min_personality=threshold(persona, config)
     )
-    gate = Gate(scorer, result.min_personality, training_prompts(persona))
+    gate = QualityChecks(scorer, result.min_personality, training_prompts(persona))
     planner = Planner(
         persona.card, scorer.train.pairs, seed=config.seed, shares=shares, count=config.budget
     )
@@ -135,7 +135,7 @@ def _run(
     result: AugmentResult,
     planner: Planner,
     caller: Caller,
-    gate: Gate,
+    gate: QualityChecks,
     base: dict,
     persona: Persona,
     progress: Callable[[str], None],

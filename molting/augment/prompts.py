@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from molting.errors import ConfigError
 from molting.io import sha256_json
+from molting.metrics.fitdata import Pair
 from molting.metrics.text import content_words, words
-from molting.metrics.training import Pair
 from molting.persona import Card
 from molting.text.patterns import normalize
 

@@ -343,8 +343,8 @@ def control_replies(persona: Persona, prompts: list[Prompt]) -> dict[str, list[s
     """The eval set's own references (must pass), its generic and agent negatives and replies in
     other voices (must fail)."""
     from molting.metrics import negatives as N
+    from molting.metrics.fitdata import packaged
     from molting.metrics.impostors import impostor_rows
-    from molting.metrics.training import packaged
 
     pool = list(packaged("generic"))
     voices = impostor_rows(persona)

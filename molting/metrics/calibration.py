@@ -23,6 +23,7 @@ from molting.metrics import impostors as I
 from molting.metrics import negatives as N
 from molting.metrics import personality as P
 from molting.metrics.agent import directness
+from molting.metrics.fitdata import packaged
 from molting.metrics.fluency import Anchor
 from molting.metrics.scorer import (
     GENERIC_ANCHOR_SCORE,
@@ -34,7 +35,6 @@ from molting.metrics.scorer import (
     bundle_fingerprints,
 )
 from molting.metrics.topicality import SAME_PROMPT, TopicalAnchor
-from molting.metrics.training import packaged
 from molting.persona import Persona, Prompt, normalize_lang
 
 FLUENT_QUANTILE = 0.10  # reference PT at or above this quantile of each part gets full credit

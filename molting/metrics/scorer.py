@@ -22,6 +22,7 @@ from molting.metrics import personality as P
 from molting.metrics import state
 from molting.metrics.agent import directness
 from molting.metrics.embeddings import Encoder
+from molting.metrics.fitdata import TrainSplit, packaged, packaged_fingerprint, train_split
 from molting.metrics.fluency import (
     Anchor,
     ClassBigramLM,
@@ -36,7 +37,6 @@ from molting.metrics.impostors import foreign_signatures
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import STOPWORDS, words
 from molting.metrics.topicality import Competitor, TopicalAnchor, Topicality, stems
-from molting.metrics.training import TrainSplit, packaged, packaged_fingerprint, train_split
 from molting.persona import Persona, Prompt
 from molting.text.patterns import normalize
 

@@ -135,7 +135,7 @@ def persona_score(scorer: Scorer, prompt: Prompt, reply: str) -> tuple[float, di
     return round(score, 4), parts
 
 
-class Gate:
+class QualityChecks:
     """Checks generated examples for one persona. `accept` adds an example to the duplicate
     pools."""
 
