@@ -2,9 +2,9 @@
 
 Request by request (prompts.Planner), the generator (generators: anthropic, openai, local) writes
 one user message and the persona's reply as JSON; the quality checks (checks.QualityChecks)
-keep it or name a reason; retries and the request budget live in retry.Caller. Outputs, written all or nothing at the end:
-the accepted examples as ShareGPT (each with its provenance) and an audit JSON Lines file with
-one row per request.
+keep it or name a reason; retries and the request budget live in retry.Caller. Outputs,
+written all or nothing at the end: the accepted examples as ShareGPT (each with its provenance)
+and an audit JSON Lines file with one row per request.
 
     >>> generator = make_generator("anthropic")
     >>> result = augment(persona, generator, AugmentConfig(n=100), output="aug.json")
