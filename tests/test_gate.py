@@ -372,3 +372,28 @@ def test_the_nearest_competing_question_is_stored_so_a_cached_rerun_loads_no_fit
     assert first[0] is not None and first[0] != prompts[0].prompt  # another question, never its own
     again = Scorer.load(persona)
     assert nearest_questions(again, prompts, replies) == first and again.fitted == "not yet"
+
+
+def test_an_older_results_file_is_rescored_only_against_the_bundle_whose_eval_set_it_holds(
+    tmp_path, capsys
+):
+    """No stored fingerprint (an older molting): its prompts and references must be the bundle's
+    own eval set; another bundle's file is refused."""
+    from molting.errors import EvalError
+    from molting.gate.criteria import load_criteria
+    from molting.gate.records import check_persona, load_results
+    from molting.persona import load_persona
+
+    data = json.loads(
+        (CLAUDIO.parent.parent / "reports" / "results.json").read_text(encoding="utf-8")
+    )
+    data["facts"].pop("persona_fingerprints", None)
+    old = tmp_path / "results.json"
+    old.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    results = load_results(old, load_criteria())
+    check_persona(results, load_persona(CLAUDIO), old)
+    assert "records no persona fingerprint" in capsys.readouterr().err
+    with pytest.raises(EvalError, match="not .*eval set"):
+        check_persona(
+            results, load_persona(CLAUDIO.parent.parent / "tests" / "data" / "helena"), old
+        )

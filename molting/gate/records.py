@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,9 +224,19 @@ def check_persona(results: EvalResults, persona: Persona, where: str | Path) -> 
     bundle changed): the verdict would belong to neither."""
     stored = results.facts.get("persona_fingerprints")
     if not isinstance(stored, dict):
+        # an older molting stored no fingerprint: the run's prompts and references must then be
+        # this bundle's eval set itself, or the file belongs to another persona or bundle
+        if prompts_hash(results.prompts) == prompts_hash(persona.eval_prompts()):
+            print(
+                f"molting: {where} records no persona fingerprint (written by an older molting); "
+                f"its prompts and references are {persona.root}'s eval set, so it is re-scored "
+                "with that bundle's metric.",
+                file=sys.stderr,
+            )
+            return
         raise EvalError(
-            f"{where}: records no persona fingerprint (written by an older molting); re-run the "
-            "gate."
+            f"{where}: records no persona fingerprint (written by an older molting) and its "
+            f"prompts are not {persona.root}'s eval set; re-run the gate."
         )
     now = persona_fingerprints(persona)
     changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
