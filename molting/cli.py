@@ -244,7 +244,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
     persona = load_persona(args.persona)
     report = args.report or report_path_default(persona)
-    OutputSet(inputs=_bundle_inputs(persona)).claim_all(
+    OutputSet(inputs=list(persona.input_files().values())).claim_all(
         {"report": report, "anchors": persona.anchors_path}
     )
     threshold = load_criteria(persona.criteria_path, args.criteria).personality_min
@@ -259,16 +259,6 @@ def _run_calibrate(args: argparse.Namespace) -> int:
         f"{persona.anchors_path} and {report}"
     )
     return 0
-
-
-def _bundle_inputs(persona) -> list:
-    return [
-        persona.root / "persona.yaml",
-        persona.dataset,
-        persona.files["eval"],
-        persona.files["calibration"],
-        *persona.negative_files(),
-    ]
 
 
 def _add_persona(sub: argparse._SubParsersAction) -> None:
@@ -474,7 +464,7 @@ def _run_generate(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
     )
     inputs.specs = {name: inputs.specs["candidate" if name == last[0] else name] for name in named}
-    OutputSet(inputs=_bundle_inputs(inputs.persona)).claim(args.output, "replies file")
+    OutputSet(inputs=list(inputs.persona.input_files().values())).claim(args.output, "replies file")
     gen = make_generator(inputs)
     try:
         generations, facts = generate_all(gen, inputs)

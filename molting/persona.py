@@ -443,19 +443,24 @@ class Persona:
         d = self.files["negatives"]
         return sorted(d.glob("*.jsonl")) if d.is_dir() else []
 
-    def fingerprints(self) -> dict[str, str]:
-        """sha256 (16 hex digits) of every bundle file the scorer is fitted on, and the patterns
-        version."""
-        from molting.text.patterns import PATTERNS_VERSION
-
+    def input_files(self) -> dict[str, Path]:
+        """Every bundle file the metric and the stages read, by role: the card, the dataset, the
+        calibration and eval prompts (which also decontaminate the training split), the negatives.
+        What a command must never overwrite, and what the fingerprints hash."""
         files = {
             "card": self.root / CARD_FILE,
             "dataset": self.dataset,
             "calibration": self.files["calibration"],
             "eval": self.files["eval"],
-        }  # eval prompts decontaminate the training split
-        files |= {f"negatives/{p.name}": p for p in self.negative_files()}
-        out = {k: sha256_file(p)[:16] for k, p in files.items()}
+        }
+        return files | {f"negatives/{p.name}": p for p in self.negative_files()}
+
+    def fingerprints(self) -> dict[str, str]:
+        """sha256 (16 hex digits) of every bundle file the scorer is fitted on, and the patterns
+        version."""
+        from molting.text.patterns import PATTERNS_VERSION
+
+        out = {k: sha256_file(p)[:16] for k, p in self.input_files().items()}
         out["patterns_version"] = PATTERNS_VERSION
         return out
 

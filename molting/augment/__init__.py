@@ -107,7 +107,9 @@ def augment(
         lang: 1.0 / len(persona.languages) for lang in persona.languages
     }
     audit = Path(audit) if audit else default_audit_path(output)
-    OutputSet(inputs=bundle_files(persona)).claim_all({"dataset": output, "audit": audit})
+    OutputSet(inputs=list(persona.input_files().values())).claim_all(
+        {"dataset": output, "audit": audit}
+    )
     scorer = scorer or Scorer.load(persona)
     result = AugmentResult(
         config.n, budget=config.budget, min_personality=threshold(persona, config)
@@ -127,7 +129,7 @@ def augment(
         progress or (lambda _: None),
     )
     result.requests = caller.budget.used
-    result.wrote = write_outputs(result, output, audit, bundle_files(persona))
+    result.wrote = write_outputs(result, output, audit, list(persona.input_files().values()))
     return result
 
 
@@ -271,16 +273,6 @@ def training_prompts(persona: Persona) -> list[str]:
         for c in load_dataset(persona.dataset).conversations
         for t in c.turns
         if t.role == "user"
-    ]
-
-
-def bundle_files(persona: Persona) -> list[Path]:
-    return [
-        persona.root / "persona.yaml",
-        persona.dataset,
-        persona.files["eval"],
-        persona.files["calibration"],
-        *persona.negative_files(),
     ]
 
 
