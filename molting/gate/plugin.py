@@ -16,22 +16,24 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from molting.errors import MoltingError
 from molting.gate import BLESSED, DEFAULT_ADAPTER
 
+if TYPE_CHECKING:  # the engine imports the metric stack: only when a gate runs
+    from molting.gate.records import EvalResults
+    from molting.gate.run import Prepared
+
 
 @dataclass
 class GateState:
     active: bool = False
-    inputs: Any = None  # molting.gate.run.GateInputs
-    scorer: Any = None
-    controls: dict = field(default_factory=dict)
-    blessed: dict | None = None
-    results: Any = None  # molting.gate.records.EvalResults
+    # inputs checked, scorer loaded, controls scored, blessed baseline read
+    prepared: Prepared | None = None
+    results: EvalResults | None = None
     written: list[Path] = field(default_factory=list)
     env: dict[str, str | None] = field(default_factory=dict)  # environment variables to restore
 
@@ -171,7 +173,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         p = prepare(_options(config))
     except MoltingError as err:
         raise pytest.UsageError(f"molting gate: {err}") from None
-    st.inputs, st.scorer, st.controls, st.blessed = p.inputs, p.scorer, p.controls, p.blessed
+    st.prepared = p
 
 
 def _options(config: pytest.Config) -> Any:
@@ -225,9 +227,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def gate(request: pytest.FixtureRequest) -> Any:
     """Generate, score and compare once per session; yield the EvalResults."""
     st = request.config.stash[STATE]
+    from molting.gate.engine import run_gate
+
     t0 = time.perf_counter()
     try:
-        results, gen = _build_results(st)
+        results, gen = run_gate(st.prepared)
     except MoltingError as err:
         pytest.exit(f"molting gate could not run: {err}", returncode=pytest.ExitCode.USAGE_ERROR)
     st.results = results
@@ -236,113 +240,17 @@ def gate(request: pytest.FixtureRequest) -> Any:
     gen.close()
 
 
-def _build_results(st: GateState) -> tuple[Any, Any]:
-    from molting.gate.records import CANDIDATE, EvalResults, persona_fingerprints, prompts_hash
-    from molting.gate.run import (
-        canary_identical,
-        generate_all,
-        judge_all,
-        make_generator,
-        run_facts,
-        score_all,
-    )
-    from molting.metrics import SCORER_VERSION
-
-    inputs = st.inputs
-    gen = make_generator(inputs)
-    dead = [n for n, d in gen.canary(inputs.persona.canary_prompt()).items() if d == 0.0]
-    if dead:
-        raise MoltingError(
-            f"adapter(s) {', '.join(dead)} do not change the model's logits: not applied "
-            "(or zero-initialised)."
-        )
-    generations, gfacts = generate_all(gen, inputs)
-    facts = {
-        "persona": inputs.persona.name,
-        "persona_dir": str(inputs.persona.root),
-        "persona_fingerprints": persona_fingerprints(inputs.persona),
-        "prompts": inputs.prompts_source,
-        "prompts_hash": prompts_hash(inputs.prompts),
-        "generation": inputs.generation.key(),
-        "scorer_version": SCORER_VERSION,
-        **gen.facts(),
-        **gfacts,
-    }
-    if inputs.notes:
-        facts["notes"] = inputs.notes
-    results = EvalResults(
-        prompts=inputs.prompts,
-        models=inputs.models,
-        generations=generations,
-        criteria=inputs.criteria,
-        languages=inputs.persona.languages,
-        facts=run_facts(facts),
-        controls=st.controls,
-    )
-    score_all(results, st.scorer)
-    same = canary_identical(results)
-    if same:
-        results.facts["identical_to_base"] = same
-    if inputs.criteria.judge != "none":
-        from molting.metrics.judge import LLMJudge
-
-        judge_all(results, LLMJudge.from_pretrained(inputs.criteria.judge, inputs.persona.card))
-        results.facts["judge"] = inputs.criteria.judge
-    _compare_blessed(st, results)
-    assert CANDIDATE in results.scores
-    return results, gen
-
-
-# ---------------------------------------------------------------- blessed baseline
-
-
-def _compare_blessed(st: GateState, results: Any) -> None:
-    from molting.gate.records import CANDIDATE, Comparison
-    from molting.metrics.stats import mcnemar_regression, paired_bootstrap
-
-    if st.blessed is None:
-        return
-    cand = results.scores[CANDIDATE]
-    results.comparisons.append(
-        Comparison(
-            baseline="blessed",
-            personality=paired_bootstrap(
-                [s.personality for s in cand],
-                st.blessed["personality"],
-                confidence=results.criteria.comparison_confidence,
-            ),
-            agent=mcnemar_regression([s.agent_like for s in cand], st.blessed["agent_like"]),
-        )
-    )
-
-
-def _write_blessed(st: GateState, results: Any) -> Path:
-    from molting.gate.records import CANDIDATE, prompts_hash
-    from molting.io import write_json_atomic
-    from molting.metrics import SCORER_VERSION
-
-    cand = results.scores[CANDIDATE]
-    data = {
-        "prompts_hash": prompts_hash(results.prompts),
-        "scorer_version": SCORER_VERSION,
-        "persona": results.facts.get("persona"),
-        "prompt_ids": [p.id for p in results.prompts],
-        "personality": [s.personality for s in cand],
-        "agent_like": [s.agent_like for s in cand],
-    }
-    return write_json_atomic(st.inputs.report_dir / BLESSED, data, indent=1)
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from molting.gate.engine import write_blessed
     from molting.gate.report import write_reports
 
     st = session.config.stash.get(STATE, None)
     if st is None or st.results is None or not st.results.scores:
         return
     try:
-        st.written = write_reports(st.results, st.inputs.report_dir)
+        st.written = write_reports(st.results, st.prepared.inputs.report_dir)
         if session.config.getoption("--update-baseline"):
-            st.written.append(_write_blessed(st, st.results))
+            st.written.append(write_blessed(st.results, st.prepared.inputs.report_dir))
     except MoltingError as err:
         session.config.get_terminal_writer().line(
             f"molting gate: reports not written: {err}", red=True
