@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from molting.errors import DatasetError, OutputError
-from molting.io import DuplicateKey, is_text, lone_surrogate, same_path, sniff_encoding
+from molting.io import DuplicateKey, is_text, lone_surrogate, same_path, sniff_encoding, temp_beside
 
 # ShareGPT speakers and OpenAI roles, mapped explicitly. Anything else is an error, never dropped
 # (TRL's maybe_convert_to_chatml keeps "human"/"gpt" as-is and Phi-3's template drops them).
@@ -457,15 +456,7 @@ class AtomicWriter:
         self.path, self.container, self.count = Path(path), container, 0
         if input_path is not None and same_path(self.path, Path(input_path)):
             raise OutputError(f"{self.path}: output is the input file; choose another output path.")
-        parent = self.path.parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
-        except OSError as err:
-            raise OutputError(
-                f"{parent}: cannot write here ({err.strerror}); choose another output path."
-            ) from None
-        self.tmp = Path(tmp)
+        fd, self.tmp = temp_beside(self.path)
         self.f = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         if container == "json":
             self.f.write("[")

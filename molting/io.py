@@ -60,7 +60,9 @@ def same_path(a: str | Path, b: str | Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def _temp_beside(path: Path) -> tuple[int, Path]:
+def temp_beside(path: Path) -> tuple[int, Path]:
+    """(fd, path) of a new temporary file in `path`'s folder (created if missing), to be renamed
+    over `path` once complete; one clear OutputError where the folder cannot be written."""
     parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def remove_empty_dirs(dirs: Iterable[Path]) -> None:
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     check_writable_file(path)
-    fd, tmp = _temp_beside(path)
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -208,7 +210,7 @@ class OutputSet:
 
     def add(self, path: str | Path, content: str | bytes, what: str = "output") -> Path:
         target = self.claim(path, what)
-        fd, tmp = _temp_beside(target)
+        fd, tmp = temp_beside(target)
         with os.fdopen(fd, "wb") as f:
             f.write(content.encode("utf-8") if isinstance(content, str) else content)
         os.chmod(tmp, 0o644)
