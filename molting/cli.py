@@ -436,7 +436,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 def _run_generate(args: argparse.Namespace) -> int:
     from molting.gate.generate import GenerationConfig
-    from molting.gate.run import check_inputs, generate_all, make_generator
+    from molting.gate.run import check_inputs, generate_all, make_model_generator
     from molting.io import OutputSet, json_text
 
     named: dict[str, str] = {}
@@ -465,7 +465,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     )
     inputs.specs = {name: inputs.specs["candidate" if name == last[0] else name] for name in named}
     OutputSet(inputs=list(inputs.persona.input_files().values())).claim(args.output, "replies file")
-    gen = make_generator(inputs)
+    gen = make_model_generator(inputs)
     try:
         generations, facts = generate_all(gen, inputs)
     finally:
@@ -544,7 +544,7 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_augment(args: argparse.Namespace) -> int:
-    from molting.augment import AugmentConfig, augment, make_generator, summary
+    from molting.augment import AugmentConfig, augment, make_example_generator, summary
     from molting.augment.retry import RetryPolicy
     from molting.persona import load_persona
 
@@ -558,7 +558,7 @@ def _run_augment(args: argparse.Namespace) -> int:
     )
     config.check()
     persona = load_persona(args.persona)
-    generator = make_generator(
+    generator = make_example_generator(
         args.generator,
         args.model,
         base_url=args.base_url,

@@ -20,7 +20,7 @@ import pytest
 from conftest import CLAUDIO, ROOT
 from molting.augment import AugmentConfig, AugmentResult, augment, summary
 from molting.augment.checks import REASONS, ParseError, QualityChecks, parse_example
-from molting.augment.generators import make_generator, redact
+from molting.augment.generators import make_example_generator, redact
 from molting.augment.prompts import Planner, language_schedule, topics
 from molting.augment.retry import RetryPolicy
 from molting.cli import main
@@ -272,7 +272,9 @@ def need_sdk(kind: str) -> None:
 
 def api_generator(kind: str, stub: Stub, **kw):
     need_sdk(kind)
-    return make_generator(kind, "stub-model", base_url=base_url(kind, stub), timeout_s=5, **kw)
+    return make_example_generator(
+        kind, "stub-model", base_url=base_url(kind, stub), timeout_s=5, **kw
+    )
 
 
 @pytest.fixture()
@@ -560,7 +562,7 @@ def test_a_missing_sdk_names_the_pip_command(monkeypatch):
     sdk_env(monkeypatch)
     monkeypatch.setitem(sys.modules, "anthropic", None)  # import anthropic → ImportError
     with pytest.raises(GeneratorError, match=r"pip install 'molting\[anthropic\]'"):
-        make_generator("anthropic")
+        make_example_generator("anthropic")
 
 
 def test_the_output_never_overwrites_an_input(bundle, fast_cli, capsys):
@@ -611,7 +613,7 @@ def test_bad_flags_are_config_errors(
 def test_the_local_model_path_runs_and_audits_every_request(
     tiny_llama_dir, claudio, claudio_scorer, tmp_path
 ):
-    gen = make_generator("local", str(tiny_llama_dir), max_tokens=12)
+    gen = make_example_generator("local", str(tiny_llama_dir), max_tokens=12)
     result = augment(
         claudio,
         gen,

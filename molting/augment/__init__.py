@@ -6,7 +6,7 @@ keep it or name a reason; retries and the request budget live in retry.Caller. O
 written all or nothing at the end: the accepted examples as ShareGPT (each with its provenance)
 and an audit JSON Lines file with one row per request.
 
-    >>> generator = make_generator("anthropic")
+    >>> generator = make_example_generator("anthropic")
     >>> result = augment(persona, generator, AugmentConfig(n=100), output="aug.json")
     >>> result.accepted, dict(result.rejected), result.requests
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from molting.augment.checks import Example, QualityChecks, Verdict
-from molting.augment.generators import Completion, make_generator
+from molting.augment.generators import Completion, make_example_generator
 from molting.augment.prompts import Planner, Request
 from molting.augment.retry import Budget, BudgetExhausted, Caller, RequestFailed, RetryPolicy
 from molting.data import load_dataset
@@ -35,7 +35,7 @@ __all__ = [
     "AugmentConfig",
     "AugmentResult",
     "augment",
-    "make_generator",
+    "make_example_generator",
     "summary",
 ]
 

@@ -248,7 +248,7 @@ class LocalGenerator:
         self.base = None
 
 
-def make_generator(
+def make_example_generator(
     kind: str,
     model: str | None = None,
     *,

@@ -24,7 +24,7 @@ from molting.gate.run import (
     canary_identical,
     generate_all,
     judge_all,
-    make_generator,
+    make_model_generator,
     run_facts,
     score_all,
 )
@@ -37,7 +37,7 @@ def run_gate(prepared: Prepared) -> tuple[EvalResults, Any]:
     """Generate every model's replies, score them, judge (optional), compare with the baselines
     and the blessed one; return the results and the open generator (close it when done)."""
     inputs = prepared.inputs
-    gen = make_generator(inputs)
+    gen = make_model_generator(inputs)
     dead = [n for n, d in gen.canary(inputs.persona.canary_prompt()).items() if d == 0.0]
     if dead:
         raise MoltingError(

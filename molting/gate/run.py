@@ -113,7 +113,7 @@ def prepare(opts: GateOptions) -> Prepared:
         use_cache=opts.use_cache,
     )
     if inputs.replies:
-        make_generator(inputs)  # checks the replies file now
+        make_model_generator(inputs)  # checks the replies file now
     blessed = None if opts.update_baseline else read_blessed(inputs)
     scorer = Scorer.load(inputs.persona)
     controls, problems = run_controls(scorer, inputs)
@@ -245,7 +245,7 @@ def check_inputs(
     )
 
 
-def make_generator(inputs: GateInputs) -> Any:
+def make_model_generator(inputs: GateInputs) -> Any:
     if inputs.replies:
         return CannedGenerator(inputs.replies, inputs.models, inputs.prompts)
     cache = GenerationCache.default() if inputs.use_cache else None
