@@ -16,6 +16,8 @@ from molting.train.config import build_config
 from molting.train.rundir import plan_run, stage_dir
 from molting.train.trainer import _run, train
 
+# cpu_threads pinned: the same-seed and resume tests compare runs bit for bit, and a kernel's sum
+# order depends on its thread count (auto sizing is tested on its own, below)
 FAST = {
     "batch_size": 2,
     "gradient_accumulation": 1,
@@ -28,6 +30,7 @@ FAST = {
     "logging_steps": 1,
     "lora_dropout": 0.0,
     "quantization": "none",
+    "cpu_threads": 1,
 }
 
 
@@ -324,3 +327,218 @@ def test_a_fractional_validation_split_can_be_capped():
 
     cfg = build_config({"val_set_size": 0.1, "val_set_max": 16})
     assert split_sizes(cfg, 484) == (468, 16) and split_sizes(cfg, 44) == (40, 4)
+
+
+# ------------------------------------------------- threads, attention, precision per device
+
+
+@pytest.mark.parametrize(
+    "cores, others_busy, threads",
+    [
+        (2, 0.0, 2),
+        (2, 0.2, 2),
+        (2, 0.3, 1),
+        (2, 1.0, 1),
+        (2, 5.0, 1),  # a busy 2-core machine: never 0
+        (8, 0.0, 8),
+        (8, 2.2, 6),
+        (8, 2.3, 5),
+        (1, 0.0, 1),
+        (4, -0.1, 4),
+    ],
+)
+def test_threads_are_the_cores_other_work_leaves_free(cores, others_busy, threads):
+    from molting.train.threads import choose_threads
+
+    assert choose_threads(cores, others_busy) == threads
+
+
+def test_usable_cores_follow_affinity_and_a_cgroup_quota(tmp_path, monkeypatch):
+    from molting.train import threads
+    from molting.train.threads import cgroup_quota, usable_cores
+
+    monkeypatch.setattr(threads, "cgroup_quota", lambda: None)
+    assert usable_cores({0, 1, 2, 3}) == 4
+    monkeypatch.undo()
+    assert usable_cores({0, 1, 2, 3}, quota=1.5) == 2 and usable_cores({0, 1}, quota=8.0) == 2
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_quota(tmp_path) is None
+    assert cgroup_quota(tmp_path / "missing") is None
+
+
+def test_busy_seconds_count_only_this_process_cpus():
+    from molting.train.threads import busy_seconds
+
+    stat = (
+        "cpu  300 0 100 2000 0 0 0 0 0 0\n"
+        "cpu0 100 0 50 800 10 0 0 0 0 0\n"  # user nice system idle iowait …
+        "cpu1 200 0 50 1200 0 0 0 0 0 0\n"
+    )
+    assert busy_seconds(stat, {0}, 100.0) == 1.5
+    assert busy_seconds(stat, {0, 1}, 100.0) == 4.0
+    assert busy_seconds(stat, {7}, 100.0) is None
+
+
+@pytest.fixture()
+def torch_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_thread_sizer_drops_threads_when_others_compete_and_takes_them_back(torch_threads):
+    from molting.train.threads import ThreadSizer
+
+    # (wall s, this process's CPU s, busy CPU s of its cores): others = (busy - own) / wall
+    samples = iter(
+        [
+            (0.0, 0.0, 0.0),
+            (10.0, 19.0, 20.0),  # quiet: 0.1 core busy elsewhere
+            (20.0, 29.0, 40.0),  # one busy loop: 1.0 core
+            (20.5, 29.5, 41.0),  # too soon to judge: no change
+            (30.0, 49.0, 60.0),
+        ]
+    )  # quiet again
+    sizer = ThreadSizer(cores=2, _cpus={0, 1})
+    sizer._sample = lambda: next(samples)
+    sizer.begin()
+    assert [sizer.start(), sizer.check(1), sizer.check(2), sizer.check(3)] == [2, 1, 1, 2]
+    assert [(c["step"], c["threads"], c["others_busy_cores"]) for c in sizer.changes] == [
+        (0, 2, 0.1),
+        (1, 1, 1.0),
+        (3, 2, 0.0),
+    ]
+    assert sizer.summary()["mode"] == "auto" and sizer.summary()["usable_cores"] == 2
+
+
+def test_pinned_threads_never_change(torch_threads):
+    from molting.train.threads import ThreadSizer
+
+    sizer = ThreadSizer(pinned=1, cores=2)
+    sizer._sample = lambda: pytest.fail("a pinned count needs no measurement")
+    torch.set_num_threads(2)
+    assert sizer.start() == 1 and sizer.check(5) == 1 and torch.get_num_threads() == 1
+    sizer.finish()
+    assert torch.get_num_threads() == 2  # what runs after training gets its threads back
+    assert sizer.summary() == {
+        "mode": "pinned",
+        "usable_cores": 2,
+        "n_changes": 1,
+        "changes": [{"step": 0, "threads": 1, "others_busy_cores": None}],
+    }
+
+
+@pytest.mark.parametrize(
+    "device, padding_free, dtype, flash, expected",
+    [
+        ("cpu", True, "float32", False, "molting_segments"),
+        ("cpu", True, "bfloat16", True, "molting_segments"),  # flash-attn has no CPU kernel
+        ("cpu", False, "float32", False, "sdpa"),
+        ("cuda", True, "bfloat16", True, "flash_attention_2"),  # varlen over the packed row
+        ("cuda", True, "float16", True, "flash_attention_2"),
+        ("cuda", True, "float32", True, "sdpa"),  # FlashAttention has no fp32 kernel
+        ("cuda", True, "bfloat16", False, "sdpa"),  # block-diagonal mask from position_ids
+        ("cuda", False, "bfloat16", True, "sdpa"),
+    ],
+)
+def test_attention_is_chosen_per_device(device, padding_free, dtype, flash, expected):
+    from molting.train.attention import choose_attention
+
+    choice = choose_attention(device, padding_free, dtype, flash)
+    assert choice.implementation == expected and choice.reason
+
+
+@pytest.mark.parametrize(
+    "requested, flags, device, dtype, autocast, says",
+    [
+        ("bf16", ["amx_bf16"], "cpu", "float32", True, "AMX_BF16"),
+        ("bf16", ["avx512_bf16"], "cpu", "float32", True, "AVX512_BF16"),
+        (
+            "bf16",
+            [],
+            "cpu",
+            "float32",
+            True,
+            "EMULATED",
+        ),  # asked for on a CPU without bf16 units: said so
+        ("fp32", ["amx_bf16"], "cpu", "float32", False, None),  # the default, whatever the CPU
+        (
+            "bf16",
+            ["amx_bf16"],
+            "cuda",
+            "bfloat16",
+            False,
+            None,
+        ),  # CUDA picks its dtype when loading
+        (
+            "bf16",
+            ["amx_bf16"],
+            "cpu",
+            "bfloat16",
+            False,
+            None,
+        ),  # a 4-bit base already computes in bf16
+    ],
+)
+def test_cpu_precision_choice(requested, flags, device, dtype, autocast, says):
+    from molting.train.precision import choose_cpu_precision
+
+    choice = choose_cpu_precision(requested, flags, device, dtype)
+    assert choice.autocast_bf16 is autocast
+    assert (choice.reason is None) if says is None else says in choice.reason.upper()
+
+
+def test_bf16_flags_are_read_from_cpuinfo():
+    from molting.train.precision import bf16_flags
+
+    info = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16\n"
+    assert bf16_flags(info) == ["amx_bf16", "avx512_bf16"]
+    assert bf16_flags("flags\t: fpu avx2\n") == []
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_cpu_precision_decides_the_dtype_the_linear_layers_compute_in(
+    tiny_llama_dir, tiny_dataset, tmp_path, precision, dtype
+):
+    from transformers import TrainerCallback
+
+    seen = set()
+
+    class Spy(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            layer = next(m for n, m in model.named_modules() if n.endswith("q_proj.base_layer"))
+            layer.register_forward_hook(
+                lambda mod, inp, out: seen.add(out.dtype) if mod.training else None
+            )
+
+    m = train(
+        cfg_for(tiny_llama_dir, tiny_dataset, max_steps=1, cpu_precision=precision),
+        tmp_path / "out",
+        callbacks=[Spy()],
+    ).manifest
+    assert seen == {dtype} and m["precision"]["autocast_bf16"] is (precision == "bf16")
+    assert m["precision"]["requested"] == precision and m["final_train_loss"] > 0
+
+
+def test_run_json_says_which_attention_precision_and_threads_trained(
+    trained, tiny_llama_dir, tiny_dataset, tmp_path, torch_threads
+):
+    m = json.loads((trained.output_dir / "run.json").read_text())
+    assert (
+        m["attention"]["implementation"] == "molting_segments" and "CPU" in m["attention"]["reason"]
+    )
+    assert m["precision"] == {
+        "requested": "fp32",
+        "autocast_bf16": False,
+        "cpu_bf16_flags": m["precision"]["cpu_bf16_flags"],
+        "reason": None,
+    }
+    assert m["cpu_threads"]["mode"] == "pinned" and m["cpu_threads"]["changes"][0]["threads"] == 1
+    auto = train(
+        cfg_for(tiny_llama_dir, tiny_dataset, max_steps=2, cpu_threads=None), tmp_path / "auto"
+    ).manifest
+    first = auto["cpu_threads"]["changes"][0]
+    assert auto["cpu_threads"]["mode"] == "auto" and first["step"] == 0
+    assert 1 <= first["threads"] <= auto["cpu_threads"]["usable_cores"]

@@ -2,7 +2,8 @@
 
 Batches are padding-free by default: a micro-batch's examples are concatenated into one row
 with `position_ids` restarting at 0 for each example, so no compute goes to padding; attention
-runs per example (molting.train.attention), so examples never see each other.
+stays within each example (molting.train.attention: per example on a CPU, one varlen kernel on
+CUDA), so examples never see each other.
 
 Multi-GPU: the Trainer is accelerate-native, so run the same command under accelerate, e.g.
 
@@ -20,8 +21,10 @@ from typing import Any
 import torch
 
 from molting.errors import ConfigError
+from molting.train.attention import AttentionChoice, use_attention
 from molting.train.config import TrainConfig
 from molting.train.masking import IGNORE, Example
+from molting.train.threads import ThreadSizer
 
 log = logging.getLogger("molting.train")
 
@@ -79,17 +82,15 @@ class PaddedCollator:
         }
 
 
-def add_adapter(model: Any, cfg: TrainConfig) -> Any:
-    """Wrap `model` in a fresh LoRA adapter. Call transformers.set_seed(cfg.seed) first."""
+def add_adapter(model: Any, cfg: TrainConfig, attention: AttentionChoice) -> Any:
+    """Wrap `model` in a fresh LoRA adapter, attention switched to `attention`
+    (molting.train.attention.choose_attention). Call transformers.set_seed(cfg.seed) first."""
     from peft import LoraConfig, get_peft_model
 
     disable_kv_cache(model)
-    if cfg.padding_free:
-        from molting.train.attention import use_segment_attention
-
-        use_segment_attention(
-            model
-        )  # attention within each packed example only: same result, less work
+    use_attention(
+        model, attention
+    )  # attention within each packed example only: same result, less work
     lora = LoraConfig(
         r=cfg.lora_rank,
         lora_alpha=cfg.lora_alpha,
@@ -121,9 +122,30 @@ def disable_kv_cache(model: Any) -> None:
     model.config.use_cache = False
 
 
+def thread_callback(sizer: ThreadSizer) -> Any:
+    """A Trainer callback that sizes the CPU threads before training and after every optimizer
+    step."""
+    from transformers import TrainerCallback
+
+    class _Threads(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            sizer.start()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            sizer.check(state.global_step)
+
+    return _Threads()
+
+
 def training_arguments(
-    cfg: TrainConfig, checkpoint_dir: str, has_val: bool, device: str, dtype: str
+    cfg: TrainConfig,
+    checkpoint_dir: str,
+    has_val: bool,
+    device: str,
+    dtype: str,
+    autocast_bf16: bool = False,
 ) -> Any:
+    """`autocast_bf16`: bf16 autocast over fp32 weights on a CPU (molting.train.precision)."""
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -148,7 +170,7 @@ def training_arguments(
         greater_is_better=False if has_val else None,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        bf16=device == "cuda" and dtype == "bfloat16",
+        bf16=(device == "cuda" and dtype == "bfloat16") or autocast_bf16,
         use_cpu=device == "cpu",
         activation_checkpointing=cfg.gradient_checkpointing,
         # padding-free rows hold no padding; with padding, count attention_mask (pad may equal EOS)

@@ -25,8 +25,10 @@ from molting.errors import ConfigError, DatasetError
 from molting.io import sha256_file
 from molting.models import choose_quantization, load_base, load_tokenizer, resolve
 from molting.train import outputs
+from molting.train.attention import AttentionChoice, choose_attention, flash_attn_available
 from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes, to_dict
 from molting.train.masking import Example, describe, encode
+from molting.train.precision import PrecisionChoice, bf16_flags, choose_cpu_precision
 from molting.train.rundir import (
     CHECKPOINTS,
     finish,
@@ -35,6 +37,7 @@ from molting.train.rundir import (
     run_inputs,
     start_stage,
 )
+from molting.train.threads import ThreadSizer
 
 log = logging.getLogger("molting.train")
 
@@ -75,6 +78,8 @@ def train(
     if plan.note:
         log.warning("%s", plan.note)
     started = time.perf_counter()
+    threads = ThreadSizer(pinned=cfg.cpu_threads)
+    threads.begin()  # loading the model is the first look at how busy the machine is
     path, _ = resolve(cfg.base_model)
     prep = prepare_examples(
         cfg,
@@ -96,28 +101,61 @@ def train(
         gradient_checkpointing=cfg.gradient_checkpointing,
     )
     transformers.set_seed(cfg.seed)  # before the adapter: its initial weights depend on it
-    from molting.train.loop import add_adapter, build_trainer, training_arguments
+    from molting.train.loop import add_adapter, build_trainer, thread_callback, training_arguments
 
-    model = add_adapter(base.model, cfg)
+    attention, precision = _choose_kernels(cfg, base)
+    model = add_adapter(base.model, cfg, attention)
     start_stage(plan, inputs)
     args = training_arguments(
-        cfg, str(plan.stage / CHECKPOINTS), bool(prep.val), base.device, base.dtype
+        cfg,
+        str(plan.stage / CHECKPOINTS),
+        bool(prep.val),
+        base.device,
+        base.dtype,
+        autocast_bf16=precision.autocast_bf16,
     )
-    trainer = build_trainer(model, base.tokenizer, cfg, args, prep.train, prep.val, callbacks or [])
+    on_cpu = [thread_callback(threads)] if base.device == "cpu" else []
+    trainer = build_trainer(
+        model, base.tokenizer, cfg, args, prep.train, prep.val, on_cpu + (callbacks or [])
+    )
     log.info(
-        "training %s on %d examples (%d held out), %d steps planned, quantization %s, device %s",
+        "training %s on %d examples (%d held out), %d steps planned, quantization %s, device %s, "
+        "attention %s",
         base.model_id,
         len(prep.train),
         len(prep.val),
         planned_steps(cfg, len(prep.train)),
         base.quantization,
         base.device,
+        attention.implementation,
     )
-    run = _run(trainer, plan.resume_from, cfg) | {"resume": resumed or None}
+    try:
+        run = _run(trainer, plan.resume_from, cfg) | {"resume": resumed or None}
+    finally:
+        threads.finish()
+    run["attention"] = {"implementation": attention.implementation, "reason": attention.reason}
+    run["precision"] = {
+        "requested": cfg.cpu_precision,
+        "autocast_bf16": precision.autocast_bf16,
+        "cpu_bf16_flags": list(precision.cpu_flags),
+        "reason": precision.reason,
+    }
+    run["cpu_threads"] = threads.summary() if base.device == "cpu" else None
     manifest = outputs.write_outputs(
         plan.stage, cfg, base, prep, trainer, run, time.perf_counter() - started
     )
     return TrainResult(finish(plan, cfg.keep_checkpoints), manifest)
+
+
+def _choose_kernels(cfg: TrainConfig, base: Any) -> tuple[AttentionChoice, PrecisionChoice]:
+    """The attention for this device and, on a CPU, fp32 or bf16 autocast; both said in the log."""
+    flash = base.device == "cuda" and flash_attn_available()
+    attention = choose_attention(base.device, cfg.padding_free, base.dtype, flash)
+    precision = choose_cpu_precision(cfg.cpu_precision, bf16_flags(), base.device, base.dtype)
+    log.info("attention: %s (%s)", attention.implementation, attention.reason)
+    if precision.reason:
+        log.warning("!!! %s", precision.reason.upper())
+    return attention, precision
 
 
 def _output_dir(cfg: TrainConfig, output_dir: str | Path | None) -> Path:
