@@ -76,6 +76,7 @@ endif
 bench: $(STAMP)
 	$(BIN)/python bench/bench_curate.py
 	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_bf16.py
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_persona_init.py
 
