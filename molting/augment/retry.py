@@ -21,9 +21,8 @@ from molting.errors import ConfigError, GeneratorError
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = (
-        4  # one request and three retries: rides out a rate-limit burst, not an outage
-    )
+    # one request and three retries: rides out a rate-limit burst, not an outage
+    max_attempts: int = 4
     first_wait_s: float = 1.0  # doubles each retry …
     max_wait_s: float = 30.0  # … up to this (also caps a server's Retry-After)
 

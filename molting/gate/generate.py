@@ -40,12 +40,10 @@ END_OF_TURN = (
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    max_new_tokens: int = (
-        96  # persona replies are mostly 20–80 words; 96 tokens leaves room without waste
-    )
-    batch_size: int = (
-        96  # same for every model (greedy output depends on batch composition). CPU decoding
-    )
+    # persona replies are mostly 20–80 words; 96 tokens leaves room without waste
+    max_new_tokens: int = 96
+    # same for every model (greedy output depends on batch composition). CPU decoding
+    batch_size: int = 96
     # is memory-bound: one step costs 0.18 s at 8 rows, 0.29 s at 32, 0.51 s at 72 (SmolLM2-135M, 2
     # cores), so a whole eval set goes in one batch
     do_sample: bool = False  # greedy: deterministic

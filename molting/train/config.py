@@ -33,9 +33,8 @@ class TrainConfig:
     base_model: str = "smollm2-135m"  # the offline default; any hub id or local path works too
     dataset: str | None = None  # no sensible default: the run must name its data
     format: str = "sharegpt"  # the seed's format; checked against the file's actual schema
-    quantization: str = (
-        "4bit"  # the seed's QLoRA; on a machine without CUDA it becomes LoRA (logged)
-    )
+    # the seed's QLoRA; on a machine without CUDA it becomes LoRA (logged)
+    quantization: str = "4bit"
     lora_rank: int = 16  # the seed's value; enough capacity for a style/persona shift
     lora_alpha: int = 32  # the seed's value (alpha = 2 × rank, the common QLoRA setting)
     learning_rate: float = 2e-4  # the seed's value; the QLoRA paper's rate for small models
@@ -49,34 +48,28 @@ class TrainConfig:
     max_steps: int | None = None  # None: train for `epochs`; set it to budget a CPU run in steps
     seed: int = 42  # fixed so a rerun reproduces the loss curve; recorded in run.json
     val_set_size: float = 0.1  # fraction (<1) or count (>=1) held out; small sets overfit fast
-    val_set_max: int | None = (
-        None  # cap on a fractional split: evaluation stays a small share of training
-    )
+    # cap on a fractional split: evaluation stays a small share of training
+    val_set_max: int | None = None
     early_stopping_patience: int = 3  # evaluations without improvement before stopping
     eval_steps: int = 10  # evaluate (and checkpoint) this often; ~3-5 evals per short run
     lora_dropout: float = 0.05  # the QLoRA paper's value for models up to 13B
-    target_modules: str | list[str] = (
-        "all-linear"  # QLoRA paper: adapting every linear layer matters
-    )
+    # QLoRA paper: adapting every linear layer matters
+    target_modules: str | list[str] = "all-linear"
     lr_scheduler: str = "cosine"  # decays smoothly to 0 by the end of the run
     weight_decay: float = 0.0  # LoRA matrices are small; the QLoRA paper uses none
     max_grad_norm: float = 0.3  # the QLoRA paper's clipping value
     logging_steps: int = 1  # runs are short: log every step to loss.csv
     padding_free: bool = True  # short chat examples waste most of a padded batch; see bench/
     gradient_checkpointing: bool = False  # costs ~30% more compute; turn on only if memory is short
-    cpu_threads: int | None = (
-        None  # None: the cores other work leaves free, re-checked every step; N pins it
-    )
-    cpu_precision: str = (
-        "fp32"  # bf16: autocast, 1.49x faster with AMX but off fp32's loss noise (bench_bf16.py)
-    )
+    # None: the cores other work leaves free, re-checked every step; N pins it
+    cpu_threads: int | None = None
+    # bf16: autocast, ~1.5x faster with AMX, loss outside fp32's seed noise (bench_bf16.py)
+    cpu_precision: str = "fp32"
     trust_remote_code: bool = False  # never run code from a model repo unless asked
-    model_revision: str | None = (
-        None  # pin a hub revision (branch, tag or commit) for reproducibility
-    )
-    keep_checkpoints: bool = (
-        False  # intermediate checkpoints are only for --resume; dropped on success
-    )
+    # pin a hub revision (branch, tag or commit) for reproducibility
+    model_revision: str | None = None
+    # intermediate checkpoints are only for --resume; dropped on success
+    keep_checkpoints: bool = False
 
     @property
     def effective_batch(self) -> int:

@@ -2,9 +2,10 @@
 
 Under autocast the LoRA forward and backward matmuls run in bf16 while weights, gradients and
 the optimizer stay fp32. bench/bench_bf16.py measured it on a CPU with AMX: 1.49× the tokens
-per CPU-second, but the held-out loss moved by twice fp32's seed-to-seed spread, so it is not
-the default. Without AMX or AVX512-BF16 bf16 is emulated and likely slower; the log says so.
-When it is on, the log says so loudly and run.json records it, like the fp32-for-4-bit substitution.
+per CPU-second (1.58× on a second run), but the held-out loss moved by twice fp32's
+seed-to-seed spread (0.0010 vs 0.0005), so it is not the default. Without AMX or AVX512-BF16
+bf16 is emulated and likely slower; the log says so. When it is on, the log says so loudly and
+run.json records it, like the fp32-for-4-bit substitution.
 
     >>> choose_cpu_precision("bf16", ["amx_bf16"], device="cpu", dtype="float32").autocast_bf16
     True
