@@ -120,13 +120,7 @@ def _base_scores(scorer: Scorer, replies: list[str]) -> list[float]:
 def unseen_voice_bases(scorer: Scorer) -> list[tuple[str, float]]:
     """(lang, base score) of every calibration impostor reply, each scored by a style model
     fitted without its voice: how a voice the scorer never saw scores (cross-fitting by voice).
-    Computed once per scorer (the anchors and the validity report both need it)."""
-    if getattr(scorer, "_unseen_voice_bases", None) is None:
-        scorer._unseen_voice_bases = _cross_fit(scorer)
-    return scorer._unseen_voice_bases
-
-
-def _cross_fit(scorer: Scorer) -> list[tuple[str, float]]:
+    `calibrate` computes it once for the anchors and the validity report."""
     train = scorer.train
     rows = train.calibration_impostor
     fold = I.folds([r["voice"] for r in rows] + [v for v in train.voices if v])
@@ -145,7 +139,7 @@ def _cross_fit(scorer: Scorer) -> list[tuple[str, float]]:
     return out
 
 
-def fit_anchors(scorer: Scorer) -> Anchors:
+def fit_anchors(scorer: Scorer, unseen: list[tuple[str, float]] | None = None) -> Anchors:
     """Every anchor from the calibration split and the held-out parts of the generic and
     impostor sets."""
     cal = scorer.persona.calibration_prompts()
@@ -155,7 +149,7 @@ def fit_anchors(scorer: Scorer) -> Anchors:
     on = scorer.raw(cal, refs)
     base_ref = [(p.lang, P.base_score(r["style"], r["direct"])) for p, r in zip(cal, on)]
     base_gen = list(zip([lg for lg, _ in generic], _base_scores(scorer, [t for _, t in generic])))
-    base_imp = unseen_voice_bases(scorer)
+    base_imp = unseen_voice_bases(scorer) if unseen is None else unseen
     langs = scorer.persona.languages
     return Anchors(
         version=SCORER_VERSION,
@@ -257,7 +251,9 @@ def auc(pos: list[float], neg: list[float]) -> float:
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
-def discriminant(scorer: Scorer, threshold: float) -> dict[str, dict[str, float]]:
+def discriminant(
+    scorer: Scorer, threshold: float, unseen: list[tuple[str, float]] | None = None
+) -> dict[str, dict[str, float]]:
     """Per language: the held-out references against other voices the scorer never saw
     (cross-fitted by voice), on the voice score — anchored(base), what topicality, language and
     the gates then only lower. AUC, the share of other voices reaching `threshold`, counts."""
@@ -268,7 +264,8 @@ def discriminant(scorer: Scorer, threshold: float) -> dict[str, dict[str, float]
         (p.lang, anchors.anchored(P.base_score(r["style"], r["direct"]), p.lang))
         for p, r in zip(refs, raws)
     ]
-    other = [(lg, anchors.anchored(b, lg)) for lg, b in unseen_voice_bases(scorer)]
+    unseen = unseen_voice_bases(scorer) if unseen is None else unseen
+    other = [(lg, anchors.anchored(b, lg)) for lg, b in unseen]
     out = {}
     for lang in scorer.persona.languages:
         mine, theirs = [v for lg, v in own if lg == lang], [v for lg, v in other if lg == lang]
@@ -371,7 +368,9 @@ def _by_lang(scores, key=lambda s: s.personality) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in sorted(groups.items())}
 
 
-def evaluate(scorer: Scorer, threshold: float) -> dict:
+def evaluate(
+    scorer: Scorer, threshold: float, unseen: list[tuple[str, float]] | None = None
+) -> dict:
     prompts = scorer.persona.eval_prompts()
     pers, passed, scored = {}, {}, {}
     for kind, (ps, replies) in eval_reply_sets(scorer, prompts).items():
@@ -406,7 +405,7 @@ def evaluate(scorer: Scorer, threshold: float) -> dict:
         catchphrase_effect=effect,
         fluency=flu,
         fluency_parts=parts,
-        discriminant=discriminant(scorer, threshold),
+        discriminant=discriminant(scorer, threshold, unseen),
     )
 
 
@@ -522,12 +521,13 @@ def calibrate(
     t0 = time.perf_counter()
     scorer = scorer or Scorer(persona, anchors=None)
     t_fit = time.perf_counter() - t0
-    anchors = fit_anchors(scorer)
+    unseen = unseen_voice_bases(scorer)  # cross-fitting: once, for the anchors and the report
+    anchors = fit_anchors(scorer, unseen)
     scorer.anchors = anchors
     if write_anchors:
         write_json_atomic(persona.anchors_path, anchors.to_json())
     t1 = time.perf_counter()
-    ev = evaluate(scorer, threshold)
+    ev = evaluate(scorer, threshold, unseen)
     rows, files = load_validation(persona)
     validation = validate(scorer, rows, threshold)
     by_file = (

@@ -64,14 +64,18 @@ def generic(prompt: Prompt, pool: list[dict]) -> str:
     """The hand-written generic reply, else a packaged one of the same language (by hash)."""
     if prompt.negatives.get("generic"):
         return prompt.negatives["generic"]
-    same = [r["reply"] for r in pool if r["lang"] == prompt.lang] or [r["reply"] for r in pool]
-    return same[zlib.crc32(prompt.id.encode()) % len(same)]
+    return _pick(pool, prompt.lang, prompt.id)
 
 
 def impostor(prompt: Prompt, voices: list[dict]) -> str:
     """Another voice's reply, the same language, chosen by hash: [{"voice", "lang", "reply"}]."""
-    same = [r["reply"] for r in voices if r["lang"] == prompt.lang] or [r["reply"] for r in voices]
-    return same[zlib.crc32(f"{prompt.id}/impostor".encode()) % len(same)]
+    return _pick(voices, prompt.lang, f"{prompt.id}/impostor")
+
+
+def _pick(rows: list[dict], lang: str, key: str) -> str:
+    """A reply of `lang` (any language where none is), chosen by a hash of `key`."""
+    same = [r["reply"] for r in rows if r["lang"] == lang] or [r["reply"] for r in rows]
+    return same[zlib.crc32(key.encode()) % len(same)]
 
 
 def agent(prompt: Prompt) -> str:
