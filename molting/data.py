@@ -187,7 +187,12 @@ def _parse_lines(path: Path, lines: Iterable[bytes]) -> Iterator[tuple[int, Any]
 
 
 class _ArrayStream:
-    """Incremental reader of one top-level JSON array: keeps line/column for error messages."""
+    """Incremental reader of one top-level JSON array: keeps line/column for error messages.
+
+    Not ijson: its C backend (yajl) turns a lone surrogate escape into '?' (the record would pass
+    changed instead of being refused), refuses NaN, names no line/column, and with duplicate keys
+    refused reads no faster; its Python backend is 9× slower (reports/BENCHMARKS.md, "Reading a
+    JSON array")."""
 
     def __init__(self, path: Path, f):
         self.path, self.f = path, f
