@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import DatasetError, OutputError
-from molting.io import DuplicateKey, is_text, lone_surrogate, same_path, sniff_encoding, temp_beside
+from molting.io import (
+    DuplicateKey,
+    decode_text,
+    is_text,
+    lone_surrogate,
+    same_path,
+    sniff_encoding,
+    temp_beside,
+)
 
 # ShareGPT speakers and OpenAI roles, mapped explicitly. Anything else is an error, never dropped
 # (TRL's maybe_convert_to_chatml keeps "human"/"gpt" as-is and Phi-3's template drops them).
@@ -123,8 +131,6 @@ def _decode_error(path: Path, err: UnicodeDecodeError, consumed_bytes: int = 0) 
 
 def _bad_encoding(path: Path, encoding: str) -> DatasetError:
     """The first undecodable byte of the whole file (found only when decoding failed)."""
-    from molting.io import decode_text
-
     try:
         decode_text(path.read_bytes(), path, DatasetError)
     except DatasetError as err:

@@ -30,6 +30,7 @@ from molting.gate.run import (
 )
 from molting.io import write_json_atomic
 from molting.metrics import SCORER_VERSION
+from molting.metrics.judge import LLMJudge
 from molting.metrics.stats import mcnemar_regression, paired_bootstrap
 
 
@@ -72,8 +73,6 @@ def run_gate(prepared: Prepared) -> tuple[EvalResults, Any]:
     if same:
         results.facts["identical_to_base"] = same
     if inputs.criteria.judge != "none":
-        from molting.metrics.judge import LLMJudge
-
         judge_all(results, LLMJudge.from_pretrained(inputs.criteria.judge, inputs.persona.card))
         results.facts["judge"] = inputs.criteria.judge
     compare_blessed(results, prepared.blessed)
