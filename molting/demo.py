@@ -35,6 +35,7 @@ from tabulate import tabulate
 
 from molting.curate.run import curate_file
 from molting.errors import ConfigError, ModelError
+from molting.gate import gate_argv
 from molting.gate.criteria import load_criteria
 from molting.io import read_json, sha256_file, write_text_atomic
 from molting.metrics.calibration import calibrate
@@ -98,27 +99,12 @@ def _phase_row(name: str, dataset: Path, out: Path, config: str, m: dict, reused
 
 
 def run_gate(persona: Path, baselines: list[str]) -> int:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "molting.gate",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--persona",
-        str(persona),
-        "--adapter",
-        str(OUTPUTS["phase5"][0]),
-        *[
-            a
-            for b in baselines
-            for a in ("--baseline", b if b == "base" else f"{b}={OUTPUTS[b][0]}")
-        ],
-        "--report-dir",
-        str(REPORTS),
-    ]
+    cmd = gate_argv(
+        persona,
+        OUTPUTS["phase5"][0],
+        [b if b == "base" else f"{b}={OUTPUTS[b][0]}" for b in baselines],
+        REPORTS,
+    )
     print("      pytest " + " ".join(cmd[3:]))
     return subprocess.call(cmd)
 
