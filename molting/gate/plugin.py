@@ -243,7 +243,7 @@ def gate(request: pytest.FixtureRequest) -> Any:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from molting.gate.engine import write_blessed
+    from molting.gate.blessed import write_blessed
     from molting.gate.report import write_reports
 
     st = session.config.stash.get(STATE, None)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import ConfigError, EvalError, ModelError
-from molting.gate import BLESSED, DEFAULT_ADAPTER
+from molting.gate import DEFAULT_ADAPTER
+from molting.gate.blessed import read_blessed
 from molting.gate.criteria import Criteria, load_criteria, model_checks, verdict
 from molting.gate.generate import CannedGenerator, GenerationCache, GenerationConfig, Generator
 from molting.gate.records import (
@@ -29,7 +30,6 @@ from molting.gate.records import (
 )
 from molting.gate.report import write_reports
 from molting.gate.specs import ModelSpec, check_adapters_fit, check_same_base, parse_model
-from molting.io import read_json
 from molting.metrics import SCORER_VERSION, Scorer, state
 from molting.metrics import negatives as N
 from molting.metrics.fitdata import packaged
@@ -120,7 +120,7 @@ def prepare(opts: GateOptions) -> Prepared:
     )
     if inputs.replies:
         make_model_generator(inputs)  # checks the replies file now
-    blessed = None if opts.update_baseline else read_blessed(inputs)
+    blessed = None if opts.update_baseline else read_blessed(inputs.report_dir, inputs.prompts)
     scorer = Scorer.load(inputs.persona)
     controls, problems = run_controls(scorer, inputs)
     if problems:
@@ -131,41 +131,6 @@ def prepare(opts: GateOptions) -> Prepared:
             f"{inputs.persona.root}) or add data."
         )
     return Prepared(inputs, scorer, controls, blessed)
-
-
-def read_blessed(inputs: GateInputs) -> dict | None:
-    path = inputs.report_dir / BLESSED
-    if not path.is_file():
-        return None
-    data = read_json(path, "blessed baseline")
-    n = len(inputs.prompts)
-    ok = (
-        isinstance(data, dict)
-        and isinstance(data.get("personality"), list)
-        and isinstance(data.get("agent_like"), list)
-        and len(data["personality"]) == n
-        and len(data["agent_like"]) == n
-        and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in data["personality"]
-        )
-        and all(isinstance(x, bool) for x in data["agent_like"])
-    )
-    if not ok:
-        raise ConfigError(
-            f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with "
-            "--update-baseline."
-        )
-    if data.get("prompts_hash") != prompts_hash(inputs.prompts):
-        raise ConfigError(
-            f"{path}: the prompt set changed since the baseline was blessed; re-bless with "
-            "--update-baseline."
-        )
-    if data.get("scorer_version") != SCORER_VERSION:
-        raise ConfigError(
-            f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with "
-            "--update-baseline."
-        )
-    return data
 
 
 @dataclass
