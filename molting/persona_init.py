@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from molting import __version__ as MOLTING_VERSION
+from molting.curate.rank import conversation_languages
 from molting.curate.run import curate_file
 from molting.data import Conversation, load_dataset, save_records, to_record
 from molting.errors import ConfigError, OutputError
@@ -54,7 +55,6 @@ from molting.io import (
     sha256_json,
 )
 from molting.metrics.calibration import calibrate
-from molting.metrics.language import LanguageIdentifier, text_language
 from molting.metrics.report import render
 from molting.metrics.text import NearDuplicates
 from molting.persona import CARD_FILE, Persona, Prompt, card_from_dict, load_persona, load_prompts
@@ -269,13 +269,7 @@ def _build(
     s = cur.stats
     progress(f"      {s['total']} → {s['kept']} kept, {s['removed']} removed (audit: curation/)")
     curated = load_dataset(cur.output)
-    lang_id = LanguageIdentifier()
-    langs = {
-        c.id: text_language(
-            [t.content for t in c.turns if t.role != "system"], lang_id, card.languages
-        )
-        for c in curated.conversations
-    }
+    langs = conversation_languages(curated.conversations, card.languages)
     progress(
         "[2/5] languages: "
         + ", ".join(f"{lg} {sum(v == lg for v in langs.values())}" for lg in card.languages)

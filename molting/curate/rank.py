@@ -54,6 +54,17 @@ class Ranked:
     why: str  # the parts behind it, short
 
 
+def conversation_languages(
+    conversations: list[Conversation], languages: tuple[str, ...]
+) -> dict[str, str]:
+    """id → the language of each conversation's user and assistant turns, among `languages`."""
+    lang_id = LanguageIdentifier()
+    return {
+        c.id: text_language([t.content for t in c.turns if t.role != "system"], lang_id, languages)
+        for c in conversations
+    }
+
+
 def rank(conversations: list[Conversation], langs: dict[str, str], scorer) -> list[Ranked]:
     """Every conversation scored, best first (ties: earlier in the file first)."""
     prompts, replies, owner = [], [], []
@@ -226,13 +237,7 @@ def curate_ranked(
     try:
         first = curate_file(input_path, tmp / f"curated{output.suffix}", report=tmp / "r.md")
         curated = load_dataset(first.output)
-        lid = LanguageIdentifier()
-        langs = {
-            c.id: text_language(
-                [t.content for t in c.turns if t.role != "system"], lid, persona.languages
-            )
-            for c in curated.conversations
-        }
+        langs = conversation_languages(curated.conversations, persona.languages)
         ranked = rank(curated.conversations, langs, scorer)
         keep = {r.conversation.id for r in ranked}
         dropped: dict[str, str] = {}
