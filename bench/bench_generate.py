@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from benchreport import machine, update_section  # noqa: E402
 
+from molting.gate import gate_argv  # noqa: E402
+
 CANDIDATE = ROOT / "output" / "phase5-curated"
 PHASE3 = ROOT / "output" / "phase3"
 TARGET_SPEEDUP = 3.0  # the gate issue's bar: batched ≥ 3× unbatched
@@ -75,26 +77,7 @@ def throughput(prompts: int, max_new_tokens: int, batch_size: int) -> list[dict]
 
 
 def gate_run(report_dir: Path, cache_dir: Path) -> float:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "molting.gate",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--persona",
-        str(PERSONA),
-        "--adapter",
-        str(CANDIDATE),
-        "--baseline",
-        "base",
-        "--baseline",
-        f"phase3={PHASE3}",
-        "--report-dir",
-        str(report_dir),
-    ]
+    cmd = gate_argv(PERSONA, CANDIDATE, ["base", f"phase3={PHASE3}"], report_dir)
     import os
 
     models = Path(os.environ.get("MOLTING_CACHE", Path.home() / ".cache" / "molting")) / "models"

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from molting.errors import SHORTFALL_EXIT, ConfigError, DatasetError, MoltingError, MoltingWarning
 
+# lazy: each `_run_<name>` imports what it calls, so `molting --help` loads only errors.py (18 ms
+# of imports); the lightest library module, io.py, would add 22 ms, the curation patterns 270 ms.
+
 MAX_PROBLEMS_SHOWN = 20  # a broken 10k-line file should not flood the terminal
 
 Handler = Callable[[argparse.Namespace], int]

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import DatasetError, OutputError
-from molting.io import DuplicateKey, is_text, lone_surrogate, same_path, sniff_encoding, temp_beside
+from molting.io import (
+    DuplicateKey,
+    decode_text,
+    is_text,
+    lone_surrogate,
+    same_path,
+    sniff_encoding,
+    temp_beside,
+)
 
 # ShareGPT speakers and OpenAI roles, mapped explicitly. Anything else is an error, never dropped
 # (TRL's maybe_convert_to_chatml keeps "human"/"gpt" as-is and Phi-3's template drops them).
@@ -123,8 +131,6 @@ def _decode_error(path: Path, err: UnicodeDecodeError, consumed_bytes: int = 0) 
 
 def _bad_encoding(path: Path, encoding: str) -> DatasetError:
     """The first undecodable byte of the whole file (found only when decoding failed)."""
-    from molting.io import decode_text
-
     try:
         decode_text(path.read_bytes(), path, DatasetError)
     except DatasetError as err:
@@ -142,7 +148,10 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return d
 
 
-# json.loads(…, object_pairs_hook=_object) without building a decoder per record
+# json.loads(…, object_pairs_hook=_object) without building a decoder per record. Not orjson: it
+# keeps a duplicate key's last value silently, and no cheap test on the line tells soundly when
+# the strict decoder must check instead; and decoding is 4% of `molting curate` in one process
+# (cProfile: 7%; 20k conversations of bench_curate's input), so it could save little.
 _DECODER = json.JSONDecoder(object_pairs_hook=_object)
 decode_json_line = _DECODER.decode
 
@@ -187,7 +196,12 @@ def _parse_lines(path: Path, lines: Iterable[bytes]) -> Iterator[tuple[int, Any]
 
 
 class _ArrayStream:
-    """Incremental reader of one top-level JSON array: keeps line/column for error messages."""
+    """Incremental reader of one top-level JSON array: keeps line/column for error messages.
+
+    Not ijson: its C backend (yajl) turns a lone surrogate escape into '?' (the record would pass
+    changed instead of being refused), refuses NaN, names no line/column, and with duplicate keys
+    refused reads no faster; its Python backend is 9× slower (reports/BENCHMARKS.md, "Reading a
+    JSON array")."""
 
     def __init__(self, path: Path, f):
         self.path, self.f = path, f

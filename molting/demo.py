@@ -22,15 +22,26 @@ data/ and output/: never the README.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from tabulate import tabulate
+
 from molting.curate.run import curate_file
-from molting.errors import ConfigError
-from molting.io import read_json, sha256_file
+from molting.errors import ConfigError, ModelError
+from molting.gate import gate_argv
+from molting.gate.criteria import load_criteria
+from molting.io import read_json, sha256_file, write_text_atomic
+from molting.metrics.calibration import calibrate
+from molting.metrics.scorer import load_anchors
+from molting.persona import load_persona, slug
+from molting.persona_init import INIT_FILE
 from molting.train.config import load_config, to_dict, with_overrides
 
 REPORTS = Path("reports")
@@ -59,7 +70,7 @@ def _reusable(out: Path, cfg_dict: dict, dataset: Path) -> bool:
 
 def train_phase(name: str, dataset: Path, out: Path, config_path: str) -> dict:
     """Train (or reuse) one phase; return its line for DEMO.md."""
-    from molting.train.trainer import train
+    from molting.train.trainer import train  # lazy: imports torch
 
     cfg = with_overrides(load_config(config_path), dataset=str(dataset), output_dir=str(out))
     if _reusable(out, to_dict(cfg), dataset):
@@ -88,27 +99,12 @@ def _phase_row(name: str, dataset: Path, out: Path, config: str, m: dict, reused
 
 
 def run_gate(persona: Path, baselines: list[str]) -> int:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "molting.gate",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--persona",
-        str(persona),
-        "--adapter",
-        str(OUTPUTS["phase5"][0]),
-        *[
-            a
-            for b in baselines
-            for a in ("--baseline", b if b == "base" else f"{b}={OUTPUTS[b][0]}")
-        ],
-        "--report-dir",
-        str(REPORTS),
-    ]
+    cmd = gate_argv(
+        persona,
+        OUTPUTS["phase5"][0],
+        [b if b == "base" else f"{b}={OUTPUTS[b][0]}" for b in baselines],
+        REPORTS,
+    )
     print("      pytest " + " ".join(cmd[3:]))
     return subprocess.call(cmd)
 
@@ -116,8 +112,6 @@ def run_gate(persona: Path, baselines: list[str]) -> int:
 def raw_dataset(persona) -> Path:
     """What Phase 3 trains on and Phase 5 curates: the raw set `persona init` kept (checked
     against the sha256 it recorded in init.json), else the bundle's dataset."""
-    from molting.persona_init import INIT_FILE
-
     raw = persona.raw_dataset
     if raw is None:
         return persona.dataset
@@ -153,12 +147,6 @@ def same_data_note(raw: Path, stats: dict) -> str:
 
 def ensure_calibrated(persona_dir: Path) -> None:
     """Calibrate the persona's metric when its anchors are missing or no longer fit the bundle."""
-    from molting.errors import ModelError
-    from molting.gate.criteria import load_criteria
-    from molting.metrics.calibration import calibrate
-    from molting.metrics.scorer import load_anchors
-    from molting.persona import load_persona
-
     persona = load_persona(persona_dir)
     try:
         load_anchors(persona)
@@ -173,13 +161,6 @@ def write_demo_report(
 ) -> Path:
     """reports/DEMO.md: when, where and how long the demo ran, each phase, and the gate's verdict
     table."""
-    import os
-    import platform
-
-    from tabulate import tabulate
-
-    from molting.io import write_text_atomic
-
     rows = [
         [
             p["phase"],
@@ -259,10 +240,6 @@ def verdict_table() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from molting.persona import load_persona, slug
-
     parser = argparse.ArgumentParser(
         prog="python -m molting.demo", description=__doc__.split("\n")[0]
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from molting.errors import ConfigError, OutputError
+from molting.errors import ConfigError, DatasetError, OutputError
 
 _CHUNK = 1 << 20
 
@@ -291,8 +291,6 @@ def decode_text(data: bytes, path: str | Path, error: type[Exception] = ConfigEr
 
 
 def _as(error: type[Exception], message: str) -> Exception:
-    from molting.errors import DatasetError
-
     return DatasetError([message]) if error is DatasetError else error(message)
 
 

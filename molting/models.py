@@ -18,9 +18,12 @@ import logging
 import os
 import re
 import shutil
+import struct
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +63,6 @@ class _DropNoise(logging.Filter):
 
 def quiet_third_party() -> None:
     """Install the filters above (idempotent); call before PEFT, TRL or bitsandbytes load."""
-    import warnings
-
     for name, prefix in _NOISE_LOGS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) and f.prefix == prefix for f in logger.filters):
@@ -99,8 +100,6 @@ LIBRARIES = (
 
 def library_versions() -> dict[str, str | None]:
     """Installed versions of what decides a run's numbers (read from metadata: imports nothing)."""
-    from importlib import metadata
-
     versions = {}
     for name in LIBRARIES:
         try:
@@ -251,7 +250,7 @@ def check_hub(model_id: str) -> None:
 @functools.lru_cache(maxsize=4)
 def _unreachable(endpoint: str) -> str | None:
     """None when `endpoint` answers (any status below 500), else why not."""
-    import urllib.error
+    import urllib.error  # lazy: 13 ms, only to probe the hub for a hub model
     import urllib.request
 
     try:
@@ -267,7 +266,7 @@ def _unreachable(endpoint: str) -> str | None:
 
 
 def _in_hub_cache(model_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache  # lazy: 73 ms, only for an unreachable hub
 
     try:
         return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
@@ -458,8 +457,6 @@ def load_tokenizer(
 def safetensors_header(path: Path) -> tuple[int, dict]:
     """(header length, header) of a .safetensors file — tensor names, dtypes, shapes, byte ranges —
     read without loading a tensor. Raises ValueError on a file too short for its header."""
-    import struct
-
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)

@@ -32,6 +32,7 @@ from typing import Any
 
 from molting.errors import ConfigError, MoltingWarning
 from molting.io import check_keys, read_jsonl, read_yaml_mapping, sha256_file
+from molting.text.normalize import normalize
 
 CARD_FILE = "persona.yaml"
 # Languages molting can judge: "pt" is Brazilian Portuguese (the fluency metric checks for it).
@@ -458,7 +459,7 @@ class Persona:
     def fingerprints(self) -> dict[str, str]:
         """sha256 (16 hex digits) of every bundle file the scorer is fitted on, and the patterns
         version."""
-        from molting.text.patterns import PATTERNS_VERSION
+        from molting.text.patterns import PATTERNS_VERSION  # lazy: compiles the patterns, 270 ms
 
         out = {k: sha256_file(p)[:16] for k, p in self.input_files().items()}
         out["patterns_version"] = PATTERNS_VERSION
@@ -535,8 +536,6 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 def slug(name: str) -> str:
     """A file-name-safe form of the persona's name: 'Cláudio Souza' → 'claudio-souza'."""
-    from molting.text.patterns import normalize
-
     return _SLUG.sub("-", normalize(name)).strip("-") or "persona"
 
 

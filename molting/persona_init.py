@@ -28,25 +28,35 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from molting import __version__ as MOLTING_VERSION
+from molting.curate.rank import conversation_languages
+from molting.curate.run import curate_file
 from molting.data import Conversation, load_dataset, save_records, to_record
 from molting.errors import ConfigError, OutputError
+from molting.gate.generate import GenerationCache, GenerationConfig, Generator
+from molting.gate.specs import ModelSpec
 from molting.io import (
     OutputSet,
     check_writable_dir,
     json_text,
     missing_dirs,
     read_json,
+    read_jsonl,
     read_yaml_mapping,
     remove_empty_dirs,
     same_path,
     sha256_file,
     sha256_json,
 )
+from molting.metrics.calibration import calibrate
+from molting.metrics.report import render
+from molting.metrics.text import NearDuplicates
 from molting.persona import CARD_FILE, Persona, Prompt, card_from_dict, load_persona, load_prompts
 
 # Minimum curated conversations per language: enough to learn the voice, fit anchors, evaluate.
@@ -250,9 +260,6 @@ def _swap(stage: Path, target: Path) -> None:
 def _build(
     stage: Path, card_raw: dict, card, opts: InitOptions, progress, threshold: float
 ) -> InitResult:
-    from molting.curate.run import curate_file
-    from molting.metrics.language import LanguageIdentifier, text_language
-
     progress(f"[1/5] curate {opts.dataset}")
     cur = curate_file(
         opts.dataset,
@@ -262,13 +269,7 @@ def _build(
     s = cur.stats
     progress(f"      {s['total']} → {s['kept']} kept, {s['removed']} removed (audit: curation/)")
     curated = load_dataset(cur.output)
-    lang_id = LanguageIdentifier()
-    langs = {
-        c.id: text_language(
-            [t.content for t in c.turns if t.role != "system"], lang_id, card.languages
-        )
-        for c in curated.conversations
-    }
+    langs = conversation_languages(curated.conversations, card.languages)
     progress(
         "[2/5] languages: "
         + ", ".join(f"{lg} {sum(v == lg for v in langs.values())}" for lg in card.languages)
@@ -345,8 +346,6 @@ def split_conversations(
 ) -> Split:
     """Held-out conversations per language (seeded), then decontamination: a training or
     calibration conversation whose user prompt near-duplicates a held-out prompt is dropped."""
-    from molting.metrics.text import NearDuplicates
-
     by_lang: dict[str, list[Conversation]] = defaultdict(list)
     for c in convs:
         by_lang[langs[c.id]].append(c)
@@ -451,11 +450,6 @@ def _with_base_replies(
 ) -> tuple[list[Prompt], list[Prompt], list[dict]]:
     """The base model's greedy replies: a `generic` field on every held-out prompt, and a list of
     generic negatives for the training prompts (one batch, cached like the gate's generations)."""
-    from dataclasses import replace
-
-    from molting.gate.generate import GenerationCache, GenerationConfig, Generator
-    from molting.gate.specs import ModelSpec
-
     gen = Generator({"base": ModelSpec("base", "base")}, opts.base_model, GenerationCache.default())
     try:
         replies = gen.generate(
@@ -485,8 +479,6 @@ def _write_bundle(
     cur,
     train_generic: list[dict],
 ) -> None:
-    import yaml
-
     card = {k: v for k, v in card_raw.items() if k != "files"}
     card["files"] = {
         "dataset": f"dataset{_suffix(curated.path)}",
@@ -525,8 +517,6 @@ def _write_raw_training_set(stage: Path, raw_path: Path, split: Split) -> int:
     """raw_dataset.json: the raw conversations, agent talk included, less every one whose user turn
     is a held-out prompt (or near it) — the training split before curation, so a "trained on the
     raw set" baseline sees no held-out reply. Recorded in the card's files and in init.json."""
-    from molting.metrics.text import NearDuplicates
-
     raw = load_dataset(raw_path)
     held = NearDuplicates(split.held_prompts)
     keep = [
@@ -545,8 +535,6 @@ def _write_raw_training_set(stage: Path, raw_path: Path, split: Split) -> int:
 def _write_agent_negatives(stage: Path, rejected: Path) -> None:
     """The rejects' agent-talk turns as negatives/agent.jsonl (real agent talk, the persona's
     own)."""
-    from molting.io import read_jsonl
-
     rows = []
     for r in read_jsonl(rejected, "rejected file"):
         turns = r["record"].get("conversations") or r["record"].get("messages") or []
@@ -570,9 +558,6 @@ def _write_agent_negatives(stage: Path, rejected: Path) -> None:
 def _calibrate(
     stage: Path, threshold: float, progress, accept_weak_voice: bool = False
 ) -> dict[str, Any]:
-    from molting.metrics.calibration import calibrate
-    from molting.metrics.report import render
-
     persona: Persona = load_persona(stage)
     r = calibrate(persona, threshold)
     (stage / "METRICS_CALIBRATION.md").write_text(render(r), encoding="utf-8")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from molting import __version__
 from molting.augment.checks import Example, QualityChecks, Verdict
 from molting.augment.generators import Completion, make_example_generator
 from molting.augment.prompts import Planner, Request
@@ -215,8 +216,6 @@ def _judged_row(
 
 
 def _provenance_base(generator: Any, config: AugmentConfig) -> dict:
-    from molting import __version__
-
     return {
         "generator": generator.kind,
         "model": generator.model,

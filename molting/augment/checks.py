@@ -187,22 +187,23 @@ class QualityChecks:
         return ex, Verdict(failed[0] if failed else None, failed, detail, score)
 
     def _language(self, ex: Example, lang: str, reply_share: float) -> dict | None:
-        if reply_share < LANG_MATCH_MIN:
-            return {
-                "turn": "reply",
-                "expected": lang,
-                "in_language": round(reply_share, 4),
-                "detected": self.scorer.lang_id.detect(ex.reply),
-            }
-        user_share = self.scorer.lang_id.share(ex.user, lang, self.scorer.persona.languages)
-        if user_share < LANG_MATCH_MIN:
-            return {
-                "turn": "user",
-                "expected": lang,
-                "in_language": round(user_share, 4),
-                "detected": self.scorer.lang_id.detect(ex.user),
-            }
-        return None
+        """The first turn (the reply, then the user's) that is not in `lang`, or None."""
+        off = self._off_language("reply", ex.reply, lang, reply_share)
+        if off is None:
+            share = self.scorer.lang_id.share(ex.user, lang, self.scorer.persona.languages)
+            off = self._off_language("user", ex.user, lang, share)
+        return off
+
+    def _off_language(self, turn: str, text: str, lang: str, share: float) -> dict | None:
+        if share >= LANG_MATCH_MIN:
+            return None
+        detected = self.scorer.lang_id.detect(text)
+        return {
+            "turn": turn,
+            "expected": lang,
+            "in_language": round(share, 4),
+            "detected": detected,
+        }
 
     def _duplicate(self, ex: Example, shown: Sequence[str]) -> dict | None:
         pools = [("user", name, nd) for name, nd in self.prompt_pools.items()]

@@ -19,6 +19,8 @@ from typing import Any
 
 from molting.augment.prompts import Request
 from molting.errors import ConfigError, GeneratorError
+from molting.gate.generate import end_of_turn_ids
+from molting.models import load_base
 
 KINDS = ("anthropic", "openai", "local")
 KEY_VARS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
@@ -212,11 +214,7 @@ class LocalGenerator:
     def generate(self, request: Request) -> Completion:
         import torch
 
-        from molting.gate.generate import end_of_turn_ids
-
         if self.base is None:
-            from molting.models import load_base
-
             # full precision (bf16 on a GPU): a generator's quality is the point; the gate uses
             # 4-bit
             self.base = load_base(self.model, "none", for_training=False)

@@ -20,13 +20,23 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import shutil
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from molting.data import Conversation
+from tabulate import tabulate
+
+from molting.curate.report import render_report
+from molting.curate.run import curate_file, default_report
+from molting.data import Conversation, load_dataset, to_record
 from molting.errors import ConfigError
-from molting.persona import Prompt, parse_lang_shares
+from molting.io import OutputSet, decode_text, json_text, read_bytes
+from molting.metrics import Scorer
+from molting.metrics.language import LanguageIdentifier, text_language
+from molting.persona import Prompt, load_persona, parse_lang_shares
 from molting.text.markdown import cell
 
 RANK_CUT = "rank.cut"
@@ -42,6 +52,17 @@ class Ranked:
     lang: str
     score: float  # the weakest assistant turn's voice score, 0–10
     why: str  # the parts behind it, short
+
+
+def conversation_languages(
+    conversations: list[Conversation], languages: tuple[str, ...]
+) -> dict[str, str]:
+    """id → the language of each conversation's user and assistant turns, among `languages`."""
+    lang_id = LanguageIdentifier()
+    return {
+        c.id: text_language([t.content for t in c.turns if t.role != "system"], lang_id, languages)
+        for c in conversations
+    }
 
 
 def rank(conversations: list[Conversation], langs: dict[str, str], scorer) -> list[Ranked]:
@@ -96,8 +117,6 @@ def select_top(ranked: list[Ranked], n: int, shares: dict[str, float] | None) ->
 def read_picks(path: Path, ranked: list[Ranked]) -> dict[str, bool]:
     """The reviewed sheet's `keep` column: id → keep (True) / drop (False); a blank keeps the
     example."""
-    from molting.io import decode_text, read_bytes
-
     known = {r.conversation.id for r in ranked}
     text = decode_text(read_bytes(path, "review sheet"), path)
     reader = csv.DictReader(io.StringIO(text))
@@ -144,8 +163,6 @@ def sheet_csv(ranked: list[Ranked], kept: set[str]) -> str:
 
 
 def sheet_markdown(ranked: list[Ranked], kept: set[str], persona: str) -> str:
-    from tabulate import tabulate
-
     rows = [
         [
             i,
@@ -192,18 +209,6 @@ def curate_ranked(
     """Curate with the patterns, rank what is kept with the persona's scorer, keep the top N and/or
     apply a reviewed sheet; write curated set, rejected file, report, stats and the sheets — all or
     nothing."""
-    import json
-    import shutil
-    import tempfile
-
-    from molting.curate.report import render_report
-    from molting.curate.run import curate_file, default_report
-    from molting.data import load_dataset, to_record
-    from molting.io import OutputSet, json_text
-    from molting.metrics import Scorer
-    from molting.metrics.language import LanguageIdentifier, text_language
-    from molting.persona import load_persona
-
     output = Path(output)
     report = Path(report) if report else default_report(output)
     rejected = Path(rejected) if rejected else output.with_name(output.stem + ".rejected.jsonl")
@@ -232,13 +237,7 @@ def curate_ranked(
     try:
         first = curate_file(input_path, tmp / f"curated{output.suffix}", report=tmp / "r.md")
         curated = load_dataset(first.output)
-        lid = LanguageIdentifier()
-        langs = {
-            c.id: text_language(
-                [t.content for t in c.turns if t.role != "system"], lid, persona.languages
-            )
-            for c in curated.conversations
-        }
+        langs = conversation_languages(curated.conversations, persona.languages)
         ranked = rank(curated.conversations, langs, scorer)
         keep = {r.conversation.id for r in ranked}
         dropped: dict[str, str] = {}
@@ -310,8 +309,6 @@ def curate_ranked(
 
 
 def _container_text(records: list[dict], container: str) -> str:
-    import json
-
     if container == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     body = ",".join(

@@ -31,6 +31,7 @@ from molting.gate.records import (
 )
 from molting.gate.run import control_replies, score_all
 from molting.io import OutputSet
+from molting.metrics import Scorer
 from molting.metrics.scorer import SCORER_VERSION
 from molting.persona import load_persona
 
@@ -41,8 +42,6 @@ def compare_candidates(
     report_dir: str | Path,
     criteria_path: str | None = None,
 ) -> tuple[Path, str]:
-    from molting.metrics import Scorer
-
     persona = load_persona(persona_dir)
     crit = load_criteria(persona.criteria_path, criteria_path)
     runs = {name: load_results(path, crit) for name, path in named.items()}

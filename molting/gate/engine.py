@@ -1,20 +1,19 @@
 """The gate engine: from prepared inputs (molting.gate.run.prepare: inputs checked, scorer
 loaded, controls scored, blessed baseline read) to EvalResults — generate, score, judge, compare
-— and the blessed baseline written back. The pytest plugin only calls these from its hooks.
+with the baselines and the blessed one (molting.gate.blessed). The pytest plugin only calls
+these from its hooks.
 
     results, generator = run_gate(prepare(inputs))
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from molting.errors import MoltingError
-from molting.gate import BLESSED
+from molting.gate.blessed import compare_blessed
 from molting.gate.records import (
     CANDIDATE,
-    Comparison,
     EvalResults,
     persona_fingerprints,
     prompts_hash,
@@ -28,9 +27,8 @@ from molting.gate.run import (
     run_facts,
     score_all,
 )
-from molting.io import write_json_atomic
 from molting.metrics import SCORER_VERSION
-from molting.metrics.stats import mcnemar_regression, paired_bootstrap
+from molting.metrics.judge import LLMJudge
 
 
 def run_gate(prepared: Prepared) -> tuple[EvalResults, Any]:
@@ -72,45 +70,8 @@ def run_gate(prepared: Prepared) -> tuple[EvalResults, Any]:
     if same:
         results.facts["identical_to_base"] = same
     if inputs.criteria.judge != "none":
-        from molting.metrics.judge import LLMJudge
-
         judge_all(results, LLMJudge.from_pretrained(inputs.criteria.judge, inputs.persona.card))
         results.facts["judge"] = inputs.criteria.judge
     compare_blessed(results, prepared.blessed)
     assert CANDIDATE in results.scores
     return results, gen
-
-
-# ---------------------------------------------------------------- blessed baseline
-
-
-def compare_blessed(results: EvalResults, blessed: dict | None) -> None:
-    """The candidate against the blessed baseline's stored scores (--update-baseline wrote them)."""
-    if blessed is None:
-        return
-    cand = results.scores[CANDIDATE]
-    results.comparisons.append(
-        Comparison(
-            baseline="blessed",
-            personality=paired_bootstrap(
-                [s.personality for s in cand],
-                blessed["personality"],
-                confidence=results.criteria.comparison_confidence,
-            ),
-            agent=mcnemar_regression([s.agent_like for s in cand], blessed["agent_like"]),
-        )
-    )
-
-
-def write_blessed(results: EvalResults, report_dir: Path) -> Path:
-    """Bless this run's candidate: later runs compare against its scores."""
-    cand = results.scores[CANDIDATE]
-    data = {
-        "prompts_hash": prompts_hash(results.prompts),
-        "scorer_version": SCORER_VERSION,
-        "persona": results.facts.get("persona"),
-        "prompt_ids": [p.id for p in results.prompts],
-        "personality": [s.personality for s in cand],
-        "agent_like": [s.agent_like for s in cand],
-    }
-    return write_json_atomic(report_dir / BLESSED, data, indent=1)

@@ -16,6 +16,7 @@ generations (and canary) are all cached loads no model at all.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -24,10 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from molting.errors import EvalError, ModelError
 from molting.gate.records import Generation
 from molting.gate.specs import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ModelSpec
 from molting.io import read_json
+from molting.models import cache_root, fingerprint, load_base, resolve, tokenizer_files_hash
 from molting.persona import Prompt
 
 END_OF_TURN = (
@@ -64,8 +68,6 @@ class GenerationCache:
 
     @classmethod
     def default(cls) -> GenerationCache:
-        from molting.models import cache_root
-
         env = os.environ.get("MOLTING_GENERATIONS")
         return cls(Path(env) if env else cache_root() / "generations")
 
@@ -165,8 +167,6 @@ class Identity:
 
 def identify(spec: ModelSpec, base_path: str | None, base_source: str | None) -> Identity | None:
     """The cache identity of `spec`, or None when it cannot be known without loading (hub ids)."""
-    from molting.models import fingerprint, resolve, tokenizer_files_hash
-
     if spec.kind == "model":
         path, source = resolve(spec.source)
         tok = tokenizer_files_hash(path)
@@ -218,8 +218,6 @@ class LoadedModels:
 
     def ensure_base(self) -> Any:
         if self.base is None:
-            from molting.models import load_base
-
             self.base = load_base(self.base_model, self.quantization, for_training=False)
             self.model = self.base.model
             self.loaded.append(f"base {self.base_model}")
@@ -255,8 +253,6 @@ class LoadedModels:
     ) -> list[tuple[str, int]]:
         spec = self.specs[name]
         if spec.kind == "model":
-            from molting.models import load_base
-
             own = load_base(spec.source, self.quantization, for_training=False)
             self.loaded.append(f"model {spec.source}")
             try:
@@ -292,8 +288,6 @@ class LoadedModels:
         return diffs
 
     def close(self) -> None:
-        import gc
-
         self.model = self.base = None
         gc.collect()
 
@@ -302,7 +296,6 @@ def _generate(
     model: Any, tok: Any, prompts: Sequence[Prompt], config: GenerationConfig, name: str
 ) -> list[tuple[str, int]]:
     import torch
-    from tqdm.auto import tqdm
 
     model.eval()
     texts = [render_prompt(tok, p) for p in prompts]
@@ -352,8 +345,6 @@ class Generator:
     def __init__(
         self, specs: dict[str, ModelSpec], base_model: str | None, cache: GenerationCache | None
     ):
-        from molting.models import resolve
-
         self.specs, self.cache = specs, cache
         self.base_path, self.base_source = resolve(base_model) if base_model else (None, None)
         self.models = LoadedModels(base_model, specs)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
 from molting.gate.records import EvalResults
-from molting.gate.view import LANG_NAMES, ReportView, Series, build_view
+from molting.gate.view import LANG_NAMES, ReportView, Series, build_view, colours
 
 # SVG panel geometry (px): the plot area sits inside these margins
 PANEL_W, PANEL_H = 222, 170
@@ -88,8 +90,6 @@ def cell_colour(score: float) -> str:
 
 @lru_cache(maxsize=1)
 def _environment() -> Any:
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
     env = Environment(
         loader=PackageLoader("molting.gate", "templates"),
         autoescape=select_autoescape(default=True),
@@ -102,8 +102,6 @@ def _environment() -> Any:
 
 
 def render_html(results: EvalResults, view: ReportView | None = None) -> str:
-    from molting.gate.view import colours
-
     v = view or build_view(results)
     colour = colours(v.models, v.candidates)
     return (

@@ -23,7 +23,9 @@ import pytest
 from molting.errors import MoltingError
 from molting.gate import BLESSED, DEFAULT_ADAPTER
 
-if TYPE_CHECKING:  # the engine imports the metric stack: only when a gate runs
+# lazy, here and in the hooks: the plugin loads in every pytest session, the engine imports the
+# metric stack (0.5 s), so only a session that runs a gate imports it
+if TYPE_CHECKING:
     from molting.gate.records import EvalResults
     from molting.gate.run import Prepared
 
@@ -241,7 +243,7 @@ def gate(request: pytest.FixtureRequest) -> Any:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from molting.gate.engine import write_blessed
+    from molting.gate.blessed import write_blessed
     from molting.gate.report import write_reports
 
     st = session.config.stash.get(STATE, None)

@@ -12,15 +12,18 @@ side — short table rows, each with its full prompt and replies in a collapsibl
 from __future__ import annotations
 
 import html
+import io
 import re
 from pathlib import Path
 
 from tabulate import tabulate
 
+from molting.gate.html import render_html
 from molting.gate.records import CANDIDATE, EvalResults, results_to_json
 from molting.gate.view import LANG_NAMES, ReportView, Row, build_view, colours
 from molting.io import OutputSet, json_text
 from molting.metrics import aggregate
+from molting.metrics.stats import paired_bootstrap
 from molting.text.markdown import cell
 
 SAMPLES = 6  # replies side by side, evenly spread over the prompts
@@ -211,8 +214,6 @@ def _samples(v: ReportView, k: int = SAMPLES) -> str:
 
 def _judge_table(results: EvalResults) -> str:
     """Mean LLM-judge score per model, with the paired Δ of the candidate; not asserted."""
-    from molting.metrics.stats import paired_bootstrap
-
     cand = results.judge[CANDIDATE]
     rows = []
     for m in results.models:
@@ -318,8 +319,6 @@ def render(results: EvalResults) -> str:
 def chart_png(results: EvalResults) -> bytes:
     """One panel per criterion on a fixed scale (0–10 or 0–100 %), the target as a dashed line,
     95% intervals as whiskers."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -389,8 +388,6 @@ def chart_png(results: EvalResults) -> bytes:
 
 def write_reports(results: EvalResults, report_dir: str | Path) -> list[Path]:
     """comparison.md, report.html, results.json and comparison.png — all four or none."""
-    from molting.gate.html import render_html
-
     d = Path(report_dir)
     with OutputSet() as out:
         out.add(d / "comparison.md", render(results), "report")

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from molting.errors import ConfigError, EvalError, ModelError
-from molting.gate import BLESSED, DEFAULT_ADAPTER
-from molting.gate.criteria import Criteria, load_criteria, model_checks
+from molting.gate import DEFAULT_ADAPTER
+from molting.gate.blessed import read_blessed
+from molting.gate.criteria import Criteria, load_criteria, model_checks, verdict
 from molting.gate.generate import CannedGenerator, GenerationCache, GenerationConfig, Generator
 from molting.gate.records import (
     BASE,
@@ -27,8 +28,15 @@ from molting.gate.records import (
     load_results,
     prompts_hash,
 )
+from molting.gate.report import write_reports
 from molting.gate.specs import ModelSpec, check_adapters_fit, check_same_base, parse_model
+from molting.metrics import SCORER_VERSION, Scorer, state
+from molting.metrics import negatives as N
+from molting.metrics.fitdata import packaged
+from molting.metrics.impostors import impostor_rows
+from molting.metrics.scorer import bundle_fingerprints
 from molting.metrics.stats import mcnemar_regression, paired_bootstrap
+from molting.models import library_versions
 from molting.persona import Persona, Prompt, load_persona, load_prompts
 
 CONTROL_SETS = ("reference", "generic", "agent", "impostor")
@@ -80,8 +88,6 @@ def parse_baselines(values: tuple[str, ...] | list[str] | None) -> dict[str, str
 def prepare(opts: GateOptions) -> Prepared:
     """Check every input of a gate run and score the controls — before any model loads. Raises a
     MoltingError naming the problem and the fix."""
-    from molting.metrics import Scorer
-
     if not opts.persona:
         raise ConfigError(
             "the molting gate needs --persona DIR (a persona bundle: see README, 'Persona bundle')."
@@ -114,7 +120,7 @@ def prepare(opts: GateOptions) -> Prepared:
     )
     if inputs.replies:
         make_model_generator(inputs)  # checks the replies file now
-    blessed = None if opts.update_baseline else read_blessed(inputs)
+    blessed = None if opts.update_baseline else read_blessed(inputs.report_dir, inputs.prompts)
     scorer = Scorer.load(inputs.persona)
     controls, problems = run_controls(scorer, inputs)
     if problems:
@@ -125,44 +131,6 @@ def prepare(opts: GateOptions) -> Prepared:
             f"{inputs.persona.root}) or add data."
         )
     return Prepared(inputs, scorer, controls, blessed)
-
-
-def read_blessed(inputs: GateInputs) -> dict | None:
-    from molting.io import read_json
-    from molting.metrics import SCORER_VERSION
-
-    path = inputs.report_dir / BLESSED
-    if not path.is_file():
-        return None
-    data = read_json(path, "blessed baseline")
-    n = len(inputs.prompts)
-    ok = (
-        isinstance(data, dict)
-        and isinstance(data.get("personality"), list)
-        and isinstance(data.get("agent_like"), list)
-        and len(data["personality"]) == n
-        and len(data["agent_like"]) == n
-        and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in data["personality"]
-        )
-        and all(isinstance(x, bool) for x in data["agent_like"])
-    )
-    if not ok:
-        raise ConfigError(
-            f"{path}: not a blessed baseline for these {n} prompts; delete it or re-bless with "
-            "--update-baseline."
-        )
-    if data.get("prompts_hash") != prompts_hash(inputs.prompts):
-        raise ConfigError(
-            f"{path}: the prompt set changed since the baseline was blessed; re-bless with "
-            "--update-baseline."
-        )
-    if data.get("scorer_version") != SCORER_VERSION:
-        raise ConfigError(
-            f"{path}: scorer {data.get('scorer_version')} ≠ {SCORER_VERSION}; re-bless with "
-            "--update-baseline."
-        )
-    return data
 
 
 @dataclass
@@ -313,9 +281,6 @@ def nearest_questions(scorer: Any, prompts: list[Prompt], replies: list[str]) ->
     """Per reply, the question whose persona answer it is closest to other than its own (the
     topicality margin's competitor): what a reader needs to see why a reply counts as off topic.
     Stored like the scorer's measurements, so a cached gate re-run loads no fitted part for it."""
-    from molting.metrics import state
-    from molting.metrics.scorer import SCORER_VERSION, bundle_fingerprints
-
     store = state.RawCache(
         state.state_key(bundle_fingerprints(scorer.persona), SCORER_VERSION) + "/nearest"
     )
@@ -342,10 +307,6 @@ def nearest_questions(scorer: Any, prompts: list[Prompt], replies: list[str]) ->
 def control_replies(persona: Persona, prompts: list[Prompt]) -> dict[str, list[str]]:
     """The eval set's own references (must pass), its generic and agent negatives and replies in
     other voices (must fail)."""
-    from molting.metrics import negatives as N
-    from molting.metrics.fitdata import packaged
-    from molting.metrics.impostors import impostor_rows
-
     pool = list(packaged("generic"))
     voices = impostor_rows(persona)
     return {
@@ -382,8 +343,6 @@ def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list
 
 
 def run_facts(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    from molting.models import library_versions
-
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -420,10 +379,6 @@ def rescore_file(
 ) -> tuple[list[Path], str]:
     """`molting report`: re-score results.json's generations with the persona's scorer; no model is
     loaded."""
-    from molting.gate.criteria import verdict
-    from molting.gate.report import write_reports
-    from molting.metrics import SCORER_VERSION, Scorer
-
     persona = load_persona(persona_dir)
     crit = load_criteria(persona.criteria_path, criteria_path)
     path = Path(results_path)

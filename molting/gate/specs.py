@@ -15,12 +15,20 @@ A model is one of:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from molting.errors import ModelError
 from molting.io import read_json
-from molting.models import HUB_ID, OFFLINE_DEFAULT, check_safetensors
+from molting.models import (
+    HUB_ID,
+    OFFLINE_DEFAULT,
+    check_safetensors,
+    fingerprint,
+    resolve,
+    safetensors_header,
+)
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -182,8 +190,6 @@ def check_adapters_fit(specs: list[ModelSpec], base_model: str | None) -> None:
     fingerprint its run recorded), it changes something (its weights are not all zero), and its
     LoRA matrices have the shapes of the base's layers. A hub base's files are not here: PEFT and
     the canary check those adapters after loading."""
-    from molting.models import fingerprint, resolve
-
     adapters = [s for s in specs if s.kind == "adapter"]
     if not adapters or base_model is None:
         return
@@ -227,10 +233,6 @@ def _tensors(path: Path) -> dict:
 def _layer_shapes(model_dir: Path) -> dict[str, tuple[int, ...]] | None:
     """Weight shapes from the base's safetensors headers (nothing loaded); None when they would not
     compare (a checkpoint saved quantized packs its weights)."""
-    import json
-
-    from molting.models import safetensors_header
-
     cfg = model_dir / "config.json"
     if cfg.is_file() and "quantization_config" in json.loads(cfg.read_text(encoding="utf-8")):
         return None

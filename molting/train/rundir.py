@@ -22,6 +22,7 @@ from pathlib import Path
 
 from molting.errors import ConfigError, ModelError, OutputError
 from molting.io import write_json_atomic
+from molting.models import check_safetensors
 
 log = logging.getLogger("molting.train")
 
@@ -263,8 +264,6 @@ def last_complete_checkpoint(folder: Path) -> tuple[str | None, str | None]:
 
 def _damage(ckpt: Path) -> str | None:
     """What makes a checkpoint unusable (a file missing, empty or cut short by a crash), or None."""
-    from molting.models import check_safetensors
-
     for name in CHECKPOINT_FILES:
         f = ckpt / name
         if not f.is_file():

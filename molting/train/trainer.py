@@ -27,6 +27,7 @@ from molting.models import choose_quantization, load_base, load_tokenizer, resol
 from molting.train import outputs
 from molting.train.attention import AttentionChoice, choose_attention, flash_attn_available
 from molting.train.config import TrainConfig, plan_warnings, planned_steps, split_sizes, to_dict
+from molting.train.loop import add_adapter, build_trainer, thread_callback, training_arguments
 from molting.train.masking import Example, describe, encode
 from molting.train.precision import PrecisionChoice, bf16_flags, choose_cpu_precision
 from molting.train.rundir import (
@@ -101,7 +102,6 @@ def train(
         gradient_checkpointing=cfg.gradient_checkpointing,
     )
     transformers.set_seed(cfg.seed)  # before the adapter: its initial weights depend on it
-    from molting.train.loop import add_adapter, build_trainer, thread_callback, training_arguments
 
     attention, precision = _choose_kernels(cfg, base)
     model = add_adapter(base.model, cfg, attention)
