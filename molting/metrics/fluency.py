@@ -38,6 +38,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
 
+from spellchecker import SpellChecker
+
+from molting.metrics import variety as V
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import (
     CODE_WORD,
@@ -189,8 +192,6 @@ def variety_markers(text: str, dictionaries: bool = True) -> VarietyMarkers:
     norm = normalize(prose)  # accents stripped for the lexicon
     lower = prose.lower()  # accents kept for ê/é spellings
     if dictionaries:
-        from molting.metrics import variety as V
-
         back = SpanMap(prose, norm)
     found: list[str] = []
     br = eu_strong = eu_weak = 0.0
@@ -293,7 +294,6 @@ class Lexicon:
 
     @cached_property
     def _known(self) -> tuple[dict, dict]:
-        from spellchecker import SpellChecker
 
         return (
             SpellChecker(language="pt").word_frequency.dictionary,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from molting.errors import ModelError
+from molting.errors import EvalError, ModelError
 from molting.persona import Card, Prompt
 
 LEVELS = ("1", "2", "3", "4", "5")
@@ -119,7 +119,5 @@ class LLMJudge:
 
     def score_many(self, prompts: list[Prompt], replies: list[str]) -> list[JudgeScore]:
         if not replies:
-            from molting.errors import EvalError
-
             raise EvalError("nothing to judge: an empty eval set never passes")
         return [self.score(p, r) for p, r in zip(prompts, replies)]

@@ -14,6 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cached_property
 
+from langdetect import DetectorFactory, detect_langs
+from langdetect.lang_detect_exception import LangDetectException
+from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
 from molting.errors import ConfigError
 from molting.metrics.text import code_tokens, sentences, strip_code, words
 
@@ -41,7 +45,6 @@ class LanguageIdentifier:
 
     @cached_property
     def _lingua(self):
-        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
         langs = [
             Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in self.candidates
@@ -71,8 +74,6 @@ class LanguageIdentifier:
         }
 
     def _langdetect(self, prose: str) -> str:
-        from langdetect import DetectorFactory, detect_langs
-        from langdetect.lang_detect_exception import LangDetectException
 
         DetectorFactory.seed = 0  # langdetect samples; without a seed the same text can flip
         try:

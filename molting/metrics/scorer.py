@@ -27,7 +27,9 @@ from molting.metrics.fluency import (
     Anchor,
     ClassBigramLM,
     Fluency,
+    FluencyRaw,
     Lexicon,
+    VarietyMarkers,
     combine_fluency,
     fluency_raw,
     repetition,
@@ -422,7 +424,6 @@ def _raw_to_json(r: dict) -> dict:
 
 
 def _raw_from_json(d: dict) -> dict:
-    from molting.metrics.fluency import FluencyRaw, VarietyMarkers
 
     out = dict(d)
     out["agent_hits"] = tuple(d["agent_hits"])

@@ -11,19 +11,22 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
 from collections import Counter
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from molting.io import sha256_json
+from molting.metrics.fluency import ClassBigramLM
+from molting.models import cache_root
 
 
 def state_key(fingerprints: dict[str, str], version: str) -> str:
     """Everything the fit depends on: bundle, packaged sets, scorer version, the metric code itself
     (a change that forgot to bump the version still refits) and the libraries that fit."""
-    from importlib import metadata
 
     libs = {
         name: metadata.version(name)
@@ -38,7 +41,6 @@ def state_key(fingerprints: dict[str, str], version: str) -> str:
 
 
 def state_dir() -> Path:
-    from molting.models import cache_root
 
     return cache_root() / "scorers"
 
@@ -103,7 +105,6 @@ def _ordered(vocab: dict[str, int]) -> list[str]:
 def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any, Any, Any]:
     """(style classifier, topicality, class-bigram LM or None, foreign phrases) from a stored
     state."""
-    from molting.metrics.fluency import ClassBigramLM
     from molting.metrics.personality import StyleClassifier
     from molting.metrics.topicality import Competitor, Topicality
 
@@ -139,9 +140,6 @@ class RawCache:
     key: a gate re-run (or its controls, the same every run) measures nothing twice."""
 
     def __init__(self, key: str):
-        import sqlite3
-
-        from molting.models import cache_root
 
         self.key, self.db = key, None
         try:
@@ -156,7 +154,6 @@ class RawCache:
         return sha256_json([self.key, lang, prompt, reference, reply])
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        import sqlite3
 
         if self.db is None or not keys:
             return {}
@@ -173,7 +170,6 @@ class RawCache:
         return out
 
     def put_many(self, items: dict[str, dict]) -> None:
-        import sqlite3
 
         if self.db is None or not items:
             return

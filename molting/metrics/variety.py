@@ -46,6 +46,9 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+from spellchecker import SpellChecker
+from spylls.hunspell import Dictionary
+
 from molting.errors import ModelError
 from molting.metrics.text import sentences, strip_code
 
@@ -128,19 +131,16 @@ class PortugueseDictionaries:
 
     @cached_property
     def br(self):
-        from spylls.hunspell import Dictionary
 
         return Dictionary.from_files(str(self.folder / "pt_BR" / "pt_BR"))
 
     @cached_property
     def pt(self):
-        from spylls.hunspell import Dictionary
 
         return Dictionary.from_files(str(self.folder / "pt_PT" / "pt_PT"))
 
     @cached_property
     def english(self) -> dict[str, int]:
-        from spellchecker import SpellChecker
 
         return SpellChecker(language="en").word_frequency.dictionary
 
