@@ -27,7 +27,6 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from molting.metrics import personality as P
 from molting.metrics.scorer import LANG_MATCH_MIN, Scorer
 from molting.metrics.text import NearDuplicates
 from molting.persona import Prompt
@@ -102,37 +101,13 @@ def _json_objects(text: str) -> Iterator[object]:
 
 
 def persona_score(scorer: Scorer, prompt: Prompt, reply: str) -> tuple[float, dict]:
-    """Personality (0–10) of `reply` to `prompt` with the topical factor at 1: the scorer's raw
-    measurements and the bundle's anchors, combined as `Scorer.score` does (molting.metrics)."""
-    r = scorer.raw([prompt], [reply])[0]
-    a = scorer.anchors
-    anchored = a.anchored(P.base_score(r["style"], r["direct"]), prompt.lang)
-    lang_ok = r["in_language"] >= LANG_MATCH_MIN
-    kind = (
-        P.degenerate_kind(reply, prompt.prompt, a.degenerate, r["repetition"])
-        if reply.strip()
-        else "empty"
-    )
-    variety = r["variety"].factor if r["variety"] is not None else 1.0
-    score = P.combine(
-        anchored,
-        r["signatures"],
-        1.0,
-        variety,
-        lang_ok=lang_ok,
-        degenerate=kind is not None,
-        agent=r["agent_like"],
-    )
-    parts = {
-        "style": round(r["style"], 4),
-        "direct": r["direct"],
-        "anchored": round(anchored, 4),
-        "signatures": r["signatures"],
-        "degenerate": kind,
-        "variety": variety,
-        "in_language": round(r["in_language"], 4),
-    }
-    return round(score, 4), parts
+    """Personality (0–10) of `reply` to `prompt` with the topical factor at 1 (a generated
+    example answers its own prompt, which has no reference to compare with), combined by the
+    scorer exactly as `Scorer.score` does."""
+    s = scorer.from_raw(prompt, reply, scorer.raw([prompt], [reply])[0], topical=1.0)
+    keep = ("style", "anchored", "signatures", "foreign", "degenerate", "variety", "in_language")
+    parts = {k: round(v, 4) if isinstance(v, float) else v for k, v in s.parts.items() if k in keep}
+    return s.personality, {"direct": s.direct, **parts}
 
 
 class QualityChecks:

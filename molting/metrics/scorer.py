@@ -335,9 +335,13 @@ class Scorer:
             a.topical[p.lang].gate(r["topical"], r["topical_margin"], len(stems(p.reference)))
             for p, r in zip(prompts, raws)
         ]
-        return [self._one(p, text, r, t) for p, text, r, t in zip(prompts, replies, raws, topical)]
+        return [
+            self.from_raw(p, text, r, t) for p, text, r, t in zip(prompts, replies, raws, topical)
+        ]
 
-    def _one(self, p: Prompt, text: str, r: dict, topical: float) -> ReplyScores:
+    def from_raw(self, p: Prompt, text: str, r: dict, topical: float) -> ReplyScores:
+        """One reply's scores from its raw measurements and its topical factor (`score` gates
+        topicality against the reference; a caller without a reference passes 1)."""
         a = self.anchors
         base = P.base_score(r["style"], r["direct"])
         anchored = a.anchored(base, p.lang)
