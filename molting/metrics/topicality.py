@@ -83,20 +83,26 @@ class Competitor:
     text: str
 
 
+def _vectorizer(vocabulary: dict[str, int] | None = None):
+    """Character 3–5-grams of the normalized text: the space replies and references meet in."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=(3, 5),
+        sublinear_tf=True,
+        preprocessor=normalize,
+        dtype=np.float64,
+        vocabulary=vocabulary,
+    )
+
+
 class Topicality:
     """Fitted once per persona: the TF-IDF space, the IDF of content-word stems, and the
     competitors."""
 
     def __init__(self, corpus: list[str], competitors: list[Competitor] = ()):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        self.tfidf = TfidfVectorizer(
-            analyzer="char_wb",
-            ngram_range=(3, 5),
-            sublinear_tf=True,
-            preprocessor=normalize,
-            dtype=np.float64,
-        ).fit(corpus)
+        self.tfidf = _vectorizer().fit(corpus)
         df = Counter(s for t in corpus for s in stems(t))
         self.n_docs = len(corpus)
         self.df = df
@@ -112,17 +118,8 @@ class Topicality:
         n_docs: int,
         competitors: list[Competitor] = (),
     ) -> Topicality:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         self = cls.__new__(cls)
-        self.tfidf = TfidfVectorizer(
-            analyzer="char_wb",
-            ngram_range=(3, 5),
-            sublinear_tf=True,
-            preprocessor=normalize,
-            dtype=np.float64,
-            vocabulary=vocabulary,
-        )
+        self.tfidf = _vectorizer(vocabulary)
         self.tfidf.idf_ = idf
         self.df, self.n_docs = df, n_docs
         self.competitors = list(competitors)
