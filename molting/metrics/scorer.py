@@ -255,9 +255,9 @@ class Scorer:
         topical = self.topicality.score(replies, [p.reference for p in prompts])
         margins = self.topicality.margins(
             replies,
+            [p.reference for p in prompts],
             [p.prompt for p in prompts],
             [p.lang for p in prompts],
-            topical,
             self._prompt_similarity,
         )
         out, foreign = [], self.foreign

@@ -24,9 +24,15 @@ quantile ↦ 1 (a reply must be closer to the reference than nearly every reply 
 A reply can share much with the reference and still answer a neighbouring question, and a good
 answer to this question can take another route than the reference. So the gate also asks which
 answer the reply is closest to: the persona's answers to other questions (the bundle's other
-references and the training replies, "competitors") are scored like the reference, and
+references and the training replies, "competitors"), and
 
-    margin = s(reference) − max s(competitor)
+    margin = c(reference) − max c(competitor),   c = cos_tfidf + weighted Dice of key terms
+
+(Dice, not recall: a short competitor's few key terms are covered by any reply on its subject,
+which made one-line answers rivals of everything. Development set, other voices' on-topic replies
+to the Cláudio calibration prompts: margin < 0 11% → 8%, hand-written off-topic ones 68% → 68%;
+reported, not tuned on: the persona-init Marina bundle's new-author replies 11% → 5%, every
+near-miss reply still gated.)
 
 A reply closer to another question's answer (margin < 0) loses credit linearly, all of it at
 margin −MARGIN_SCALE. Measured on new authors' replies to the Cláudio calibration prompts: 4–5%
@@ -127,29 +133,44 @@ class Topicality:
         return self
 
     def _rivals_in(self, lang: str) -> tuple:
-        """(competitors, their TF-IDF rows, key-term stems, stem weights) of one language, built
-        once."""
+        """(competitors, their TF-IDF rows, key-term stems) of one language, built once."""
         if lang not in self._rivals:
             comp = [c for c in self.competitors if c.lang == lang]
             ref_stems = [stems(c.text) for c in comp]
             matrix = self.tfidf.transform([c.text for c in comp]) if comp else None
-            self._rivals[lang] = (comp, matrix, ref_stems, [self._weight(r) for r in ref_stems])
+            self._rivals[lang] = (comp, matrix, ref_stems)
         return self._rivals[lang]
 
     def margins(
         self,
         replies: list[str],
+        references: list[str],
         prompts: list[str],
         langs: list[str],
-        own: np.ndarray,
         paraphrase: Callable[[list[str], list[str]], np.ndarray],
     ) -> list[float | None]:
-        """own − the best competitor's s, per reply (None: no competitor in that language).
-        `paraphrase(prompts, competitor prompts)` → cosine matrix of the questions."""
+        """closeness(reply, its reference) − the best competitor's, per reply (None: no
+        competitor in that language). `paraphrase(prompts, competitor prompts)` → cosine matrix
+        of the questions."""
+        own = self.closeness(replies, references)
         return [
             None if r is None else float(own[i] - r[0])
             for i, r in enumerate(self.rivals(replies, prompts, langs, paraphrase))
         ]
+
+    def closeness(self, replies: list[str], answers: list[str]) -> np.ndarray:
+        """How close each reply is to one answer, the same both ways: TF-IDF cosine + the
+        weighted Dice overlap of their key terms. Recall (`score`) favours short answers, whose
+        few key terms any reply on the subject covers; the margin compares answers with this."""
+        if not replies:
+            return np.zeros(0)
+        r, a = self.tfidf.transform(replies), self.tfidf.transform(answers)
+        cos = np.asarray(r.multiply(a).sum(1)).ravel()
+        return cos + np.array([self._dice(stems(x), stems(y)) for x, y in zip(replies, answers)])
+
+    def _dice(self, a: set[str], b: set[str]) -> float:
+        both = self._weight(a) + self._weight(b)
+        return 2 * self._weight(a & b) / both if both else 0.0
 
     def rivals(
         self,
@@ -162,7 +183,7 @@ class Topicality:
         language): the question the reply may answer instead of its own (reports show it)."""
         out: list[tuple[float, Competitor] | None] = [None] * len(replies)
         for lang in sorted(set(langs)):
-            comp, cm, ref_stems, ref_weight = self._rivals_in(lang)
+            comp, cm, ref_stems = self._rivals_in(lang)
             idx = [i for i, lg in enumerate(langs) if lg == lang]
             if not comp or not idx:
                 continue
@@ -172,12 +193,11 @@ class Topicality:
                 mine = stems(replies[i])
                 best, at = -np.inf, -1
                 for j, c in enumerate(comp):
-                    if (
-                        same[row, j] or not ref_weight[j] or c.text == replies[i]
-                    ):  # the reply itself is no rival
+                    # a paraphrase of the prompt, an answer with too few key terms to be evidence
+                    # (as for the reference: MIN_KEY_TERMS), or the reply itself: no rival
+                    if same[row, j] or len(ref_stems[j]) < MIN_KEY_TERMS or c.text == replies[i]:
                         continue
-                    got = mine & ref_stems[j]
-                    s = cos[row, j] + (self._weight(got) / ref_weight[j] if got else 0.0)
+                    s = cos[row, j] + self._dice(mine, ref_stems[j])
                     if s > best:
                         best, at = s, j
                 if at >= 0:
