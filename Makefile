@@ -79,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_bf16.py
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_persona_init.py
+	$(BIN)/python bench/bench_voice_lm.py
 
 fixture: $(STAMP)
 	$(BIN)/python fixtures/claudio/build_fixture.py

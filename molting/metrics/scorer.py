@@ -74,7 +74,7 @@ class Anchors:
     syntax: Anchor | None = None
 
     def anchored(self, base: float, lang: str) -> float:
-        """Piecewise linear through (generic median, 2), (unseen voices' q90, 7.5) and (reference
+        """Piecewise linear through (generic median, 2), (unseen voices' q90, 8.0) and (reference
         q10, 9.6), clipped to [0, 9.6]; linear from generic to reference when the other voices
         do not sit between them (the validity report and `persona init` say so)."""
         points = [
