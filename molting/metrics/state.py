@@ -21,6 +21,8 @@ import numpy as np
 
 from molting.io import sha256_json
 from molting.metrics.fluency import ClassBigramLM
+from molting.metrics.personality import StyleClassifier
+from molting.metrics.topicality import Competitor, Topicality
 from molting.models import cache_root
 
 
@@ -105,8 +107,6 @@ def _ordered(vocab: dict[str, int]) -> list[str]:
 def restore(meta: dict, arrays: dict[str, np.ndarray], signatures) -> tuple[Any, Any, Any]:
     """(style classifier, topicality, class-bigram LM or None, foreign phrases) from a stored
     state."""
-    from molting.metrics.personality import StyleClassifier
-    from molting.metrics.topicality import Competitor, Topicality
 
     vocabs = [{t: i for i, t in enumerate(v)} for v in meta["style_vocabularies"]]
     style = StyleClassifier.from_state(
