@@ -133,12 +133,13 @@ class Topicality:
         return self
 
     def _rivals_in(self, lang: str) -> tuple:
-        """(competitors, their TF-IDF rows, key-term stems) of one language, built once."""
+        """(competitors, their TF-IDF rows, key-term stems, stem weights) of one language, built
+        once."""
         if lang not in self._rivals:
             comp = [c for c in self.competitors if c.lang == lang]
             ref_stems = [stems(c.text) for c in comp]
             matrix = self.tfidf.transform([c.text for c in comp]) if comp else None
-            self._rivals[lang] = (comp, matrix, ref_stems)
+            self._rivals[lang] = (comp, matrix, ref_stems, [self._weight(r) for r in ref_stems])
         return self._rivals[lang]
 
     def margins(
@@ -162,15 +163,27 @@ class Topicality:
         """How close each reply is to one answer, the same both ways: TF-IDF cosine + the
         weighted Dice overlap of their key terms. Recall (`score`) favours short answers, whose
         few key terms any reply on the subject covers; the margin compares answers with this."""
+        return self._cosines(replies, answers) + np.array(
+            [self._dice(stems(x), stems(y)) for x, y in zip(replies, answers)]
+        )
+
+    def _cosines(self, replies: list[str], answers: list[str]) -> np.ndarray:
+        """TF-IDF cosine of each reply with its answer."""
         if not replies:
             return np.zeros(0)
         r, a = self.tfidf.transform(replies), self.tfidf.transform(answers)
-        cos = np.asarray(r.multiply(a).sum(1)).ravel()
-        return cos + np.array([self._dice(stems(x), stems(y)) for x, y in zip(replies, answers)])
+        return np.asarray(r.multiply(a).sum(1)).ravel()
 
-    def _dice(self, a: set[str], b: set[str]) -> float:
-        both = self._weight(a) + self._weight(b)
-        return 2 * self._weight(a & b) / both if both else 0.0
+    def _dice(
+        self, a: set[str], b: set[str], weight_a: float | None = None, weight_b: float | None = None
+    ) -> float:
+        """Weighted Dice overlap of two key-term sets (their weights passed when already known)."""
+        shared = a & b
+        if not shared:
+            return 0.0
+        weight_a = self._weight(a) if weight_a is None else weight_a
+        weight_b = self._weight(b) if weight_b is None else weight_b
+        return 2 * self._weight(shared) / (weight_a + weight_b)
 
     def rivals(
         self,
@@ -183,7 +196,7 @@ class Topicality:
         language): the question the reply may answer instead of its own (reports show it)."""
         out: list[tuple[float, Competitor] | None] = [None] * len(replies)
         for lang in sorted(set(langs)):
-            comp, cm, ref_stems = self._rivals_in(lang)
+            comp, cm, ref_stems, ref_weight = self._rivals_in(lang)
             idx = [i for i, lg in enumerate(langs) if lg == lang]
             if not comp or not idx:
                 continue
@@ -191,13 +204,14 @@ class Topicality:
             same = paraphrase([prompts[i] for i in idx], [c.prompt for c in comp]) >= PARAPHRASE
             for row, i in enumerate(idx):
                 mine = stems(replies[i])
+                my_weight = self._weight(mine)
                 best, at = -np.inf, -1
                 for j, c in enumerate(comp):
                     # a paraphrase of the prompt, an answer with too few key terms to be evidence
                     # (as for the reference: MIN_KEY_TERMS), or the reply itself: no rival
                     if same[row, j] or len(ref_stems[j]) < MIN_KEY_TERMS or c.text == replies[i]:
                         continue
-                    s = cos[row, j] + self._dice(mine, ref_stems[j])
+                    s = cos[row, j] + self._dice(mine, ref_stems[j], my_weight, ref_weight[j])
                     if s > best:
                         best, at = s, j
                 if at >= 0:
@@ -220,11 +234,9 @@ class Topicality:
 
     def score(self, replies: list[str], references: list[str]) -> np.ndarray:
         """s per reply: TF-IDF cosine with its reference + key-term recall (each in [0, 1])."""
-        if not replies:
-            return np.zeros(0)
-        r, ref = self.tfidf.transform(replies), self.tfidf.transform(references)
-        cos = np.asarray(r.multiply(ref).sum(1)).ravel()
-        return cos + np.array([self.recall(b, a) for a, b in zip(replies, references)])
+        return self._cosines(replies, references) + np.array(
+            [self.recall(b, a) for a, b in zip(replies, references)]
+        )
 
 
 @dataclass(frozen=True)
