@@ -35,7 +35,6 @@ from typing import Any
 import yaml
 
 from molting import __version__ as MOLTING_VERSION
-from molting.curate.rank import conversation_languages
 from molting.curate.run import curate_file
 from molting.data import Conversation, load_dataset, save_records, to_record
 from molting.errors import ConfigError, OutputError
@@ -55,6 +54,7 @@ from molting.io import (
     sha256_json,
 )
 from molting.metrics.calibration import calibrate
+from molting.metrics.language import conversation_languages
 from molting.metrics.report import render
 from molting.metrics.text import NearDuplicates
 from molting.persona import CARD_FILE, Persona, Prompt, card_from_dict, load_persona, load_prompts

@@ -35,7 +35,7 @@ from molting.data import Conversation, load_dataset, to_record
 from molting.errors import ConfigError
 from molting.io import OutputSet, decode_text, json_text, read_bytes
 from molting.metrics import Scorer
-from molting.metrics.language import LanguageIdentifier, text_language
+from molting.metrics.language import conversation_languages
 from molting.persona import Prompt, load_persona, parse_lang_shares
 from molting.text.markdown import cell
 
@@ -52,17 +52,6 @@ class Ranked:
     lang: str
     score: float  # the weakest assistant turn's voice score, 0–10
     why: str  # the parts behind it, short
-
-
-def conversation_languages(
-    conversations: list[Conversation], languages: tuple[str, ...]
-) -> dict[str, str]:
-    """id → the language of each conversation's user and assistant turns, among `languages`."""
-    lang_id = LanguageIdentifier()
-    return {
-        c.id: text_language([t.content for t in c.turns if t.role != "system"], lang_id, languages)
-        for c in conversations
-    }
 
 
 def rank(conversations: list[Conversation], langs: dict[str, str], scorer) -> list[Ranked]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from molting.data import load_dataset
 from molting.io import read_jsonl, sha256_file
 from molting.metrics.impostors import impostor_rows
-from molting.metrics.language import LanguageIdentifier, text_language
+from molting.metrics.language import LanguageIdentifier, conversation_language
 from molting.metrics.text import NearDuplicates
 from molting.persona import Persona, normalize_lang
 from molting.text.patterns import is_agent_like
@@ -107,9 +107,7 @@ def train_split(persona: Persona, lang_id: LanguageIdentifier) -> TrainSplit:
         if any(held.find(u) for u in users):
             dropped += 1
             continue
-        lang = text_language(
-            [t.content for t in conv.turns if t.role != "system"], lang_id, persona.languages
-        )
+        lang = conversation_language(conv, lang_id, persona.languages)
         conv_langs[lang] = conv_langs.get(lang, 0) + 1
         for i, t in enumerate(conv.turns):
             if t.role != "assistant":

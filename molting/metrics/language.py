@@ -18,6 +18,7 @@ from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
+from molting.data import Conversation
 from molting.errors import ConfigError
 from molting.metrics.text import code_tokens, sentences, strip_code, words
 
@@ -133,3 +134,20 @@ def text_language(
         return detected
     conf = lang_id.confidence(prose)
     return max(languages, key=lambda lg: (conf.get(lg, 0.0), -languages.index(lg)))
+
+
+def conversation_language(
+    conversation: Conversation, lang_id: LanguageIdentifier, languages: tuple[str, ...]
+) -> str:
+    """`text_language` of one conversation's user and assistant turns."""
+    return text_language(
+        [t.content for t in conversation.turns if t.role != "system"], lang_id, languages
+    )
+
+
+def conversation_languages(
+    conversations: list[Conversation], languages: tuple[str, ...]
+) -> dict[str, str]:
+    """id → the language of each conversation, among `languages`."""
+    lang_id = LanguageIdentifier()
+    return {c.id: conversation_language(c, lang_id, languages) for c in conversations}
