@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_validity import build_marina  # noqa: E402
+from bench_validity import OWN, build_marina, validation_rows  # noqa: E402
 
-from molting.io import read_jsonl, read_yaml_mapping, write_text_atomic  # noqa: E402
+from molting.io import read_yaml_mapping, write_text_atomic  # noqa: E402
 from molting.metrics import Scorer  # noqa: E402
 from molting.metrics import personality as P  # noqa: E402
 from molting.metrics.calibration import auc  # noqa: E402
@@ -62,7 +62,6 @@ PERSONAS = {
     "Helena (hand-built)": (ROOT / "tests" / "data" / "helena", ROOT / "tests" / "data" / "helena"),
     "Marina (persona init)": (ROOT / "output" / "validity" / "marina", ROOT / "tests/data/marina"),
 }
-OWN = ("in_voice_one", "in_voice_none")
 
 
 MAX_REPLY_TOKENS = 256  # the opening carries the voice; longer replies cost time, add little
@@ -215,12 +214,10 @@ def _signature_mask(signatures: list[str]):
 def rows(name: str, personas: dict[str, Persona]) -> list[tuple[Prompt, str, int]]:
     """(prompt, reply, 1 own / 0 other voice) for one persona's metric."""
     p = personas[name]
-    by_id = {x.id: x for x in p.eval_prompts() + p.calibration_prompts()}
     out = [(x, x.reference, 1) for x in p.eval_prompts()]
-    for f in sorted((PERSONAS[name][1] / "validation").glob("*.jsonl")):
-        for r in read_jsonl(f):
-            if r["category"] in OWN or r["category"] == "other_voice":
-                out.append((by_id[r["prompt_id"]], r["reply"], int(r["category"] in OWN)))
+    for prompt, r in validation_rows(p, PERSONAS[name][1] / "validation"):
+        if r["category"] in OWN or r["category"] == "other_voice":
+            out.append((prompt, r["reply"], int(r["category"] in OWN)))
     for other, q in personas.items():
         if other != name:
             out += [(x, x.reference, 0) for x in q.eval_prompts() if x.lang in p.languages]
