@@ -111,6 +111,34 @@ def test_a_reply_cut_mid_sentence_is_a_fragment(reply):
     assert P.degenerate_kind(reply, "how do I do it?", RULE, repetition_value=1.0) == "fragment"
 
 
+@pytest.mark.parametrize(
+    ("reply", "prompt"),
+    [
+        (
+            '`while IFS= read -r l || [ -n "$l" ]; do` — o `||` pega a última linha.',
+            "e se a última linha não tiver quebra de linha?",
+        ),
+        (
+            "`def total(prices): return sum(prices)`.",
+            "Clean up: `def total(prices): t = 0; for p in prices: t = t + p; return t`",
+        ),
+    ],
+)
+def test_code_the_prompt_did_not_show_is_new_content_not_an_echo(reply, prompt):
+    assert P.degenerate_kind(reply, prompt, RULE, repetition_value=1.0) is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "prompt"),
+    [
+        ("The last line has no line break.", "what if the last line has no line break?"),
+        ("`git status`: git status.", "What does `git status` say about my status?"),
+    ],
+)
+def test_saying_back_the_prompt_or_its_code_is_still_an_echo(reply, prompt):
+    assert P.degenerate_kind(reply, prompt, RULE, repetition_value=1.0) == "echo"
+
+
 def test_code_tokens_count_as_words_of_a_reply():
     assert P.reply_length("Run `git reset --soft HEAD~1` now.") == 6
 
@@ -130,6 +158,23 @@ def lang_id():
 )
 def test_portuguese_around_code_is_not_another_language(lang_id, reply):
     assert lang_id.share(reply, "pt", ("en", "pt")) == 1.0
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "GitHub Actions se o código tá no GitHub, GitLab CI se tá no GitLab.",
+        "AWS Lambda cobra por invocação e por tempo de execução, não por servidor.",
+    ],
+)
+def test_names_are_in_no_language(lang_id, reply):
+    assert lang_id.share(reply, "pt", ("en", "pt")) == 1.0
+
+
+def test_english_around_names_is_still_english(lang_id):
+    reply = "Use GitHub Actions if the code lives on GitHub, and GitLab CI if it lives on GitLab."
+    assert lang_id.share(reply, "pt", ("en", "pt")) == 0.0
+    assert lang_id.detect(reply) == "en"
 
 
 def test_a_whole_reply_in_another_language_is_still_wrong(lang_id):

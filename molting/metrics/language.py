@@ -11,6 +11,7 @@ sentences are confidently in another of the persona's languages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import cached_property
 
@@ -32,6 +33,37 @@ LONG_SENTENCE_WORDS = 8  # a sentence this long in another persona language is r
 JUDGED_SENTENCE_WORDS = (
     4  # shorter sentences ("Roda `make`.", "Pronto.") say nothing about their language
 )
+_WORD_START = re.compile(r"(?<![\w'’-])[^\W\d_][\w'’-]*")
+_ENGLISH_I = re.compile(r"I(?:['’](?:m|ll|ve|d))?")
+
+
+def without_names(prose: str) -> str:
+    """The prose with its names taken out: a capitalised word that does not open its sentence
+    ("Actions", "Postgres", "CI"), or any word with a capital inside ("GitHub"), names a
+    product, a place or a person, and a name is in no language. "GitHub Actions se o código tá
+    no GitHub" reads as Spanish with the names and as Portuguese without them. English "I"
+    stays; prose that is only names is kept whole.
+
+    >>> " ".join(without_names("Use GitLab CI se tá no GitLab.").split())
+    'Use se tá no .'
+    """
+    kept = []
+    for sentence in sentences(prose):
+        first = True
+
+        def name_out(m: re.Match) -> str:
+            nonlocal first
+            word, opens = m.group(0), first
+            first = False
+            if _ENGLISH_I.fullmatch(word) or not word[0].isupper():
+                return word
+            if opens and not any(c.isupper() for c in word[1:]):
+                return word  # "Use", "Olha": a sentence's first word; "GitHub", "CI": names
+            return " "
+
+        kept.append(_WORD_START.sub(name_out, sentence))
+    masked = "\n".join(kept)
+    return masked if words(masked) else prose
 
 
 class LanguageIdentifier:
@@ -55,8 +87,9 @@ class LanguageIdentifier:
         )
 
     def detect(self, text: str) -> str:
-        """ISO 639-1 code of the most likely candidate for the prose of `text`, or "unknown"."""
-        prose = " ".join(strip_code(text).split())
+        """ISO 639-1 code of the most likely candidate for the prose of `text` (code and names
+        left out), or "unknown"."""
+        prose = " ".join(without_names(strip_code(text)).split())
         if not prose:
             return "unknown"
         if self.backend == "lingua":
@@ -66,7 +99,7 @@ class LanguageIdentifier:
 
     def confidence(self, text: str) -> dict[str, float]:
         """Candidate → confidence (sums to 1) on the prose of `text` (lingua only)."""
-        prose = " ".join(strip_code(text).split())
+        prose = " ".join(without_names(strip_code(text)).split())
         if not prose or self.backend != "lingua":
             return {}
         return {
@@ -91,8 +124,8 @@ class LanguageIdentifier:
         The whole prose decides first. If it is in `lang`, long sentences confidently in one of
         `others` (the persona's other languages) are taken out of the share. If it is not, the
         share is the word share of sentences that are in `lang`. Short prose is only called
-        wrong on a confident detection."""
-        prose = strip_code(text)
+        wrong on a confident detection. Names are neither words nor evidence (`without_names`)."""
+        prose = without_names(strip_code(text))
         n_words = len(words(prose))
         if (
             n_words == 0

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from molting.metrics.text import STOPWORDS, code_tokens, content_words, words
+from molting.metrics.text import STOPWORDS, code_spans, code_tokens, content_words, words
 from molting.text.patterns import normalize
 
 # Weights of the base score (fixed from the card's rules, checked on calibration only).
@@ -280,12 +280,17 @@ def _stem(word: str) -> str:
 
 
 def _is_echo(reply: str, prompt: str) -> bool:
-    """The reply says back what the prompt said: few content words the prompt did not have."""
+    """The reply says back what the prompt said: few content words the prompt did not have.
+    Code the prompt does not show counts as new, token by token: "`while read -r l || [ -n "$l" ]`
+    pega a última linha" to "e a última linha?" brings a command, and rewritten code an answer."""
     said = {_stem(w) for w in content_words(prompt)}
-    mine = [_stem(w) for w in content_words(reply)]
-    if len(mine) < 2 or not said:
+    shown = {" ".join(span) for span in code_spans(prompt)}
+    mine = [_stem(w) not in said for w in content_words(reply)] + [
+        " ".join(span) not in shown for span in code_spans(reply) for _ in span
+    ]
+    if len(mine) < 2 or not (said or shown):
         return False
-    new = sum(w not in said for w in mine)
+    new = sum(mine)
     return new / len(mine) < ECHO_NEW_SHARE
 
 

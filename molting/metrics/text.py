@@ -33,10 +33,15 @@ def code_as_word(text: str) -> str:
     return _URL.sub(CODE_WORD, _INLINE.sub(CODE_WORD, _FENCED.sub("\n", text)))
 
 
+def code_spans(text: str) -> list[list[str]]:
+    """The whitespace-separated tokens of each code span and fenced block, one list per span."""
+    spans = _FENCED.findall(text) + _INLINE.findall(_FENCED.sub(" ", text))
+    return [span.strip("`").split() for span in spans]
+
+
 def code_tokens(text: str) -> list[str]:
     """Whitespace-separated tokens inside code spans and fenced blocks: `git reset --soft` → 3."""
-    spans = _FENCED.findall(text) + _INLINE.findall(_FENCED.sub(" ", text))
-    return [t for span in spans for t in span.strip("`").split()]
+    return [t for span in code_spans(text) for t in span]
 
 
 def sentences(text: str) -> list[str]:
