@@ -18,7 +18,16 @@ from molting.metrics.fluency import (
     variety_markers,
 )
 from molting.metrics.language import LanguageIdentifier
-from molting.metrics.variety import DICTIONARIES, PortugueseDictionaries, enclisis, word_evidence
+from molting.metrics.variety import (
+    DICTIONARIES,
+    USAGE_CLIP,
+    USAGE_FILE,
+    PortugueseDictionaries,
+    enclisis,
+    usage_logodds,
+    usage_table,
+    word_evidence,
+)
 
 _ALL_LANGDETECT = (
     "af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv "
@@ -341,6 +350,94 @@ VARIETY_AUC_FLOOR = {
     "tests/data/helena/validation/new_author2_pt.jsonl": 0.833,
     "tests/data/helena/validation/new_author3_pt.jsonl": 0.866,
 }
+
+
+# The variety part of fluency (marker factor × word usage), same files: measured 2026-12-07 with
+# the usage table (USAGE_FREE 0, USAGE_HALF 6, chosen on the development files and the personas'
+# training replies), rounded down. The Marina file belongs to the persona-init bundle.
+VARIETY_PART_AUC_FLOOR = {
+    "tests/data/metric_dev/claudio_calibration_prompts.jsonl": 1.0,
+    "tests/data/metric_dev/helena_calibration_prompts.jsonl": 1.0,
+    "fixtures/claudio/validation/new_author_pt.jsonl": 0.956,
+    "fixtures/claudio/validation/new_author2_pt.jsonl": 0.998,
+    "fixtures/claudio/validation/new_author3_pt.jsonl": 0.968,
+    "tests/data/helena/validation/new_author2_pt.jsonl": 0.862,
+    "tests/data/helena/validation/new_author3_pt.jsonl": 0.924,
+    "tests/data/marina/validation/new_author_pt.jsonl": 0.970,
+}
+
+
+def _br_eu(path):
+    from conftest import ROOT
+
+    rows = [r for r in read_jsonl(ROOT / path) if r.get("lang", "pt") == "pt"]
+    if "marina" in path:  # its rows name prompts, not languages: its Portuguese file
+        rows = read_jsonl(ROOT / path)
+    br = [
+        variety_markers(r["reply"])
+        for r in rows
+        if r["category"] in ("in_voice_one", "in_voice_none")
+    ]
+    eu = [variety_markers(r["reply"]) for r in rows if r["category"] == "european_pt"]
+    assert len(br) >= 20 and len(eu) >= 12
+    return br, eu
+
+
+@pytest.mark.parametrize("path", sorted(VARIETY_PART_AUC_FLOOR))
+def test_word_usage_tells_brazilian_replies_from_european_rewrites(path):
+    from molting.metrics.calibration import auc
+
+    br, eu = _br_eu(path)
+    part = [v.factor * v.usage_factor for v in br], [v.factor * v.usage_factor for v in eu]
+    assert auc(*part) >= VARIETY_PART_AUC_FLOOR[path], auc(*part)
+    assert sum(p < 0.75 for p in part[0]) <= 1  # measured: 0 or 1 per file
+
+
+@pytest.mark.parametrize(
+    ("text", "side"),
+    [
+        ("A equipa arrendou um sítio perto da estação de comboios.", "eu"),
+        ("Guarda o ficheiro antes de desligares o ecrã do telemóvel.", "eu"),
+        ("A gente alugou um lugar perto da estação de trem.", "br"),
+        ("Salva o arquivo antes de desligar a tela do celular, tá?", "br"),
+    ],
+)
+def test_word_usage_leans_the_way_each_variety_speaks(text, side):
+    assert (usage_logodds(text) > 0) == (side == "eu"), usage_logodds(text)
+
+
+def test_word_usage_ignores_names_code_and_unknown_words():
+    assert usage_logodds("Roda `ficheiro equipa telemóvel` no Comboio.") == usage_logodds(
+        "Roda no."
+    )
+    assert usage_logodds("xyzzyq plomb") == 0.0
+
+
+def test_the_usage_table_is_licensed_bounded_and_portuguese_only():
+    head = USAGE_FILE.read_text(encoding="utf-8").splitlines()[:4]
+    assert any("CC BY-SA 4.0" in line for line in head)
+    table = usage_table()
+    assert len(table) > 10_000
+    assert all(abs(v) <= USAGE_CLIP for v in table.values())
+    assert all(w.isalpha() and w == w.lower() and len(w) >= 3 for w in table)
+    assert "time" not in table and "site" not in table  # English words read otherwise in code talk
+
+
+def test_a_word_missing_from_one_list_counts_at_that_lists_cut_off():
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bvu", ROOT / "tools" / "build_variety_usage.py")
+    bvu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bvu)
+    pt = {"de": 1000, "rega": 20, "equipa": 300, "tablet": 50}
+    br = {"de": 1000, "equipe": 300, "pra": 400, "rara": 10}
+    rows = dict(bvu.build(pt, br))
+    # "rega" (20 in pt) is missing from pt_br, whose cut-off is 10: log(20/1370) - log(10/1710)
+    assert rows["rega"] == pytest.approx(0.915, abs=0.01)
+    assert rows["equipa"] == USAGE_CLIP and rows["pra"] < 0
+    assert "de" not in rows and "tablet" not in rows  # shared (under ±0.5); an English word
 
 
 @pytest.mark.parametrize("path", sorted(VARIETY_AUC_FLOOR))

@@ -86,7 +86,7 @@ def packaged(kind: str) -> tuple[dict, ...]:
 
 
 def packaged_fingerprint() -> str:
-    files = sorted(p for p in PACKAGED.rglob("*") if p.suffix in (".jsonl", ".yaml"))
+    files = sorted(p for p in PACKAGED.rglob("*") if p.suffix in (".jsonl", ".yaml", ".tsv"))
     return hashlib.sha256("".join(sha256_file(p) for p in files).encode()).hexdigest()[:16]
 
 

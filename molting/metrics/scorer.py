@@ -42,7 +42,7 @@ from molting.metrics.topicality import Competitor, TopicalAnchor, Topicality, st
 from molting.persona import Persona, Prompt
 from molting.text.patterns import normalize
 
-SCORER_VERSION = "2026.12.7.2"  # bump when a feature, weight or anchor rule changes; recalibrate
+SCORER_VERSION = "2026.12.7.3"  # bump when a feature, weight or anchor rule changes; recalibrate
 LANG_MATCH_MIN = 0.5  # at least half the prose (by words) in the prompt's language
 GENERIC_ANCHOR_SCORE = 2.0  # the calibration generic median maps here …
 # … and this quantile of calibration references maps to ANCHORED_MAX: the persona's own replies
@@ -427,20 +427,20 @@ def _raw_to_json(r: dict) -> dict:
     return out
 
 
+def _variety_from_json(d: dict) -> VarietyMarkers:
+    return VarietyMarkers(d["br"], d["eu"], tuple(d["found"]), d["usage"])
+
+
 def _raw_from_json(d: dict) -> dict:
 
     out = dict(d)
     out["agent_hits"] = tuple(d["agent_hits"])
     if d["variety"] is not None:
-        out["variety"] = VarietyMarkers(
-            d["variety"]["br"], d["variety"]["eu"], tuple(d["variety"]["found"])
-        )
+        out["variety"] = _variety_from_json(d["variety"])
     if d["fluency"] is not None:
         f = dict(d["fluency"])
         f["unknown"] = tuple(f["unknown"])
-        f["variety"] = VarietyMarkers(
-            f["variety"]["br"], f["variety"]["eu"], tuple(f["variety"]["found"])
-        )
+        f["variety"] = _variety_from_json(f["variety"])
         out["fluency"] = FluencyRaw(**f)
     return out
 

@@ -305,3 +305,37 @@ def word_evidence(
         for w, cap in prose_words(text)
         if (e := dictionaries.evidence(w)) is not None and not (cap and e.kind == "vocabulary")
     ]
+
+
+# ---------------------------------------------------------------- usage: two frequency lists
+
+USAGE_FILE = Path(__file__).with_name("data") / "variety_usage.tsv"
+USAGE_CLIP = 3.0  # log-odds a single word can weigh at most (20×): no word decides alone
+
+
+@lru_cache(maxsize=1)
+def usage_table() -> dict[str, float]:
+    """word → log(share in European) − log(share in Brazilian subtitles), from the packaged
+    table (tools/build_variety_usage.py: FrequencyWords' OpenSubtitles 2018 pt and pt_br lists)."""
+    try:
+        text = USAGE_FILE.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ModelError(
+            f"{USAGE_FILE}: the packaged variety usage table is unreadable ({err}); "
+            "reinstall molting"
+        ) from None
+    table = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            word, value = line.split("\t")
+            table[word] = float(value)
+    return table
+
+
+def usage_logodds(text: str) -> float:
+    """How much more European than Brazilian the prose's words are, summed over the words the
+    usage table knows (the naive-Bayes log-odds of the two varieties): "a equipa arrendou um
+    sítio" > 0, "a gente alugou um lugar pra equipe" < 0. Whole, lower-cased prose words only:
+    a capitalised word inside a sentence is a name, and words touching code are code."""
+    table = usage_table()
+    return float(sum(table.get(w, 0.0) for w, _ in prose_words(text)))
