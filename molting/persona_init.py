@@ -8,7 +8,8 @@ model's own replies are the "generic assistant" the fine-tune must move away fro
 2. detect each conversation's language from its user and assistant turns;
 3. split held-out conversations off the curated set by conversation, stratified by language,
    with no near-duplicate prompts across train / calibration / eval; each held-out prompt
-   carries the conversation so far and the persona's real reply as reference;
+   carries the conversation so far and the persona's real reply as reference (a reply that
+   opens with generic filler is no reference: its conversation stays in training);
 4. negatives: agent talk = the rejects; generic = the base model's greedy replies to the
    held-out prompts (cached like the gate's generations) plus the packaged generic set;
    off-topic = the persona's replies to the nearest other questions (built by the scorer);
@@ -53,6 +54,7 @@ from molting.io import (
     sha256_file,
     sha256_json,
 )
+from molting.metrics.agent import directness
 from molting.metrics.calibration import calibrate
 from molting.metrics.language import conversation_languages
 from molting.metrics.report import render
@@ -357,9 +359,13 @@ def split_conversations(
         rng.shuffle(pool)
         n_cal = _held_out_n(len(pool), opts.calibration_n)
         n_ev = 0 if user_eval else _held_out_n(len(pool), opts.eval_n)
-        cal += pool[:n_cal]
-        ev += pool[n_cal : n_cal + n_ev]
+        # a reply that opens with generic filler ("Great question!") is no reference for the
+        # voice: its conversation stays training data (curation kept it), the split is unmoved
+        cal += [c for c in pool[:n_cal] if _is_reference(c)]
+        ev += [c for c in pool[n_cal : n_cal + n_ev] if _is_reference(c)]
+        train += [c for c in pool[: n_cal + n_ev] if not _is_reference(c)]
         train += pool[n_cal + n_ev :]
+    _check_held_out(cal, ev, langs, languages, user_eval)
     held_eval = [_last_user(c) for c in ev] + [p.prompt for p in user_eval or []]
     ev_index = NearDuplicates(held_eval)
     kept_cal = [c for c in cal if ev_index.find(_last_user(c)) is None]
@@ -379,6 +385,36 @@ def split_conversations(
         dropped,
         held_eval + [_last_user(c) for c in kept_cal],
     )
+
+
+def _is_reference(c: Conversation) -> bool:
+    """The conversation's last persona reply can stand for the voice: it answers first, with
+    no generic-assistant preamble (curation keeps such replies: they are not agent talk)."""
+    last = next(t.content for t in reversed(c.turns) if t.role == "assistant")
+    return directness(last).direct
+
+
+def _check_held_out(
+    cal: list[Conversation],
+    ev: list[Conversation],
+    langs: dict[str, str],
+    languages: tuple[str, ...],
+    user_eval: list[Prompt] | None,
+) -> None:
+    """Refuse when leaving out the filler references leaves a held-out split too small."""
+    splits = [("calibration", cal)] + ([] if user_eval else [("eval", ev)])
+    short = [
+        f"{name} {lang}: {n}"
+        for name, cs in splits
+        for lang in languages
+        if (n := sum(langs[c.id] == lang for c in cs)) < MIN_HELD_OUT_PER_LANGUAGE
+    ]
+    if short:
+        raise Refusal(
+            f"too few held-out replies in the persona's voice ({', '.join(short)}; need "
+            f"{MIN_HELD_OUT_PER_LANGUAGE} each): many replies open with generic filler "
+            '("Great question!"). Add more of the persona\'s own direct replies.'
+        )
 
 
 def _held_out_n(n: int, wanted: int | None) -> int:

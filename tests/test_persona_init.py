@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,13 @@ from molting.io import sha256_file
 from molting.metrics.language import LanguageIdentifier, text_language
 from molting.metrics.text import NearDuplicates
 from molting.persona import load_persona
-from molting.persona_init import InitOptions, Refusal, held_out_prompt, init_bundle
+from molting.persona_init import (
+    InitOptions,
+    Refusal,
+    held_out_prompt,
+    init_bundle,
+    split_conversations,
+)
 
 
 def test_language_comes_from_what_people_wrote_not_the_system_prompt():
@@ -47,6 +54,32 @@ def test_a_held_out_prompt_carries_the_conversation_so_far():
     p = held_out_prompt(Conversation(0, "c7", tuple(Turn(r, c) for r, c in turns)), "en")
     assert (p.id, p.system, p.prompt, p.reference) == ("c7", "Be brief.", "q2", "a2")
     assert p.history == (("user", "q1"), ("assistant", "a1"))
+
+
+def _convs(n: int, filler: set[int]) -> list[Conversation]:
+    def reply(i):
+        opening = "Great question! There are several factors to consider. " if i in filler else ""
+        return f"{opening}Use option {i}: it is the one that fits."
+
+    return [
+        Conversation(
+            i,
+            f"c{i}",
+            (Turn("user", f"question number {i} about topic {i}"), Turn("assistant", reply(i))),
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_reply_that_opens_with_filler_is_never_a_reference_and_moves_nothing_else():
+    langs = {f"c{i}": "en" for i in range(60)}
+    opts = InitOptions(dataset=Path("d.json"), card=Path("c.yaml"), eval_n=8, calibration_n=8)
+    clean = split_conversations(_convs(60, set()), langs, ("en",), opts)
+    held = [c.id for c in clean.calibration + clean.eval]
+    filler = {int(held[0][1:]), int(held[-1][1:])}
+    split = split_conversations(_convs(60, filler), langs, ("en",), opts)
+    assert [c.id for c in split.calibration + split.eval] == held[1:-1]
+    assert {f"c{i}" for i in filler} <= {c.id for c in split.train}
 
 
 def test_a_small_persona_is_refused_with_what_is_missing(tmp_path, capsys):
