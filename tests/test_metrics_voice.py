@@ -171,6 +171,11 @@ def test_names_are_in_no_language(lang_id, reply):
     assert lang_id.share(reply, "pt", ("en", "pt")) == 1.0
 
 
+def test_prose_that_is_mostly_names_is_judged_whole(lang_id):
+    loop = 'Alejandro: "Alejandro: "Alejandro: "Alejandro: "Alejandro: "Alejandro: "Alejandro: "'
+    assert lang_id.share(loop * 2, "pt", ("en", "pt")) == 0.0
+
+
 def test_english_around_names_is_still_english(lang_id):
     reply = "Use GitHub Actions if the code lives on GitHub, and GitLab CI if it lives on GitLab."
     assert lang_id.share(reply, "pt", ("en", "pt")) == 0.0

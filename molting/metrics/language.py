@@ -33,6 +33,7 @@ LONG_SENTENCE_WORDS = 8  # a sentence this long in another persona language is r
 JUDGED_SENTENCE_WORDS = (
     4  # shorter sentences ("Roda `make`.", "Pronto.") say nothing about their language
 )
+NAMES_AT_MOST = 0.5  # taking names out must leave at least this share of the prose's words
 _WORD_START = re.compile(r"(?<![\w'’-])[^\W\d_][\w'’-]*")
 _ENGLISH_I = re.compile(r"I(?:['’](?:m|ll|ve|d))?")
 
@@ -42,7 +43,7 @@ def without_names(prose: str) -> str:
     ("Actions", "Postgres", "CI"), or any word with a capital inside ("GitHub"), names a
     product, a place or a person, and a name is in no language. "GitHub Actions se o código tá
     no GitHub" reads as Spanish with the names and as Portuguese without them. English "I"
-    stays; prose that is only names is kept whole.
+    stays; prose that is mostly names ("Alejandro: Alejandro: …") is kept whole.
 
     >>> " ".join(without_names("Use GitLab CI se tá no GitLab.").split())
     'Use se tá no .'
@@ -63,7 +64,8 @@ def without_names(prose: str) -> str:
 
         kept.append(_WORD_START.sub(name_out, sentence))
     masked = "\n".join(kept)
-    return masked if words(masked) else prose
+    # names around prose are noise; names that are most of it are all there is to judge
+    return masked if len(words(masked)) >= NAMES_AT_MOST * len(words(prose)) else prose
 
 
 class LanguageIdentifier:
