@@ -80,6 +80,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_persona_init.py
 	$(BIN)/python bench/bench_voice_lm.py
+	$(BIN)/python bench/bench_closers.py
 
 fixture: $(STAMP)
 	$(BIN)/python fixtures/claudio/build_fixture.py

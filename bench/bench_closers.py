@@ -12,8 +12,9 @@ language, with and without them:
 - validation (report only): other voices' same-prompt replies reaching 8.5, AUC own vs other,
   new authors' in-voice replies reaching 8.5 (bench_validity's measures).
 
-Nothing is written outside the report: the fits live in a temporary cache, and the library's
-style model is untouched. Marina's bundle is the one `python bench/bench_validity.py` builds.
+Nothing is written but the report: the fits live in a temporary cache and the library's style
+model is untouched. Marina's bundle is the one `python bench/bench_validity.py` builds under
+output/ (built here the same way when it is missing).
 
 Usage: python bench/bench_closers.py [--report reports/STYLE_CLOSERS.md]
 """
@@ -131,8 +132,7 @@ def main() -> int:
     args = ap.parse_args()
     marina = ROOT / "output" / "validity" / "marina"
     if not (marina / "persona.yaml").is_file():
-        print(f"{marina}: no bundle; run `python bench/bench_validity.py` first", file=sys.stderr)
-        return 2
+        BV.build_marina(marina)
     claudio, helena = ROOT / "fixtures" / "claudio", ROOT / "tests" / "data" / "helena"
     bundles = {
         "claudio": (claudio, claudio / "validation"),
