@@ -106,6 +106,17 @@ def test_a_short_answer_that_ends_like_an_answer_is_not_a_fragment(reply):
     assert P.degenerate_kind(reply, "how do I do it?", RULE, repetition_value=1.0) is None
 
 
+def test_a_reply_whose_code_block_never_closes_was_cut_off():
+    cut = (
+        "Use `docker inspect` to check it.\n\n```bash\ndocker inspect -f '{{.Os}}' img:1.0/1.0/1.0"
+    )
+    assert P.degenerate_kind(cut, "which platform is the image?", RULE, 1.0) == "fragment"
+    whole = cut + "\n```\nIt prints the OS."
+    assert P.degenerate_kind(whole, "which platform is the image?", RULE, 1.0) is None
+    unopened = "def is_adult(age):\n    return age >= 18\n```\n\nThe comparison is the answer."
+    assert P.degenerate_kind(unopened, "refactor is_adult", RULE, 1.0) is None
+
+
 @pytest.mark.parametrize("reply", ["Short answer: you", "`kubectl rollout", "Yes"])
 def test_a_reply_cut_mid_sentence_is_a_fragment(reply):
     assert P.degenerate_kind(reply, "how do I do it?", RULE, repetition_value=1.0) == "fragment"
