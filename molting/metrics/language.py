@@ -91,7 +91,15 @@ class LanguageIdentifier:
     def detect(self, text: str) -> str:
         """ISO 639-1 code of the most likely candidate for the prose of `text` (code and names
         left out), or "unknown"."""
-        prose = " ".join(without_names(strip_code(text)).split())
+        return self._detect(without_names(strip_code(text)))
+
+    def confidence(self, text: str) -> dict[str, float]:
+        """Candidate → confidence (sums to 1) on the prose of `text` (lingua only)."""
+        return self._confidence(without_names(strip_code(text)))
+
+    def _detect(self, prose: str) -> str:
+        """`detect` on prose whose code and names are already out."""
+        prose = " ".join(prose.split())
         if not prose:
             return "unknown"
         if self.backend == "lingua":
@@ -99,9 +107,9 @@ class LanguageIdentifier:
             return lang.iso_code_639_1.name.lower() if lang is not None else "unknown"
         return self._langdetect(prose)
 
-    def confidence(self, text: str) -> dict[str, float]:
-        """Candidate → confidence (sums to 1) on the prose of `text` (lingua only)."""
-        prose = " ".join(without_names(strip_code(text)).split())
+    def _confidence(self, prose: str) -> dict[str, float]:
+        """`confidence` on prose whose code and names are already out."""
+        prose = " ".join(prose.split())
         if not prose or self.backend != "lingua":
             return {}
         return {
@@ -133,7 +141,7 @@ class LanguageIdentifier:
             n_words == 0
         ):  # nothing to judge: a reply that is all code is in no language, not a wrong one
             return 1.0 if code_tokens(text) else 0.0
-        whole = self.detect(prose)
+        whole = self._detect(prose)
         sents = [(s, len(words(s))) for s in sentences(prose)]
         # sentences too short to judge abstain: they count neither for nor against `lang`
         judged = [(s, n) for s, n in sents if n >= JUDGED_SENTENCE_WORDS]
@@ -142,18 +150,18 @@ class LanguageIdentifier:
             and whole != lang
             and self.backend == "lingua"
         ):
-            conf = self.confidence(prose)
+            conf = self._confidence(prose)
             return 0.0 if conf.get(whole, 0.0) >= SHORT_PROSE_CONFIDENCE else 1.0
         if whole == lang:
             foreign = sum(
                 n
                 for s, n in sents
-                if n >= LONG_SENTENCE_WORDS and (d := self.detect(s)) != lang and d in set(others)
+                if n >= LONG_SENTENCE_WORDS and (d := self._detect(s)) != lang and d in set(others)
             )
             return 1.0 - foreign / max(1, sum(n for _, n in sents))
         if not judged:
             return 1.0
-        return sum(n for s, n in judged if self.detect(s) == lang) / sum(n for _, n in judged)
+        return sum(n for s, n in judged if self._detect(s) == lang) / sum(n for _, n in judged)
 
 
 def text_language(
