@@ -361,10 +361,10 @@ def split_conversations(
         n_ev = 0 if user_eval else _held_out_n(len(pool), opts.eval_n)
         # a reply that opens with generic filler ("Great question!") is no reference for the
         # voice: its conversation stays training data (curation kept it), the split is unmoved
-        cal += [c for c in pool[:n_cal] if _is_reference(c)]
-        ev += [c for c in pool[n_cal : n_cal + n_ev] if _is_reference(c)]
-        train += [c for c in pool[: n_cal + n_ev] if not _is_reference(c)]
-        train += pool[n_cal + n_ev :]
+        usable = [_is_reference(c) for c in pool[: n_cal + n_ev]]
+        cal += [c for c, ok in zip(pool[:n_cal], usable) if ok]
+        ev += [c for c, ok in zip(pool[n_cal : n_cal + n_ev], usable[n_cal:]) if ok]
+        train += [c for c, ok in zip(pool, usable) if not ok] + pool[n_cal + n_ev :]
     _check_held_out(cal, ev, langs, languages, user_eval)
     held_eval = [_last_user(c) for c in ev] + [p.prompt for p in user_eval or []]
     ev_index = NearDuplicates(held_eval)
@@ -390,8 +390,7 @@ def split_conversations(
 def _is_reference(c: Conversation) -> bool:
     """The conversation's last persona reply can stand for the voice: it answers first, with
     no generic-assistant preamble (curation keeps such replies: they are not agent talk)."""
-    last = next(t.content for t in reversed(c.turns) if t.role == "assistant")
-    return directness(last).direct
+    return directness(c.assistant_turns()[-1][1]).direct
 
 
 def _check_held_out(
