@@ -79,15 +79,17 @@ def build_marina(out: Path) -> Path:
 
 def validation_rows(persona: Persona, folder: Path) -> list[tuple[Prompt, dict]]:
     """Every validation row with its held-out prompt; rows whose prompt the bundle does not hold
-    out (persona init leaves out references that open with generic filler) are counted in
-    `unplaced` and left out."""
+    out (persona init leaves out references that open with generic filler) are left out, and
+    `unplaced` counts them."""
     by_id = {p.id: p for p in persona.eval_prompts() + persona.calibration_prompts()}
     rows = [r for f in sorted(folder.glob("*.jsonl")) for r in read_jsonl(f)]
-    unplaced[persona.name] = sum(r["prompt_id"] not in by_id for r in rows)
     return [(by_id[r["prompt_id"]], r) for r in rows if r["prompt_id"] in by_id]
 
 
-unplaced: dict[str, int] = {}
+def unplaced(persona: Persona, folder: Path) -> int:
+    """How many validation rows `validation_rows` leaves out."""
+    rows = sum(len(read_jsonl(f)) for f in folder.glob("*.jsonl"))
+    return rows - len(validation_rows(persona, folder))
 
 
 def measure(name: str, persona: Persona, validation: Path, others: dict[str, Persona]) -> dict:
@@ -281,10 +283,10 @@ def main() -> int:
             "",
             "Own = the eval references and the new authors' in-voice replies. "
             + "".join(
-                f"{n} {name} validation rows answer prompts the bundle no longer holds out "
-                "(their reference opened with generic filler) and are left out. "
-                for name, n in unplaced.items()
-                if n
+                f"{n} {personas[name].name} validation rows answer prompts the bundle no longer "
+                "holds out (their reference opened with generic filler) and are left out. "
+                for name, (_, folder) in bundles.items()
+                if (n := unplaced(personas[name], folder))
             ),
             "",
             "### The gate's verdict on whole sets",

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from molting.io import write_text_atomic  # noqa: E402
-from molting.metrics.variety import USAGE_CLIP, USAGE_FILE  # noqa: E402
+from molting.metrics.variety import DICTIONARIES, USAGE_CLIP, USAGE_FILE  # noqa: E402
 
 MIN_ABS = 0.5
 _WORD = re.compile(r"[^\W\d_]{3,}")
@@ -48,9 +48,7 @@ def read_counts(path: Path) -> dict[str, int]:
 
 
 def build(pt: dict[str, int], br: dict[str, int]) -> list[tuple[str, float]]:
-    from spellchecker import SpellChecker
-
-    english = SpellChecker(language="en").word_frequency.dictionary
+    english = DICTIONARIES.english  # the list the dictionaries' evidence leaves out too
     total_pt, total_br = sum(pt.values()), sum(br.values())
     floor_pt, floor_br = min(pt.values()), min(br.values())
     rows = []
