@@ -105,7 +105,7 @@ def test_reference_portuguese_is_fluent_and_european_rewrites_are_not(result):
     assert result.fluency["european_pt"] <= 6.0
 
 
-@pytest.mark.parametrize("kind", ["loop", "shuffled", "garbled", "repeat_tail"])
+@pytest.mark.parametrize("kind", ["loop", "shuffled", "garbled", "repeat_sentence"])
 def test_word_salad_and_repetition_score_at_most_3(result, kind):
     assert result.fluency[kind] <= 3.0
 

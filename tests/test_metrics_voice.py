@@ -150,6 +150,27 @@ def test_saying_back_the_prompt_or_its_code_is_still_an_echo(reply, prompt):
     assert P.degenerate_kind(reply, prompt, RULE, repetition_value=1.0) == "echo"
 
 
+def test_a_sentence_said_twice_word_for_word_is_a_loop():
+    loop = (
+        "The `DATABASE_URL` is the key. `postgres://user:pass@localhost:5432` is the default. "
+        "`postgres://user:pass@localhost:5432` is the one you want. "
+        "`Postgres://user:pass@localhost:5432`  is the ONE you want."
+    )
+    assert P.degenerate_kind(loop, "which URL do I use?", RULE, repetition_value=1.0) == "loop"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Yes. Yes. Take the day off.",  # a short sentence said twice is emphasis
+        "Run `make test`. Then run `make test` again with `CI=true`.",  # same words, a new sentence
+        "Bora: `git stash`. Depois, `git stash pop`. Pronto, `git stash` e `git stash pop`.",
+    ],
+)
+def test_repeating_words_or_a_short_sentence_is_not_a_loop(reply):
+    assert P.degenerate_kind(reply, "how do I do it?", RULE, repetition_value=1.0) is None
+
+
 def test_code_tokens_count_as_words_of_a_reply():
     assert P.reply_length("Run `git reset --soft HEAD~1` now.") == 6
 

@@ -57,7 +57,7 @@ FLUENCY_SETS = (
     "loop",
     "shuffled",
     "garbled",
-    "repeat_tail",
+    "repeat_sentence",
     "wrong_language",
 )
 VALIDATION_DIR = "validation"
@@ -213,7 +213,7 @@ def _fit_fluency(scorer: Scorer, pt: list[Prompt]) -> dict[str, Anchor | None]:
         return {"lexical": None, "repetition": None, "syntax": None}
     flu = {
         k: [r["fluency"] for r in scorer.raw(pt, [_reply(p, k) for p in pt])]
-        for k in ("reference", "garbled", "repeat_tail", "shuffled")
+        for k in ("reference", "garbled", "repeat_sentence", "shuffled")
     }
 
     def q(xs, p):
@@ -225,9 +225,9 @@ def _fit_fluency(scorer: Scorer, pt: list[Prompt]) -> dict[str, Anchor | None]:
             q([f.known_rate for f in flu["garbled"]], 0.5),
             q([f.known_rate for f in ref], FLUENT_QUANTILE),
         ),
-        # the mildest built degeneration (the last sentence said three more times) marks 0
+        # the mildest built degeneration (the longest sentence said three more times) marks 0
         "repetition": Anchor(
-            q([f.repetition for f in flu["repeat_tail"]], 0.5),
+            q([f.repetition for f in flu["repeat_sentence"]], 0.5),
             q([f.repetition for f in ref], FLUENT_QUANTILE),
         ),
         "syntax": Anchor(

@@ -8,7 +8,7 @@ text), so every persona gets the same kinds of controls without hand work:
 - near_miss: the persona's reply to the nearest OTHER question (same subject, other question);
 - far: the reference of an unrelated prompt of the same language (half the split away);
 - wrong_language: a reference in another of the persona's languages;
-- loop / shuffled / garbled / repeat_tail / fragment: degenerate text made from the reference.
+- loop / shuffled / garbled / repeat_sentence / fragment: degenerate text made from the reference.
 
     >>> loop(Prompt("x", "pt", "?", "Olha só: usa um pool de conexões.")).split()[:6]
     ['Olha', 'só:', 'usa', 'um,', 'Olha', 'só:']
@@ -153,10 +153,13 @@ def garbled(prompt: Prompt) -> str:
     )
 
 
-def repeat_tail(prompt: Prompt) -> str:
-    """The reference, then its own last sentence three more times (the mildest loop)."""
-    last = sentences(prompt.reference)[-1]
-    return " ".join([prompt.reference] + [last] * 3)
+def repeat_sentence(prompt: Prompt) -> str:
+    """The reference, then its own longest sentence three more times (the mildest loop). The
+    longest, not the last: a persona who closes with "Faz sentido?" would otherwise get a loop
+    so mild that ordinary parallel phrasing ("erro tipo I é…; erro tipo II é…") fell under it
+    and lost all fluency credit."""
+    longest = max(sentences(prompt.reference), key=len)
+    return " ".join([prompt.reference] + [longest] * 3)
 
 
 def fragment(prompt: Prompt) -> str:

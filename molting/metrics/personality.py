@@ -33,7 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from molting.metrics.text import STOPWORDS, code_spans, code_tokens, content_words, words
+from molting.metrics.text import (
+    STOPWORDS,
+    code_spans,
+    code_tokens,
+    content_words,
+    sentences,
+    words,
+)
 from molting.text.patterns import normalize
 
 # Weights of the base score (fixed from the card's rules, checked on calibration only).
@@ -82,6 +89,12 @@ FRAGMENT_SHARE = (
 ECHO_NEW_SHARE = 0.34  # an echo brings fewer than a third of new content words to the prompt's
 LOOP_MIN_CHARS = 80  # compression needs some text to say anything
 LOOP_RATIO_MARGIN = 0.7  # a loop compresses to < 70% of the persona's most compressible reply
+# A sentence of this many words and code tokens said twice, word for word, is a loop however
+# short the reply: none of 4,181 human-written replies in the repository (the three personas'
+# datasets, the validation and development sets, the packaged impostor and generic sets) does it,
+# and a generation that does ("`postgres://…` is the one you want." twice) compresses too little
+# for the ratio and repeats too few words for fluency's repetition to see it.
+REPEATED_SENTENCE_MIN = 4
 
 
 def signature_regex(expressions: list[str]) -> re.Pattern[str] | None:
@@ -273,11 +286,27 @@ def degenerate_kind(
         return "fragment"
     if _is_echo(reply, prompt):
         return "echo"
-    if repetition_value < 0.5 or (
-        len(reply) >= LOOP_MIN_CHARS and compression_ratio(reply) < rule.loop_ratio
+    if (
+        repetition_value < 0.5
+        or (len(reply) >= LOOP_MIN_CHARS and compression_ratio(reply) < rule.loop_ratio)
+        or repeats_a_sentence(reply)
     ):
         return "loop"
     return None
+
+
+def repeats_a_sentence(reply: str) -> bool:
+    """A sentence of REPEATED_SENTENCE_MIN words and code tokens or more occurs twice, word for
+    word (case, accents and spacing aside): `"`x` is it. `x` is the one. `x` is the one."` → True."""
+    seen = set()
+    for sentence in sentences(reply):
+        if reply_length(sentence) < REPEATED_SENTENCE_MIN:
+            continue
+        key = " ".join(normalize(sentence).split())
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
 
 
 def _stem(word: str) -> str:
