@@ -297,7 +297,7 @@ def degenerate_kind(
 
 def repeats_a_sentence(reply: str) -> bool:
     """A sentence of REPEATED_SENTENCE_MIN words and code tokens or more occurs twice, word for
-    word (case, accents and spacing aside): `"`x` is it. `x` is the one. `x` is the one."` → True."""
+    word (case, accents and spacing aside): "`x` is it. `x` is the one. `x` is the one." → True."""
     seen = set()
     for sentence in sentences(reply):
         if reply_length(sentence) < REPEATED_SENTENCE_MIN:
