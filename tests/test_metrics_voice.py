@@ -117,7 +117,16 @@ def test_a_reply_whose_code_block_never_closes_was_cut_off():
     assert P.degenerate_kind(unopened, "refactor is_adult", RULE, 1.0) is None
 
 
-@pytest.mark.parametrize("reply", ["Short answer: you", "`kubectl rollout", "Yes"])
+def test_a_reply_that_leaves_inline_code_open_was_cut_off():
+    cut = "Lê o ambiente do processo com `sudo cat /proc/$(pgrep -f api)/environ | tr"
+    assert P.degenerate_kind(cut, "como vejo as variáveis do processo?", RULE, 1.0) == "fragment"
+    whole = cut + " '\\0' '\\n'` e procura a variável."
+    assert P.degenerate_kind(whole, "como vejo as variáveis do processo?", RULE, 1.0) is None
+
+
+@pytest.mark.parametrize(
+    "reply", ["Short answer: you", "`kubectl rollout", "Yes", "Jeito mais simples:", "Do this;"]
+)
 def test_a_reply_cut_mid_sentence_is_a_fragment(reply):
     assert P.degenerate_kind(reply, "how do I do it?", RULE, repetition_value=1.0) == "fragment"
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import CLAUDIO, TEST_DATA
 from molting.cli import main
 from molting.data import Conversation, Turn, load_dataset
-from molting.io import sha256_file
+from molting.io import read_jsonl, sha256_file
 from molting.metrics.language import LanguageIdentifier, text_language
 from molting.metrics.text import NearDuplicates
 from molting.persona import load_persona
@@ -278,3 +278,101 @@ def test_overwrite_swaps_the_new_bundle_in_and_removes_only_the_old_one(tmp_path
     assert (old / "persona.yaml").read_text() == "new card" and not (old / "negatives").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".b.old", "b"]
     assert (tmp_path / ".b.old/mine.txt").read_text() == "mine"
+
+
+# ------------------------------------------ hard gates, from both sides, on a persona-init bundle
+
+CORRECT = ("in_voice_one", "in_voice_none", "terse")
+
+
+@pytest.fixture(scope="module")
+def marina(tmp_path_factory):
+    """Marina's bundle, built by persona init alone from her raw dataset and card (no base-model
+    replies, to keep the test fast: the split, and so the held-out prompts, are the same), and
+    the replies new authors wrote to her held-out prompts in voice or tersely (correct answers)."""
+    from molting.metrics import Scorer
+
+    src = TEST_DATA / "marina"
+    opts = InitOptions(
+        dataset=src / "raw.json",
+        card=src / "persona.yaml",
+        generic_from_base=False,
+        accept_weak_voice=True,
+    )
+    bundle = init_bundle(
+        tmp_path_factory.mktemp("marina") / "bundle", opts, progress=lambda s: None
+    ).bundle
+    persona = load_persona(bundle)
+    by_id = {p.id: p for p in persona.eval_prompts() + persona.calibration_prompts()}
+    rows = [
+        (by_id[r["prompt_id"]], r["reply"])
+        for f in sorted((src / "validation").glob("*.jsonl"))
+        for r in read_jsonl(f)
+        if r["category"] in CORRECT and r["prompt_id"] in by_id
+    ]
+    return Scorer.load(persona), rows
+
+
+def test_hard_gates_spare_new_authors_correct_replies_on_a_persona_init_bundle(marina):
+    """Target: ≤ 1 in 50 of the persona's own correct replies zeroed. No fragment, echo, loop or
+    wrong-language gate zeroes one (measured: 0 of 222); the off-topic gate zeroes 5 (a short
+    follow-up answer judged against a single reference), held at that level."""
+    scorer, rows = marina
+    scores = scorer.score([p for p, _ in rows], [r for _, r in rows])
+    assert len(rows) >= 200
+    hard = [s for s in scores if {"degenerate", "wrong_language"} & set(s.gates)]
+    assert not hard, [(s.id, s.gates, s.parts["degenerate"]) for s in hard]
+    zeroed = [s for s in scores if s.personality == 0.0]
+    assert len(zeroed) <= 5 and all(s.gates == ("off_topic",) for s in zeroed), zeroed
+
+
+def _made_degenerate(kind: str, rows: list) -> list:
+    """The same correct replies made into what each hard gate is for."""
+    from molting.metrics.language import SHORT_PROSE_WORDS
+    from molting.metrics.personality import REPEATED_SENTENCE_MIN, reply_length
+    from molting.metrics.text import sentences, words
+
+    if kind == "fragment":  # cut after three words, mid-sentence or before the announced code
+        cut = [(p, " ".join(r.split()[:3])) for p, r in rows if "`" not in " ".join(r.split()[:3])]
+        return [(p, c) for p, c in cut if c[-1] not in ".!?…)]\"'”»"]
+    if kind == "echo":  # the prompt said back
+        return [(p, p.prompt) for p, _ in rows]
+    if kind == "loop":  # the longest sentence said once more, on a line of its own
+        out = []
+        for p, r in rows:
+            longest = max(sentences(r), key=len)
+            if reply_length(longest) >= REPEATED_SENTENCE_MIN:
+                out.append((p, f"{r}\n{longest}"))
+        return out
+    if kind == "wrong_language":  # an English reply to a Portuguese prompt, with prose enough to
+        # judge (shorter prose abstains unless the detector is confident: SHORT_PROSE_WORDS)
+        english = [r for p, r in rows if p.lang == "en" and len(words(r)) >= SHORT_PROSE_WORDS]
+        pt = [p for p, _ in rows if p.lang == "pt"]
+        return [(p, english[i % len(english)]) for i, p in enumerate(pt)]
+    # off_topic: each reply given to the prompt half the language's prompts away
+    out = []
+    for lang in ("en", "pt"):
+        items = [(p, r) for p, r in rows if p.lang == lang]
+        ids = sorted({p.id for p, _ in items})
+        first = {p.id: p for p, _ in items}
+        for p, r in items:
+            out.append((first[ids[(ids.index(p.id) + len(ids) // 2) % len(ids)]], r))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["fragment", "echo", "loop", "wrong_language", "off_topic"])
+def test_hard_gates_zero_the_same_replies_made_degenerate(marina, kind):
+    """Measured: every made-degenerate reply is gated and zeroed (fragment 125, echo 222, loop
+    220, wrong language 108); the off-topic gate, a graded one, gates all 222 and zeroes 220,
+    and is asked for 95%."""
+    scorer, rows = marina
+    made = _made_degenerate(kind, rows)
+    assert len(made) >= 50
+    scores = scorer.score([p for p, _ in made], [r for _, r in made])
+    gate = "degenerate" if kind in ("fragment", "echo", "loop") else kind
+    gated = [s for s in scores if gate in s.gates]
+    if kind == "off_topic":
+        assert len(gated) >= 0.95 * len(made), (len(gated), len(made))
+    else:
+        missed = [(s.id, s.gates, s.parts["degenerate"]) for s in scores if s not in gated]
+        assert not missed and all(s.personality == 0.0 for s in scores), missed

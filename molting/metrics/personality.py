@@ -82,7 +82,9 @@ STYLE_C = 4.0  # inverse regularisation of the style classifier (sklearn's C)
 # Degenerate outputs (gate "degenerate"): fragments, echoes of the prompt, loops.
 FRAGMENT_FLOOR = 3  # never fewer words than this, whatever the persona's replies look like
 FRAGMENT_MIN = 2  # a single word is a fragment even with a full stop
-COMPLETE_ENDINGS = ".!?…)]\"'`”»:;"  # a colon or semicolon ends a reply that shows code below it
+# A colon or a semicolon announces more: none of 4,181 human-written replies in the repository ends
+# with one, and "Jeito mais simples:" with nothing after it is a reply cut before its code.
+COMPLETE_ENDINGS = ".!?…)]\"'`”»"
 FRAGMENT_SHARE = (
     0.4  # … else a reply shorter than 40% of the persona's short (q0.05) replies is a fragment
 )
@@ -270,19 +272,29 @@ def is_complete(reply: str) -> bool:
     return bool(tail) and (tail[-1] in COMPLETE_ENDINGS or tail.endswith("```"))
 
 
+_CLOSED_FENCE = re.compile(r"```.*?```", re.DOTALL)
+
+
+def open_code(reply: str) -> bool:
+    """The reply leaves code open: an odd number of fences, or, outside fenced blocks, an odd
+    number of backticks ("`sudo cat /proc/$(pgrep"). None of 4,181 human-written replies in the
+    repository does either."""
+    return bool(reply.count("```") % 2) or _CLOSED_FENCE.sub(" ", reply).count("`") % 2 == 1
+
+
 def degenerate_kind(
     reply: str, prompt: str, rule: DegenerateRule, repetition_value: float
 ) -> str | None:
     """'fragment', 'echo', 'loop' or None. `repetition_value` is fluency.repetition(reply).value.
     A short reply is a fragment only when it stops mid-sentence: "Happy birthday." and
-    "`git branch --show-current`." are whole answers. A reply of any length that stops inside a
-    fenced code block (an odd number of fences, no ending) was cut off mid-answer, as a
+    "`git branch --show-current`." are whole answers. A reply of any length that stops inside
+    code (a fence or an inline span left open, no ending) was cut off mid-answer, as a
     generation is at its token limit; none of 4,521 human-written replies in the repository's
     datasets and validation sets has an odd number of fences."""
     n = reply_length(reply)
     if n < FRAGMENT_MIN or (n < rule.min_words and not is_complete(reply)):
         return "fragment"
-    if reply.count("```") % 2 and not is_complete(reply):  # cut off inside a code block
+    if open_code(reply) and not is_complete(reply):  # cut off inside code
         return "fragment"
     if _is_echo(reply, prompt):
         return "echo"
