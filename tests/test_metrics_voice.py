@@ -88,6 +88,35 @@ def test_the_personas_own_catchphrases_are_never_foreign():
     assert not own & {s.lower() for s in I.foreign_signatures(persona)}
 
 
+def test_the_shape_of_a_reply_sees_how_it_ends_and_never_its_catchphrases():
+    rx = P.signature_regex(["Em resumo:", "Faz sentido?"])
+    style = P.StyleClassifier(rx)
+    ends = P.SHAPE_NAMES.index("ends_with_question")
+    asks = P.shape_features(style.prep_shape("Use a mediana. Qual é o tamanho da amostra?"))
+    masked = style.prep_shape("Em resumo: use a mediana.\nFaz sentido?")
+    assert asks[ends] == 1.0 and masked == "Use a mediana."
+    assert P.shape_features(masked)[ends] == 0.0  # a catchphrase question earns no shape credit
+    assert len(P.shape_features("")) == len(P.SHAPE_NAMES)
+
+
+def test_a_stored_style_model_scores_as_the_fitted_one():
+    texts = [
+        "Use a mediana. Qual é o seu caso?",
+        "Média engana com outlier. Quer ver um exemplo?",
+        "Regressão logística serve. Quantas classes você tem?",
+        "Use `git stash` and move on!",
+        "Certainly! Here are several options to consider.",
+        "Run `make test` — done!",
+    ]
+    labels = [1, 1, 1, 0, 0, 0]
+    fitted = P.StyleClassifier(None).fit(texts * 2, labels * 2)
+    assert "ends_with_question" in fitted.shape.habits()  # every persona reply asks back
+    meta, arrays = fitted.state()
+    stored = P.StyleClassifier.from_state(None, meta, arrays)
+    probe = ["A mediana resolve. Faz sentido pra você?", "Just `rm -rf build` and retry!"]
+    assert stored.proba(probe) == pytest.approx(fitted.proba(probe))
+
+
 # ------------------------------------------------------------ hard gates abstain on weak evidence
 
 RULE = P.DegenerateRule(min_words=14, loop_ratio=0.45)

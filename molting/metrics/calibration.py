@@ -335,6 +335,7 @@ class CalibrationResult:
     discriminant: dict[str, dict[str, float]] = field(
         default_factory=dict
     )  # lang → own vs unseen voices
+    shape_habits: list[str] = field(default_factory=list)  # the shape features the style reads
 
     def validation_checks(
         self, validation: dict | None = None
@@ -555,6 +556,7 @@ def calibrate(
             **{f"conversations_{k}": v for k, v in sorted(train.conversation_langs.items())},
         ),
         timings=dict(fit_s=round(t_fit, 1), eval_s=round(time.perf_counter() - t1, 1)),
+        shape_habits=scorer.style.shape.habits(),
         **ev,
     )
 

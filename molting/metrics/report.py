@@ -137,7 +137,11 @@ def _discriminant_table(r: CalibrationResult) -> str:
         f"q{S.IMPOSTOR_QUANTILE} sits between the generic "
         f"median and the references' q{S.REFERENCE_QUANTILE} and is mapped to "
         f"{S.IMPOSTOR_ANCHOR_SCORE}; where it does not, the persona is not told apart from other "
-        "voices and a passing gate does not prove this voice."
+        "voices and a passing gate does not prove this voice.\n\n"
+        f"Shape habits the style model reads (each alone tells the persona's training replies "
+        f"from the negatives with AUC ≥ {P.SHAPE_HABIT_AUC} or ≤ {1 - P.SHAPE_HABIT_AUC:.1f}): "
+        + (", ".join(f"`{h}`" for h in r.shape_habits) or "none")
+        + "."
     )
 
 
