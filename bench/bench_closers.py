@@ -132,7 +132,7 @@ def main() -> int:
     args = ap.parse_args()
     marina = ROOT / "output" / "validity" / "marina"
     if not (marina / "persona.yaml").is_file():
-        BV.build_marina(marina)
+        BV.build_from_raw("marina", marina)
     claudio, helena = ROOT / "fixtures" / "claudio", ROOT / "tests" / "data" / "helena"
     bundles = {
         "claudio": (claudio, claudio / "validation"),

@@ -1,8 +1,8 @@
 """Discriminant validity across personas: is the personality score *this* persona's?
 
-Three personas: two hand-built bundles (fixtures/claudio, tests/data/helena) and one built only
-by `molting persona init` from a raw dataset and a card (tests/data/marina, into
-output/validity/marina; reused while its inputs are unchanged). On each persona's metric:
+Four personas: two hand-built bundles (fixtures/claudio, tests/data/helena) and two built only by
+`molting persona init` from a raw dataset and a card (tests/data/marina and tests/data/renata,
+into output/validity/NAME, rebuilt on every run). On each persona's metric:
 
 - own: the eval split's references (the persona's held-out replies) and in-voice replies by new
   authors who saw only the card and the prompts (validation/*: in_voice_one, in_voice_none);
@@ -46,12 +46,15 @@ THRESHOLD = 8.5
 MARKER = "<!-- cross-persona validity: bench/bench_validity.py -->"
 OWN = ("in_voice_one", "in_voice_none")
 CORRECT = ("in_voice_one", "in_voice_none", "terse")
+# personas whose bundle only `molting persona init` builds: tests/data/NAME → label
+FROM_RAW = {"marina": "Marina", "renata": "Renata"}
 
 
-def build_marina(out: Path) -> Path:
-    """The third persona's bundle, built afresh by `molting persona init` alone (the base model's
-    replies come from the generation cache after the first run)."""
-    src = ROOT / "tests" / "data" / "marina"
+def build_from_raw(name: str, out: Path) -> Path:
+    """A persona's bundle, built afresh by `molting persona init` alone from tests/data/NAME (its
+    raw dataset and card; the base model's replies come from the generation cache after the
+    first run)."""
+    src = ROOT / "tests" / "data" / name
     cmd = [
         sys.executable,
         "-m",
@@ -240,10 +243,12 @@ def table(results: dict[str, dict]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", default=str(ROOT / "reports" / "METRICS_CALIBRATION.md"))
-    ap.add_argument("--marina", default=str(ROOT / "output" / "validity" / "marina"))
+    ap.add_argument(
+        "--out", default=str(ROOT / "output" / "validity"), help="where persona init builds"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
-    marina = build_marina(Path(args.marina))
+    built = {name: build_from_raw(name, Path(args.out) / name) for name in FROM_RAW}
     bundles = {
         "Cláudio (hand-built)": (
             ROOT / "fixtures" / "claudio",
@@ -253,7 +258,10 @@ def main() -> int:
             ROOT / "tests" / "data" / "helena",
             ROOT / "tests" / "data" / "helena" / "validation",
         ),
-        "Marina (persona init)": (marina, ROOT / "tests" / "data" / "marina" / "validation"),
+        **{
+            f"{label} (persona init)": (built[name], ROOT / "tests" / "data" / name / "validation")
+            for name, label in FROM_RAW.items()
+        },
     }
     personas = {k: load_persona(root) for k, (root, _) in bundles.items()}
     cal = calibrate(personas["Cláudio (hand-built)"], THRESHOLD)
@@ -268,8 +276,9 @@ def main() -> int:
             "## Across personas: other voices, new authors, hard gates",
             "",
             "Measured by `python bench/bench_validity.py` "
-            "(Marina's bundle built by `molting persona init "
-            "tests/data/marina` alone). "
+            "(the bundles of "
+            + " and ".join(f"{label} (tests/data/{name})" for name, label in FROM_RAW.items())
+            + " built by `molting persona init` from their raw dataset and card alone). "
             "Every reply here was written by someone who never saw the training data "
             "(tests/data/other_voices/ has the other voices' cards); "
             "none of it is used to fit or tune the metric "

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_validity import OWN, build_marina, validation_rows  # noqa: E402
+from bench_validity import OWN, build_from_raw, validation_rows  # noqa: E402
 
 from molting.io import read_yaml_mapping, write_text_atomic  # noqa: E402
 from molting.metrics import Scorer  # noqa: E402
@@ -280,7 +280,7 @@ def main() -> int:
     args = ap.parse_args()
     marina = PERSONAS["Marina (persona init)"][0]
     if not (marina / "init.json").is_file():
-        build_marina(marina)
+        build_from_raw("marina", marina)
     personas = {k: load_persona(root) for k, (root, _) in PERSONAS.items()}
     table, times = [], []
     for name in personas:

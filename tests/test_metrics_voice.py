@@ -241,6 +241,16 @@ def test_names_are_in_no_language(lang_id, reply):
     assert lang_id.share(reply, "pt", ("en", "pt")) == 1.0
 
 
+def test_identifiers_outside_backticks_are_in_no_language(lang_id):
+    reply = "Ship an App Bundle and set `abiFilters` to arm64-v8a and armeabi-v7a."
+    assert lang_id.share(reply, "en", ("en", "pt")) == 1.0  # read as Italian with them
+    reply_pt = (
+        "Gera um App Bundle e põe `abiFilters` com arm64-v8a e armeabi-v7a, assim a loja entrega "
+        "só a biblioteca certa pra cada celular."
+    )
+    assert lang_id.share(reply_pt, "en", ("en", "pt")) == 0.0  # still Portuguese, not English
+
+
 def test_prose_that_is_mostly_names_is_judged_whole(lang_id):
     loop = 'Alejandro: "Alejandro: "Alejandro: "Alejandro: "Alejandro: "Alejandro: "Alejandro: "'
     assert lang_id.share(loop * 2, "pt", ("en", "pt")) == 0.0

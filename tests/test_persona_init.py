@@ -285,14 +285,24 @@ def test_overwrite_swaps_the_new_bundle_in_and_removes_only_the_old_one(tmp_path
 CORRECT = ("in_voice_one", "in_voice_none", "terse")
 
 
-@pytest.fixture(scope="module")
-def marina(tmp_path_factory):
-    """Marina's bundle, built by persona init alone from her raw dataset and card (no base-model
-    replies, to keep the test fast: the split, and so the held-out prompts, are the same), and
-    the replies new authors wrote to her held-out prompts in voice or tersely (correct answers)."""
+# Correct replies the off-topic gate zeroes, measured on each persona-init bundle: short
+# follow-up and small-talk answers judged against a single reference (target ≤ 1 in 50)
+OFF_TOPIC_ZEROED = {"marina": 5, "renata": 7}
+
+
+@pytest.fixture(
+    scope="module",
+    # Renata's build and checks run with the slow tests (`make test-slow`, which CI runs too)
+    params=["marina", pytest.param("renata", marks=pytest.mark.slow)],
+)
+def built_from_raw(request, tmp_path_factory):
+    """A persona's bundle (Marina, Renata), built by persona init alone from the raw dataset and
+    card (no base-model replies, to keep the test fast: the split, and so the held-out prompts,
+    are the same), and the replies new authors wrote to its held-out prompts in voice or tersely
+    (correct answers)."""
     from molting.metrics import Scorer
 
-    src = TEST_DATA / "marina"
+    src = TEST_DATA / request.param
     opts = InitOptions(
         dataset=src / "raw.json",
         card=src / "persona.yaml",
@@ -300,7 +310,7 @@ def marina(tmp_path_factory):
         accept_weak_voice=True,
     )
     bundle = init_bundle(
-        tmp_path_factory.mktemp("marina") / "bundle", opts, progress=lambda s: None
+        tmp_path_factory.mktemp(request.param) / "bundle", opts, progress=lambda s: None
     ).bundle
     persona = load_persona(bundle)
     by_id = {p.id: p for p in persona.eval_prompts() + persona.calibration_prompts()}
@@ -310,27 +320,28 @@ def marina(tmp_path_factory):
         for r in read_jsonl(f)
         if r["category"] in CORRECT and r["prompt_id"] in by_id
     ]
-    return Scorer.load(persona), rows
+    return request.param, Scorer.load(persona), rows
 
 
-def test_hard_gates_spare_new_authors_correct_replies_on_a_persona_init_bundle(marina):
+def test_hard_gates_spare_new_authors_correct_replies_on_a_persona_init_bundle(built_from_raw):
     """Target: ≤ 1 in 50 of the persona's own correct replies zeroed. No fragment, echo, loop or
-    wrong-language gate zeroes one (measured: 0 of 222); the off-topic gate zeroes 5 (a short
-    follow-up answer judged against a single reference), held at that level."""
-    scorer, rows = marina
+    wrong-language gate zeroes one (measured: 0 of Marina's 222, 0 of Renata's 102); the
+    off-topic gate zeroes OFF_TOPIC_ZEROED, held at that level."""
+    name, scorer, rows = built_from_raw
     scores = scorer.score([p for p, _ in rows], [r for _, r in rows])
-    assert len(rows) >= 200
+    assert len(rows) >= 100
     hard = [s for s in scores if {"degenerate", "wrong_language"} & set(s.gates)]
     assert not hard, [(s.id, s.gates, s.parts["degenerate"]) for s in hard]
     zeroed = [s for s in scores if s.personality == 0.0]
-    assert len(zeroed) <= 5 and all(s.gates == ("off_topic",) for s in zeroed), zeroed
+    assert len(zeroed) <= OFF_TOPIC_ZEROED[name], zeroed
+    assert all(s.gates == ("off_topic",) for s in zeroed), zeroed
 
 
 def _made_degenerate(kind: str, rows: list) -> list:
     """The same correct replies made into what each hard gate is for."""
-    from molting.metrics.language import SHORT_PROSE_WORDS
+    from molting.metrics.language import SHORT_PROSE_WORDS, without_names
     from molting.metrics.personality import REPEATED_SENTENCE_MIN, reply_length
-    from molting.metrics.text import sentences, words
+    from molting.metrics.text import sentences, strip_code, words
 
     if kind == "fragment":  # cut after three words, mid-sentence or before the announced code
         cut = [(p, " ".join(r.split()[:3])) for p, r in rows if "`" not in " ".join(r.split()[:3])]
@@ -345,8 +356,13 @@ def _made_degenerate(kind: str, rows: list) -> list:
                 out.append((p, f"{r}\n{longest}"))
         return out
     if kind == "wrong_language":  # an English reply to a Portuguese prompt, with prose enough to
-        # judge (shorter prose abstains unless the detector is confident: SHORT_PROSE_WORDS)
-        english = [r for p, r in rows if p.lang == "en" and len(words(r)) >= SHORT_PROSE_WORDS]
+        # judge once names and code are out (shorter prose abstains unless the detector is
+        # confident: SHORT_PROSE_WORDS)
+        english = [
+            r
+            for p, r in rows
+            if p.lang == "en" and len(words(without_names(strip_code(r)))) >= SHORT_PROSE_WORDS
+        ]
         pt = [p for p, _ in rows if p.lang == "pt"]
         return [(p, english[i % len(english)]) for i, p in enumerate(pt)]
     # off_topic: each reply given to the prompt half the language's prompts away
@@ -361,13 +377,14 @@ def _made_degenerate(kind: str, rows: list) -> list:
 
 
 @pytest.mark.parametrize("kind", ["fragment", "echo", "loop", "wrong_language", "off_topic"])
-def test_hard_gates_zero_the_same_replies_made_degenerate(marina, kind):
-    """Measured: every made-degenerate reply is gated and zeroed (fragment 125, echo 222, loop
-    220, wrong language 108); the off-topic gate, a graded one, gates all 222 and zeroes 220,
-    and is asked for 95%."""
-    scorer, rows = marina
+def test_hard_gates_zero_the_same_replies_made_degenerate(built_from_raw, kind):
+    """Measured on Marina's bundle: every made-degenerate reply is gated and zeroed (fragment
+    125, echo 222, loop 220, wrong language 108); the off-topic gate, a graded one, gates all 222
+    and zeroes 220, and is asked for 95%. Renata's: fragment 91, echo 102, loop 102, wrong
+    language 51, off topic 101 of 102 gated."""
+    _, scorer, rows = built_from_raw
     made = _made_degenerate(kind, rows)
-    assert len(made) >= 50
+    assert len(made) >= 30
     scores = scorer.score([p for p, _ in made], [r for _, r in made])
     gate = "degenerate" if kind in ("fragment", "echo", "loop") else kind
     gated = [s for s in scores if gate in s.gates]

@@ -39,11 +39,12 @@ _ENGLISH_I = re.compile(r"I(?:['’](?:m|ll|ve|d))?")
 
 
 def without_names(prose: str) -> str:
-    """The prose with its names taken out: a capitalised word that does not open its sentence
-    ("Actions", "Postgres", "CI"), or any word with a capital inside ("GitHub"), names a
-    product, a place or a person, and a name is in no language. "GitHub Actions se o código tá
-    no GitHub" reads as Spanish with the names and as Portuguese without them. English "I"
-    stays; prose that is mostly names ("Alejandro: Alejandro: …") is kept whole.
+    """The prose with its names and identifiers taken out: a capitalised word that does not open
+    its sentence ("Actions", "Postgres", "CI"), or any word with a capital inside ("GitHub"),
+    names a product, a place or a person, a word with a digit in it ("arm64-v8a") is an
+    identifier written outside backticks, and neither is in any language. "GitHub Actions se o
+    código tá no GitHub" reads as Spanish with the names and as Portuguese without them. English
+    "I" stays; prose that is mostly names ("Alejandro: Alejandro: …") is kept whole.
 
     >>> " ".join(without_names("Use GitLab CI se tá no GitLab.").split())
     'Use se tá no .'
@@ -56,6 +57,8 @@ def without_names(prose: str) -> str:
             nonlocal first
             word, opens = m.group(0), first
             first = False
+            if any(c.isdigit() for c in word):
+                return " "  # "arm64-v8a", "utf8", "x86_64": an identifier, in no language
             if _ENGLISH_I.fullmatch(word) or not word[0].isupper():
                 return word
             if opens and not any(c.isupper() for c in word[1:]):

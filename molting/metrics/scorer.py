@@ -42,7 +42,7 @@ from molting.metrics.topicality import Competitor, TopicalAnchor, Topicality, st
 from molting.persona import Persona, Prompt
 from molting.text.patterns import normalize
 
-SCORER_VERSION = "2026.12.7.9"  # bump when a feature, weight or anchor rule changes; recalibrate
+SCORER_VERSION = "2026.12.7.10"  # bump when a feature, weight or anchor rule changes; recalibrate
 LANG_MATCH_MIN = 0.5  # at least half the prose (by words) in the prompt's language
 GENERIC_ANCHOR_SCORE = 2.0  # the calibration generic median maps here …
 # … and this quantile of calibration references maps to ANCHORED_MAX: the persona's own replies
