@@ -194,13 +194,13 @@ def shape_features(text: str) -> list[float]:
     place), and the rate of marks a writer reaches for (!, —, (, :, ;, ?, commas), line breaks,
     pictographs, digits, a lower-case start. TF-IDF rows have unit length, so they say how a reply
     writes, never how long it is or where in it a mark falls."""
-    ws, code = words(text), code_tokens(text)
-    n_sent = max(1, len(sentences(text)))
+    ws, code, sents = words(text), code_tokens(text), sentences(text)
+    n_sent = max(1, len(sents))
     n_words = max(1, len(ws))
     stripped = text.strip()
     return [
         float(np.log1p(len(ws))),
-        float(np.log1p(len(sentences(text)))),
+        float(np.log1p(len(sents))),
         len(ws) / n_sent,
         len(code) / (len(code) + n_words),
         float("```" in text),
