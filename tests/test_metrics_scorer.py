@@ -307,7 +307,10 @@ def test_validity_on_a_second_persona():
 
 def test_other_voices_on_the_example_persona_are_held_where_they_are(validation):
     """Cláudio's metric does not tell him from other warm, direct engineers well (target: ≤ 10% of
-    other voices pass, AUC ≥ 0.9): held at the measured level so it cannot get worse unseen."""
+    other voices pass, AUC ≥ 0.9): held at the measured level so it cannot get worse unseen.
+    Scorer 2026.12.7.13 moved the EN level 0.71 → 0.73 (99 → 101 of 140) with no change to the
+    voice score: the retrieval model gives back topical credit that topicality had cut from
+    answers to open questions, theirs as the persona's own. Their voice never failed them."""
     row = validation["other_voice"]
-    assert row["en"]["pass_rate"] <= 0.71 and row["pt"]["pass_rate"] <= 0.60
+    assert row["en"]["pass_rate"] <= 0.73 and row["pt"]["pass_rate"] <= 0.60
     assert row["en"]["auc_own_vs_other"] >= 0.72 and row["pt"]["auc_own_vs_other"] >= 0.70

@@ -277,3 +277,114 @@ def test_a_reference_without_specifics_gives_no_topical_evidence():
         anchor.gate(0.0, -0.1, key_terms=MIN_KEY_TERMS - 1) == 0.0
     )  # closer to another answer: still cut
     assert anchor.gate(0.0, None, key_terms=MIN_KEY_TERMS) == 0.0
+
+
+# ---------------------------------------------------------------- does it answer this prompt?
+
+
+def test_the_retrieval_verdict_needs_both_its_parts():
+    import numpy as np
+
+    from molting.metrics.topicality import answers_prompt
+
+    assert answers_prompt(0.85, 0.84, np.array([0.80, 0.83]))
+    assert answers_prompt(0.85, 0.85, np.array([]))  # the reference itself; no other question
+    assert not answers_prompt(0.85, 0.86, np.array([0.80]))  # less relevant than the reference
+    assert not answers_prompt(0.85, 0.80, np.array([0.80, 0.86]))  # answers another question
+    assert not answers_prompt(0.85, 0.80, np.array([0.85]))  # a tie is no evidence
+
+
+def test_an_open_question_has_no_code_in_the_prompt_or_the_reference():
+    from molting.metrics.topicality import open_question
+
+    assert open_question("você tem algum hobby?", "Tenho! Surfo mal, mas com convicção.")
+    assert not open_question("Refactor: `def f(x): return x`", "Use a lambda.")
+    assert not open_question("How do I list files?", "`ls -la`, or `tree` for depth.")
+    assert not open_question("How do I list files?", "Run:\n```\nls -la\n```")
+
+
+def test_a_cut_reply_to_a_code_question_is_not_read_again(claudio, claudio_scorer):
+    """Sharing the reference's commands and code is the evidence there: an on-subject wrong
+    answer (the demo base model's, to ev-en-001) stays cut."""
+    p = next(p for p in claudio.eval_prompts() if p.id == "ev-en-001")
+    s = claudio_scorer.score_reply(
+        p,
+        "To fix this bug, you need to remove the `key` parameter from the `startswith` method: "
+        "`def delete_key_from_dict(settings, key): del settings[key]`.",
+    )
+    assert s.parts["topical"] < 1 and s.parts["answers_prompt"] is None, s.parts
+
+
+def test_the_retriever_is_multilingual_and_gives_the_same_bytes_in_any_batch(tmp_path):
+    from molting.metrics.embeddings import Retriever
+
+    r = Retriever(cache=tmp_path / "r.sqlite")
+    q = r.questions(["você tem algum hobby fora da programação?", "how do I undo a git commit?"])
+    texts = [
+        "Tenho sim: surfo mal e cozinho bem, feijoada todo sábado.",
+        "Use `git reset --soft HEAD~1`: the commit goes, the changes stay staged.",
+    ]
+    a = r.answers(texts)
+    assert a.shape == (2, 384) and (a @ q.T).argmax(1).tolist() == [0, 1]
+    fresh = Retriever(cache=False)
+    assert fresh.answers(texts[::-1])[::-1].tobytes() == a.tobytes()
+    assert Retriever(cache=tmp_path / "r.sqlite").answers(texts).tobytes() == a.tobytes()
+
+
+@pytest.fixture(scope="module")
+def small_talk(claudio, claudio_scorer):
+    by_id = {p.id: p for p in claudio.eval_prompts()}
+    rows = [(by_id[i], reply) for i, reply in ON_TOPIC + OFF_TOPIC]
+    return claudio_scorer.score([p for p, _ in rows], [r for _, r in rows])
+
+
+# Replies to the bundle's small-talk prompts, in voice: an answer that shares few of the
+# reference's specifics (the reference tells of the light over the bay in Floripa) and is closer
+# to the persona's answer about coffee, and answers to a neighbouring question in the same voice.
+# The lexical measures cut them all; the retrieval model gives the first back.
+ON_TOPIC = [
+    (
+        "ev-en-013",
+        "Morning, definitely. I do my deep work before lunch while Slack is quiet, and every "
+        "bug I've written after midnight came back to haunt me. And you?",
+    ),
+]
+OFF_TOPIC = [
+    (
+        "ev-en-013",
+        "Coffee, always: a strong cafezinho before standup and never a third cup after 3 p.m.",
+    ),
+    (
+        "ev-en-013",
+        "Seven hours, minimum. I learned the hard way that a tired brain writes bugs that a "
+        "rested one has to fix the next morning.",
+    ),
+    (
+        "ev-pt-015",
+        "Bloqueia na agenda como reunião, terça e quinta às 18h30. Se ficar pra quando sobrar "
+        "tempo, não sobra.",
+    ),
+    (
+        "ev-en-014",
+        "I tried building one once: a Pong clone in Pygame that ate a whole holiday. Game dev "
+        "is hard, everything runs sixty times a second.",
+    ),
+]
+
+
+def test_small_talk_answered_in_voice_is_on_topic(small_talk):
+    for s in small_talk[: len(ON_TOPIC)]:
+        assert s.parts["answers_prompt"] is True, s.parts  # asked: the lexical measures cut it
+        assert s.parts["topical"] == 1.0 and "off_topic" not in s.gates, s.parts
+
+
+def test_an_answer_to_a_neighbouring_question_stays_off_topic(small_talk):
+    for s in small_talk[len(ON_TOPIC) :]:
+        assert s.parts["answers_prompt"] is False and "off_topic" in s.gates, s.parts
+
+
+def test_a_reply_another_hard_gate_zeroes_is_not_read_again(claudio, claudio_scorer):
+    p = next(p for p in claudio.eval_prompts() if p.id == "ev-en-013")
+    s = claudio_scorer.score_reply(p, "Morning, definitely. I do my deep")  # cut mid-sentence
+    assert s.parts["degenerate"] == "fragment" and s.parts["topical"] < 1, s.parts
+    assert s.parts["answers_prompt"] is None, s.parts

@@ -286,8 +286,10 @@ CORRECT = ("in_voice_one", "in_voice_none", "terse")
 
 
 # Correct replies the off-topic gate zeroes, measured on each persona-init bundle: short
-# follow-up and small-talk answers judged against a single reference (target ≤ 1 in 50)
-OFF_TOPIC_ZEROED = {"marina": 5, "renata": 7}
+# follow-up and small-talk answers judged against a single reference (target ≤ 1 in 50). Scorer
+# 2026.12.7.13 asks a multilingual retrieval model too (topicality's docstring): 5 → 4 of Marina's
+# 222 and 7 → 6 of Renata's 102
+OFF_TOPIC_ZEROED = {"marina": 4, "renata": 6}
 
 
 @pytest.fixture(

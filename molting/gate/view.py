@@ -151,6 +151,13 @@ def _fmt(v: float | None, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
+# the retrieval model's verdict on a reply the lexical measures cut (None: it was not asked)
+ANSWERS = {
+    True: "; the retrieval model finds it answers this prompt",
+    False: "; the retrieval model does not find it answers this prompt",
+}
+
+
 def named_parts(s: Any, nearest: str | None) -> list[tuple[str, str]]:
     """The parts a reader asks for first: style, topicality and its nearest competing question,
     language share, variety markers, degenerate kind, agent-pattern ids."""
@@ -167,7 +174,8 @@ def named_parts(s: Any, nearest: str | None) -> list[tuple[str, str]]:
             "topicality",
             f"credit {_fmt(_num(p, 'topical'), '.2f')} (similarity to the reference "
             f"{_fmt(_num(p, 'topical_similarity'), '.2f')}, margin "
-            f"{_fmt(_num(p, 'topical_margin'), '+.2f')})",
+            f"{_fmt(_num(p, 'topical_margin'), '+.2f')}"
+            f"{ANSWERS.get(p.get('answers_prompt'), '')})",
         ),
         ("nearest competing question", nearest or "–"),
         (
@@ -196,7 +204,7 @@ def why(s: Any, nearest: str | None) -> str:
             )
             reasons.append(
                 f"off topic: topical credit {_fmt(_num(p, 'topical'), '.2f')}, margin "
-                f"{_fmt(margin, '+.2f')}{closer}"
+                f"{_fmt(margin, '+.2f')}{closer}{ANSWERS.get(p.get('answers_prompt'), '')}"
             )
         elif g == "wrong_language":
             share = _num(p, "in_language")

@@ -21,7 +21,7 @@ from molting.io import read_json
 from molting.metrics import personality as P
 from molting.metrics import state
 from molting.metrics.agent import directness
-from molting.metrics.embeddings import Encoder
+from molting.metrics.embeddings import Encoder, Retriever
 from molting.metrics.fitdata import TrainSplit, packaged, packaged_fingerprint, train_split
 from molting.metrics.fluency import (
     Anchor,
@@ -38,11 +38,23 @@ from molting.metrics.fluency import (
 from molting.metrics.impostors import foreign_signatures
 from molting.metrics.language import LanguageIdentifier
 from molting.metrics.text import STOPWORDS, words
-from molting.metrics.topicality import Competitor, TopicalAnchor, Topicality, stems
+from molting.metrics.topicality import (
+    PARAPHRASE,
+    Competitor,
+    TopicalAnchor,
+    Topicality,
+    answers_prompt,
+    open_question,
+    stems,
+)
 from molting.persona import Persona, Prompt
 from molting.text.patterns import normalize
 
-SCORER_VERSION = "2026.12.7.10"  # bump when a feature, weight or anchor rule changes; recalibrate
+SCORER_VERSION = "2026.12.7.13"  # bump when a feature, weight or anchor rule changes; recalibrate
+# Gates that fail a reply whatever its topic: zeroed (degenerate, wrong language) or cut to a
+# tenth (agent talk: at most 1 of 10). The retrieval model, 0.1 s a reply on a small CPU, is not
+# asked about them (16 of the 178 replies it would read in Cláudio's validation sets).
+FAILED_BY = frozenset({"degenerate", "wrong_language", "agent_talk"})
 LANG_MATCH_MIN = 0.5  # at least half the prose (by words) in the prompt's language
 GENERIC_ANCHOR_SCORE = 2.0  # the calibration generic median maps here …
 # … and this quantile of calibration references maps to ANCHORED_MAX: the persona's own replies
@@ -225,6 +237,10 @@ class Scorer:
             self._encoder = Encoder()
         return self._encoder
 
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever()
+
     @classmethod
     def load(cls, persona: Persona, **kw) -> Scorer:
         """The scorer with the bundle's anchors (refusing anchors that no longer fit the bundle),
@@ -307,6 +323,33 @@ class Scorer:
         """MiniLM cosine of every prompt with every other question (embeddings cached on disk)."""
         return self.encoder.encode(prompts) @ self.encoder.encode(others).T
 
+    def answers(self, prompts: list[Prompt], replies: list[str]) -> list[bool]:
+        """Per reply, does the retrieval model find it answering its prompt (`answers_prompt`)
+        against the persona's reference and the questions of the topicality competitors in its
+        language (paraphrases of the prompt, and the prompt itself, left out)?"""
+        out = [False] * len(replies)
+        for lang in sorted({p.lang for p in prompts}):
+            idx = [i for i, p in enumerate(prompts) if p.lang == lang]
+            others = sorted({c.prompt for c in self.topicality.competitors if c.lang == lang})
+            mine = [prompts[i].prompt for i in idx]
+            q = self.retriever.questions(mine)
+            given = self.retriever.answers([replies[i] for i in idx])
+            own = np.einsum("ij,ij->i", given, q)
+            reference = np.einsum(
+                "ij,ij->i", self.retriever.answers([prompts[i].reference or "" for i in idx]), q
+            )
+            rest = np.zeros((len(idx), len(others)))
+            keep = np.zeros((len(idx), len(others)), dtype=bool)
+            if others:
+                paraphrase = self._prompt_similarity(mine, others) >= PARAPHRASE
+                keep = ~paraphrase & (np.array(others)[None, :] != np.array(mine)[:, None])
+                rest = given @ self.retriever.questions(others).T
+            for row, i in enumerate(idx):
+                out[i] = answers_prompt(
+                    float(own[row]), float(reference[row]), rest[row][keep[row]]
+                )
+        return out
+
     def raw_cached(self, prompts: list[Prompt], replies: list[str]) -> list[dict]:
         """raw(), reusing stored measurements of the same reply to the same prompt."""
         if self.measured is None:
@@ -335,13 +378,30 @@ class Scorer:
             a.topical[p.lang].gate(r["topical"], r["topical_margin"], len(stems(p.reference)))
             for p, r in zip(prompts, raws)
         ]
-        return [
-            self.from_raw(p, text, r, t) for p, text, r, t in zip(prompts, replies, raws, topical)
+        out = [self.from_raw(p, x, r, t) for p, x, r, t in zip(prompts, replies, raws, topical)]
+        # the retrieval model reads only replies to open questions that the lexical measures cut
+        # (topicality's docstring), and not one another gate has already failed
+        cut = [
+            i
+            for i, (p, t) in enumerate(zip(prompts, topical))
+            if t < 1.0
+            and not FAILED_BY & set(out[i].gates)
+            and open_question(p.prompt, p.reference)
         ]
+        if cut:
+            found = self.answers([prompts[i] for i in cut], [replies[i] for i in cut])
+            for i, ok in zip(cut, found):
+                t = 1.0 if ok else topical[i]
+                out[i] = self.from_raw(prompts[i], replies[i], raws[i], t, answered=ok)
+        return out
 
-    def from_raw(self, p: Prompt, text: str, r: dict, topical: float) -> ReplyScores:
+    def from_raw(
+        self, p: Prompt, text: str, r: dict, topical: float, answered: bool | None = None
+    ) -> ReplyScores:
         """One reply's scores from its raw measurements and its topical factor (`score` gates
-        topicality against the reference; a caller without a reference passes 1)."""
+        topicality against the reference; a caller without a reference passes 1).
+        `answered`: the retrieval model's verdict (`answers_prompt`), where it was asked (None:
+        it was not)."""
         a = self.anchors
         base = P.base_score(r["style"], r["direct"])
         anchored = a.anchored(base, p.lang)
@@ -396,6 +456,7 @@ class Scorer:
                 topical=topical,
                 topical_similarity=r["topical"],
                 topical_margin=r["topical_margin"],
+                answers_prompt=answered,
                 signatures=r["signatures"],
                 foreign=r["foreign"],
                 agent_hits=r["agent_hits"],

@@ -42,6 +42,39 @@ same question is no evidence of answering another; nor is a competitor that is t
 (the calibration controls reuse the persona's answers as replies). With the margin doing that part,
 the on-topic anchor can sit where hand-written off-topic replies end (their OFF_TOPIC_HIGH quantile)
 instead of at near-paraphrases of the reference.
+
+Both measures read the reference's specifics, and an open question has none to share: asked
+"do you have a hobby?", the persona told of surfing, a new author of cooking and cycling, and
+that answer is closer to the persona's answer about making feijoada than to the reference. Such
+replies, in voice and correct, were the gate's largest source of zeroes (it made 22 of the 23
+zeroes of correct replies by new authors over four personas, most to small talk and follow-up
+questions). So a reply to an open question (no code in the prompt or in the reference:
+`open_question`) that the gate cuts is asked a second question (`answers_prompt`), by a
+multilingual retrieval model (multilingual-e5-small, `embeddings.Retriever`) that embeds
+questions and answers apart, so that an answer lies near the question it answers, in English and
+Portuguese alike: does the reply answer its prompt at least as well as the persona's reference
+does, and better than it answers any other question the persona answered (the competitors'
+questions, paraphrases of the prompt left out)? If so, it is on topic. No threshold to tune.
+Development sets (Cláudio's calibration prompts; replies cut below half credit): on-topic
+replies 17 → 12 of 248, hand-written off-topic ones 34 → 32 of 44 still cut. Validation
+(`bench/bench_validity.py`, four personas, read once): the persona's own correct replies zeroed
+23 → 19 of 958; hand-written off-topic replies to Cláudio's eval prompts keep their means (EN
+2.92 → 3.00, PT 1.88 → 1.94; target ≤ 4).
+
+Why only open questions: asked of every cut reply, the model also gave full credit to the demo
+models' on-subject but wrong code answers ("To fix this bug, remove the `key` parameter from
+`startswith`") and to a Portuguese reply looping on `print(line)` (base personality 1.25 →
+2.06): where the reference holds commands and code, sharing them is the evidence that counts.
+Asked of open questions only, it gives credit back to the candidate's small talk (games,
+movies, a move) and keeps "as a chatbot, I can't…" off topic (base 1.25 → 1.61, candidate
+0.85 → 1.78).
+
+The retrieval model alone is no topical gate: it ranks on-topic above off-topic replies to the
+same prompt less well than the lexical measures (AUC 0.82–0.85 for its relevance gain over the
+reference, against 0.93–0.96). Adding that gain into s (5 ×, chosen on the development sets)
+raised the pooled AUC of s from 0.92 / 0.93 to 0.95 / 0.95 (EN / PT, validation) but cost 2–3
+points of Cláudio's in-voice Portuguese pass rate, and the model would read every reply (5
+replies a second on one core): measured, not adopted.
 """
 
 from __future__ import annotations
@@ -53,7 +86,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from molting.metrics.text import content_words
+from molting.metrics.text import code_spans, content_words
 from molting.text.patterns import normalize
 
 STEM = 5  # "configura", "configuração", "configurado": one key term
@@ -73,6 +106,19 @@ MARGIN_SCALE = 0.1  # closer to another question's answer by this much: no topic
 # has no specifics for a reply to share: similarity to it is no evidence, so the gate abstains
 # and only the margin (closer to another question's answer) can cut.
 MIN_KEY_TERMS = 5
+
+
+def open_question(prompt: str, reference: str) -> bool:
+    """No code in the prompt or in the persona's answer to it: small talk, advice, opinions —
+    questions whose right answers need not share the reference's specifics."""
+    return not code_spans(prompt) and not code_spans(reference or "")
+
+
+def answers_prompt(own: float, reference: float, others: np.ndarray) -> bool:
+    """The retrieval model's verdict: the reply's relevance to its prompt (`own`) is at least the
+    persona's reference's (`reference`) and above its relevance to every other question
+    (`others`; none: that part holds)."""
+    return own >= reference and (len(others) == 0 or own > float(np.max(others)))
 
 
 def stems(text: str) -> set[str]:
@@ -250,7 +296,8 @@ class TopicalAnchor:
     def gate(self, s: float, margin: float | None = None, key_terms: int | None = None) -> float:
         """Credit in [0, 1] for similarity `s` to the reference, less when the reply is closer to
         another question's answer (`margin` < 0; None: no competitors, no penalty). With fewer
-        than MIN_KEY_TERMS `key_terms` in the reference, similarity is no evidence: full credit."""
+        than MIN_KEY_TERMS `key_terms` in the reference, similarity is no evidence: full credit.
+        (A reply cut here that `answers_prompt` gets full credit: the Scorer asks.)"""
         if key_terms is not None and key_terms < MIN_KEY_TERMS:
             g = 1.0
         elif self.high <= self.low:
