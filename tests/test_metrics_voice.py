@@ -200,6 +200,27 @@ def test_a_sentence_said_twice_word_for_word_is_a_loop():
 @pytest.mark.parametrize(
     "reply",
     [
+        # the demo candidate's ev-en-009
+        "`SELECT COUNT(*) FROM events WHERE event_id = 1;` is faster. "
+        "`SELECT COUNT(*) FROM events WHERE event_id = 1;` is faster too.",
+        "Usa o `git stash` antes de trocar de branch! E sempre usa o `git stash` antes de trocar "
+        "de branch.",
+    ],
+)
+def test_a_sentence_said_again_with_a_word_or_two_added_is_a_loop(reply):
+    assert P.degenerate_kind(reply, "which is faster?", RULE, repetition_value=1.0) == "loop"
+
+
+def test_a_sentence_taken_up_again_and_carried_further_is_not_a_loop():
+    reply = (
+        "`git status` shows what changed. `git status` shows what changed since your last commit."
+    )
+    assert P.degenerate_kind(reply, "what changed?", RULE, repetition_value=1.0) is None
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
         "Yes. Yes. Take the day off.",  # a short sentence said twice is emphasis
         "Run `make test`. Then run `make test` again with `CI=true`.",  # same words, a new sentence
         "Bora: `git stash`. Depois, `git stash pop`. Pronto, `git stash` e `git stash pop`.",

@@ -50,7 +50,7 @@ from molting.metrics.topicality import (
 from molting.persona import Persona, Prompt
 from molting.text.patterns import normalize
 
-SCORER_VERSION = "2026.12.7.13"  # bump when a feature, weight or anchor rule changes; recalibrate
+SCORER_VERSION = "2026.12.7.14"  # bump when a feature, weight or anchor rule changes; recalibrate
 # Gates that fail a reply whatever its topic: zeroed (degenerate, wrong language) or cut to a
 # tenth (agent talk: at most 1 of 10). The retrieval model, 0.1 s a reply on a small CPU, is not
 # asked about them (16 of the 178 replies it would read in Cláudio's validation sets).
