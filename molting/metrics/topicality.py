@@ -67,7 +67,7 @@ models' on-subject but wrong code answers ("To fix this bug, remove the `key` pa
 2.06): where the reference holds commands and code, sharing them is the evidence that counts.
 Asked of open questions only, it gives credit back to the candidate's small talk (games,
 movies, a move) and keeps "as a chatbot, I can't…" off topic (base 1.25 → 1.61, candidate
-0.85 → 1.78).
+0.85 → 1.78, then 1.64 once a near-repeated sentence counted as a loop).
 
 The retrieval model alone is no topical gate: it ranks on-topic above off-topic replies to the
 same prompt less well than the lexical measures (AUC 0.82–0.85 for its relevance gain over the
