@@ -242,6 +242,18 @@ def claudio_scorer(claudio):
 
 
 @pytest.fixture(scope="session")
+def helena_calibration():
+    """Helena's bundle (tests/data/helena) calibrated once per session against its committed fit,
+    anchors not written: the eval sets, the validation sets and discriminant validity in one."""
+    from molting.metrics import Scorer
+    from molting.metrics.calibration import calibrate
+    from molting.persona import load_persona
+
+    helena = load_persona(TEST_DATA / "helena")
+    return calibrate(helena, threshold=8.5, write_anchors=False, scorer=Scorer.load(helena))
+
+
+@pytest.fixture(scope="session")
 def smollm2_adapter(tmp_path_factory) -> Path:
     """A 2-step LoRA adapter on the offline default base (SmolLM2-135M), trained once per session
     on a few of Cláudio's conversations: the real-model path the gate and training tests share."""

@@ -55,7 +55,7 @@ from molting.io import (
     sha256_json,
 )
 from molting.metrics.agent import directness
-from molting.metrics.calibration import calibrate
+from molting.metrics.calibration import CalibrationResult, calibrate
 from molting.metrics.language import conversation_languages
 from molting.metrics.report import render
 from molting.metrics.text import NearDuplicates
@@ -596,6 +596,15 @@ def _calibrate(
     persona: Persona = load_persona(stage)
     r = calibrate(persona, threshold)
     (stage / "METRICS_CALIBRATION.md").write_text(render(r), encoding="utf-8")
+    return judge_validity(r, threshold, progress, accept_weak_voice)
+
+
+def judge_validity(
+    r: CalibrationResult, threshold: float, progress, accept_weak_voice: bool = False
+) -> dict[str, Any]:
+    """Refuse a bundle whose metric cannot tell the persona from generic replies, or from other
+    voices unless `accept_weak_voice` (then say so loudly); else the validity figures for
+    init.json."""
     aucs = r.auc["generic"]
     ref_pass = r.pass_rate["reference"]
     voice = {lg: d["auc"] for lg, d in r.discriminant.items()}

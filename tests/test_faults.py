@@ -56,6 +56,7 @@ class Case:
         default_factory=dict
     )  # environment for the run (None: unset)
     check: Callable[[Path], None] | None = None  # more assertions on the case dir afterwards
+    slow: bool = False  # a whole calibration or more: run by `make test-slow` (CI runs it too)
 
 
 def w(path: Path, text: str | bytes) -> Path:
@@ -924,6 +925,7 @@ OTHER = [
         0,
         "molting does not read the key 'catchphrase_note'; it stays in the card as written",
         changes=("bundle/anchors.json", "bundle/METRICS_CALIBRATION.md"),
+        slow=True,  # a full calibration (25 s): the card's warning itself is quick to reach
     ),
     Case(
         "report-missing",
@@ -1070,7 +1072,10 @@ def run_cli(case: Case, d: Path, capsys, monkeypatch) -> None:
         case.check(d)
 
 
-@pytest.mark.parametrize("case", CURATE + OTHER, ids=[c.id for c in CURATE + OTHER])
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.slow else []) for c in CURATE + OTHER],
+)
 def test_cli_faults(case, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a default output path lands in the case dir, where it is seen
     run_cli(case, tmp_path, capsys, monkeypatch)

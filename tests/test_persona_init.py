@@ -122,14 +122,15 @@ def built(tmp_path_factory):
 
 
 def test_a_voice_the_metric_cannot_tell_from_other_voices_is_refused_unless_accepted(
-    built, monkeypatch, tmp_path
+    built, monkeypatch
 ):
-    """The refusal logic on a copy of the built bundle, with the bar set out of reach (no float
-    near a line)."""
+    """The refusal logic on the built bundle's calibration, with the bar set out of reach (no
+    float near a line)."""
     import molting.persona_init as PI
+    from molting.metrics.calibration import calibrate
 
     _, _, result, _ = built
-    stage = shutil.copytree(result.bundle, tmp_path / "stage")
+    r = calibrate(load_persona(result.bundle), 8.5, write_anchors=False)
     monkeypatch.setattr(PI, "MIN_VOICE_AUC", 1.01)
     with pytest.raises(
         Refusal,
@@ -137,9 +138,9 @@ def test_a_voice_the_metric_cannot_tell_from_other_voices_is_refused_unless_acce
             "cannot be told apart from other voices.*negatives/impostor.jsonl.*--accept-weak-voice"
         ),
     ):
-        PI._calibrate(stage, 8.5, lambda s: None, accept_weak_voice=False)
+        PI.judge_validity(r, 8.5, lambda s: None, accept_weak_voice=False)
     lines: list[str] = []
-    validity = PI._calibrate(stage, 8.5, lines.append, accept_weak_voice=True)
+    validity = PI.judge_validity(r, 8.5, lines.append, accept_weak_voice=True)
     assert validity["weak_voice_accepted"] == ["en", "pt"] and any(
         "NOT TOLD APART" in line for line in lines
     )

@@ -33,6 +33,7 @@ import re
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -224,6 +225,24 @@ def shape_features(text: str) -> list[float]:
     ]
 
 
+# Calibration fits the style model several times on the same texts (cross-fitting) and scores them
+# again: a reply's shape and its text without signatures are computed once per process.
+SHAPE_MEMO = 1 << 15
+
+
+@lru_cache(maxsize=SHAPE_MEMO)
+def _prep_shape(signatures: re.Pattern[str] | None, text: str) -> str:
+    out = re.sub(r"[ \t]+", " ", cut_signatures(signatures, text)).strip()
+    if text.lstrip()[:1].isupper():
+        out = out[:1].upper() + out[1:]
+    return out
+
+
+@lru_cache(maxsize=SHAPE_MEMO)
+def _shape_row(text: str) -> tuple[float, ...]:
+    return tuple(shape_features(text))
+
+
 class ShapeVectorizer:
     """The persona's shape habits (shape_features, SHAPE_HABIT_AUC) as a sparse block beside the
     TF-IDF ones: standardised on the fitted texts, clipped, scaled by SHAPE_WEIGHT; no columns at
@@ -233,7 +252,7 @@ class ShapeVectorizer:
         self.prep, self.keep_, self.mean_, self.scale_ = prep, keep, mean, scale
 
     def _raw(self, texts: list[str]) -> np.ndarray:
-        rows = [shape_features(self.prep(t)) for t in texts]
+        rows = [_shape_row(self.prep(t)) for t in texts]
         return np.array(rows, dtype=np.float64).reshape(len(texts), len(SHAPE_NAMES))
 
     def fit_transform(self, texts: list[str], labels: list[int]):
@@ -281,10 +300,7 @@ class StyleClassifier:
     def prep_shape(self, text: str) -> str:
         """The reply as written (case, accents, line breaks) without its signature expressions;
         a reply that opened with a capital still does once its opening expression is cut."""
-        out = re.sub(r"[ \t]+", " ", cut_signatures(self.signatures, text)).strip()
-        if text.lstrip()[:1].isupper():
-            out = out[:1].upper() + out[1:]
-        return out
+        return _prep_shape(self.signatures, text)
 
     def _vectorizers(self, vocabularies: tuple[dict, ...] | None = None) -> tuple:
         from sklearn.feature_extraction.text import TfidfVectorizer
