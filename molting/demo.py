@@ -233,10 +233,13 @@ def _reuse_note(phases: list[dict]) -> str:
 
 
 def verdict_table() -> str:
+    """The verdict line, the warning beside it when there is one (the voice not told apart from
+    other voices), and the criteria table."""
     text = (REPORTS / "comparison.md").read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(text) if line.startswith("## Success criteria"))
     end = next(i for i in range(start + 1, len(text)) if text[i].startswith("## "))
-    return "\n".join([text[2], "", *text[start + 2 : end]]).strip()
+    warning = [line for line in text[3:start] if line.startswith("**Voice not told apart")]
+    return "\n".join([text[2], "", *(warning and [warning[0], ""]), *text[start + 2 : end]]).strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,3 +106,19 @@ def test_a_kept_raw_set_is_what_phase_3_trains_on_and_it_is_checked(tmp_path):
     assert (
         demo.raw_dataset(load_persona(CLAUDIO)) == CLAUDIO / "dataset_sharegpt.json"
     )  # no raw set: the dataset
+
+
+def test_demo_md_carries_the_warning_beside_the_verdict(tmp_path, monkeypatch):
+    """The gate says beside its verdict when the metric does not tell the voice apart; DEMO.md
+    copies the verdict, so it copies that line too (and no other)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports").mkdir()
+    warning = "**Voice not told apart (EN): … does not prove this voice there.**"
+    (tmp_path / "reports" / "comparison.md").write_text(
+        COMPARISON.replace("X.\n\n", f"X.\n\n{warning}\n\nModels: a, b.\n\n"), encoding="utf-8"
+    )
+    table = demo.verdict_table().splitlines()
+    assert table[0].startswith("**FAIL**") and table[2] == warning and table[4] == "| a |"
+    assert "Models:" not in "\n".join(table)
+    (tmp_path / "reports" / "comparison.md").write_text(COMPARISON, encoding="utf-8")
+    assert "Voice not told apart" not in demo.verdict_table()

@@ -29,7 +29,7 @@ from molting.gate.records import (
     prompts_hash,
     replies_hash,
 )
-from molting.gate.run import control_replies, score_all
+from molting.gate.run import WEAK_VOICE, score_all, score_controls
 from molting.io import OutputSet
 from molting.metrics import Scorer
 from molting.metrics.scorer import SCORER_VERSION
@@ -70,10 +70,9 @@ def compare_candidates(
     merged = _merged(runs, baselines, persona.languages, crit, persona.name, named)
     scorer = Scorer.load(persona)
     score_all(merged, scorer)
-    merged.controls = {
-        k: scorer.score(merged.prompts, v)
-        for k, v in control_replies(persona, merged.prompts).items()
-    }
+    merged.controls = score_controls(scorer, persona, merged.prompts)
+    if weak := scorer.voice_not_told_apart():
+        merged.facts[WEAK_VOICE] = weak
     text = _table(merged, named)
     out = Path(report_dir) / "candidates.md"
     with OutputSet(inputs=list(named.values())) as o:

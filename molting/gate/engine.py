@@ -19,6 +19,7 @@ from molting.gate.records import (
     prompts_hash,
 )
 from molting.gate.run import (
+    WEAK_VOICE,
     Prepared,
     canary_identical,
     generate_all,
@@ -56,6 +57,8 @@ def run_gate(prepared: Prepared) -> tuple[EvalResults, Any]:
     }
     if inputs.notes:
         facts["notes"] = inputs.notes
+    if weak := prepared.scorer.voice_not_told_apart():
+        facts[WEAK_VOICE] = weak
     results = EvalResults(
         prompts=inputs.prompts,
         models=inputs.models,

@@ -73,7 +73,9 @@ def _controls_table(v: ReportView) -> str:
     rows = [[c["kind"], c["expected"], c["personality"], c["failed"], c["ok"]] for c in v.controls]
     return (
         "The eval set's own references and negatives, scored in this run: a gate that cannot "
-        "tell them apart refuses to judge a model.\n\n"
+        "tell them apart refuses to judge a model. The impostor control is other voices' "
+        "replies the style model never trained on, each to its own prompt and scored for voice "
+        "alone (off the persona's prompts they would be cut as off topic whoever wrote them).\n\n"
         + tabulate(
             rows,
             headers=["Control", "Expected", "Personality", "Criteria failed", "As expected"],
@@ -267,6 +269,7 @@ def render(results: EvalResults) -> str:
         "",
         v.verdicts[c],
         "",
+        *([f"**{v.warning}**", ""] if v.warning else []),
         f"Models: {', '.join(f'`{m}`' for m in v.models)} on {v.n_prompts} held-out prompts "
         f"({v.counts}). Thresholds from the criteria file; intervals are paired bootstrap (Δ) or "
         "Wilson (rates). `report.html` beside this file shows every reply in full, with filters "

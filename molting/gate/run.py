@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from molting.gate.report import write_reports
 from molting.gate.specs import ModelSpec, check_adapters_fit, check_same_base, parse_model
 from molting.metrics import SCORER_VERSION, Scorer, state
 from molting.metrics import negatives as N
-from molting.metrics.fitdata import packaged
+from molting.metrics.fitdata import is_calibration_row, packaged
 from molting.metrics.impostors import impostor_rows
 from molting.metrics.scorer import bundle_fingerprints
 from molting.metrics.stats import mcnemar_regression, paired_bootstrap
@@ -40,6 +41,9 @@ from molting.models import library_versions
 from molting.persona import Persona, Prompt, load_persona, load_prompts
 
 CONTROL_SETS = ("reference", "generic", "agent", "impostor")
+# facts key: the languages where calibration did not tell the persona's voice from voices the
+# scorer never saw (Scorer.voice_not_told_apart); the reports say so next to the verdict
+WEAK_VOICE = "voice_not_told_apart"
 TRAIN_HINT = "train one with: molting train --config configs/phase5.yaml --output {path}"
 
 
@@ -305,16 +309,42 @@ def nearest_questions(scorer: Any, prompts: list[Prompt], replies: list[str]) ->
 
 
 def control_replies(persona: Persona, prompts: list[Prompt]) -> dict[str, list[str]]:
-    """The eval set's own references (must pass), its generic and agent negatives and replies in
-    other voices (must fail)."""
+    """The eval set's own references (must pass) and its generic and agent negatives (must fail),
+    one per eval prompt."""
     pool = list(packaged("generic"))
-    voices = impostor_rows(persona)
     return {
         "reference": [p.reference for p in prompts],
         "generic": [N.generic(p, pool) for p in prompts],
         "agent": [N.agent(p) for p in prompts],
-        "impostor": [N.impostor(p, voices) for p in prompts],
     }
+
+
+def impostor_controls(persona: Persona, prompts: list[Prompt]) -> tuple[list[Prompt], list[str]]:
+    """One reply in another voice per eval prompt (must fail): chosen by hash among the other
+    voices' replies in its language that the style model never trained on (fitdata's held-out
+    rows), each with the prompt it answers. It is scored for voice alone (`Scorer.score_voice`):
+    as a reply to the eval prompt it would be off topic, and the control would say nothing about
+    voice."""
+    rows = [r for r in impostor_rows(persona) if is_calibration_row(r["reply"])]
+    out: list[tuple[Prompt, str]] = []
+    for p in prompts:
+        same = [r for r in rows if r["lang"] == p.lang]
+        if not same:
+            continue
+        r = same[zlib.crc32(f"{p.id}/impostor".encode()) % len(same)]
+        asked = Prompt(id=p.id, lang=p.lang, prompt=r.get("prompt") or p.prompt, reference="")
+        out.append((asked, r["reply"]))
+    return [p for p, _ in out], [x for _, x in out]
+
+
+def score_controls(scorer: Any, persona: Persona, prompts: list[Prompt]) -> dict[str, list]:
+    """Every control set scored: the references and negatives on the eval prompts, the other
+    voices for voice alone."""
+    scores = {k: scorer.score(prompts, v) for k, v in control_replies(persona, prompts).items()}
+    imp_prompts, imp_replies = impostor_controls(persona, prompts)
+    if imp_replies:
+        scores["impostor"] = scorer.score_voice(imp_prompts, imp_replies)
+    return scores
 
 
 def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list[str]]:
@@ -323,10 +353,7 @@ def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list
     langs = tuple(
         lg for lg in inputs.persona.languages if any(p.lang == lg for p in inputs.prompts)
     )
-    scores = {
-        k: scorer.score(inputs.prompts, v)
-        for k, v in control_replies(inputs.persona, inputs.prompts).items()
-    }
+    scores = score_controls(scorer, inputs.persona, inputs.prompts)
     problems = []
     for c in model_checks(inputs.criteria, scores["reference"], langs):
         if not c.passed:
@@ -334,6 +361,8 @@ def run_controls(scorer: Any, inputs: GateInputs) -> tuple[dict[str, list], list
                 f"the persona's own references fail '{c.metric}' ({c.shown}, target {c.target})"
             )
     for kind in ("generic", "agent", "impostor"):
+        if kind not in scores:
+            continue
         c = next(
             c for c in model_checks(inputs.criteria, scores[kind], langs) if c.name == "personality"
         )
@@ -399,15 +428,15 @@ def rescore_file(
     except ModelError as err:
         raise EvalError(str(err)) from None
     score_all(results, scorer)
-    results.controls = {
-        k: scorer.score(results.prompts, v)
-        for k, v in control_replies(persona, results.prompts).items()
-    }
+    results.controls = score_controls(scorer, persona, results.prompts)
     results.facts |= {
         "scorer_version": SCORER_VERSION,
         "rescored_by": "molting report",
         "persona": persona.name,
         "prompts_hash": prompts_hash(results.prompts),
     }
+    results.facts.pop(WEAK_VOICE, None)
+    if weak := scorer.voice_not_told_apart():
+        results.facts[WEAK_VOICE] = weak
     written = write_reports(results, out)
     return written, verdict(results.checks())

@@ -107,6 +107,7 @@ class ReportView:
     languages: list[str]
     categories: list[str]
     gates: list[str]
+    warning: str = ""  # said next to the verdict: the metric does not tell this voice apart
 
 
 # ---------------------------------------------------------------- score parts
@@ -277,6 +278,23 @@ def build_view(results: EvalResults) -> ReportView:
         languages=list(langs),
         categories=sorted({r.category for r in rows}),
         gates=sorted({g for r in rows for c in r.cells.values() for g in c.gates}),
+        warning=weak_voice_warning(results.facts),
+    )
+
+
+def weak_voice_warning(facts: dict[str, Any]) -> str:
+    """One line when calibration did not tell the persona's voice from voices the scorer never
+    saw (facts["voice_not_told_apart"]): a passing personality criterion would not prove it."""
+    weak = facts.get("voice_not_told_apart") or []
+    if not weak:
+        return ""
+    langs = ", ".join(LANG_NAMES.get(lg, lg) for lg in weak)
+    return (
+        f"Voice not told apart ({langs}): in calibration, one in ten voices the scorer never saw "
+        "scores at least as high as the persona's own references, so a passing personality "
+        "criterion does not prove this voice there (METRICS_CALIBRATION.md, section “Other "
+        "voices”; add other people's replies to the same kind of prompts as "
+        "negatives/impostor.jsonl and recalibrate)."
     )
 
 
@@ -360,7 +378,7 @@ def _controls(results: EvalResults) -> list[dict[str, str]]:
         "reference": "pass every criterion",
         "generic": "fail personality",
         "agent": "fail personality",
-        "impostor": "fail personality",
+        "impostor": "fail personality (voice alone)",
     }
     out = []
     for kind, scores in results.controls.items():

@@ -473,6 +473,20 @@ class Scorer:
             ),
         )
 
+    def score_voice(self, prompts: list[Prompt], replies: list[str]) -> list[ReplyScores]:
+        """Replies scored for voice alone: topicality is not judged (1.0), every other gate is.
+        For replies that answer other prompts than the persona's (other voices' replies to their
+        own prompts): off the persona's topics they would be zeroed whoever wrote them."""
+        raws = self.raw_cached(prompts, replies)
+        return [self.from_raw(p, x, r, 1.0) for p, x, r in zip(prompts, replies, raws)]
+
+    def voice_not_told_apart(self) -> list[str]:
+        """The persona's languages where the calibration found voices the scorer never saw at or
+        above the persona's own references (`Anchors.separates`): there a passing personality
+        score does not prove this voice."""
+        a = self.anchors
+        return [lg for lg in self.persona.languages if a is not None and not a.separates(lg)]
+
     def score_reply(self, prompt: Prompt, reply: str) -> ReplyScores:
         return self.score([prompt], [reply])[0]
 
