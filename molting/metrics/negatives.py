@@ -67,11 +67,6 @@ def generic(prompt: Prompt, pool: list[dict]) -> str:
     return _pick(pool, prompt.lang, prompt.id)
 
 
-def impostor(prompt: Prompt, voices: list[dict]) -> str:
-    """Another voice's reply, the same language, chosen by hash: [{"voice", "lang", "reply"}]."""
-    return _pick(voices, prompt.lang, f"{prompt.id}/impostor")
-
-
 def _pick(rows: list[dict], lang: str, key: str) -> str:
     """A reply of `lang` (any language where none is), chosen by a hash of `key`."""
     same = [r["reply"] for r in rows if r["lang"] == lang] or [r["reply"] for r in rows]
