@@ -454,7 +454,11 @@ def test_the_report_says_when_the_voice_is_not_told_apart(claudio_scorer):
     languages (METRICS_CALIBRATION.md, *Other voices*): every gate report on him says so."""
     from molting.gate.view import weak_voice_warning
 
-    assert claudio_scorer.voice_not_told_apart() == ["en", "pt"]
-    line = weak_voice_warning({"voice_not_told_apart": ["en", "pt"]})
+    weak = claudio_scorer.voice_not_told_apart()
+    assert sorted(weak) == ["en", "pt"] and all(0 < v < 1 for v in weak.values()), weak
+    line = weak_voice_warning({"voice_not_told_apart": weak})
     assert line.startswith("Voice not told apart (EN, PT-BR)") and "does not prove" in line
+    assert f"in {weak['en']:.0%} (EN) and {weak['pt']:.0%} (PT-BR) of cases" in line
+    # a results.json written before the shares were recorded: the languages alone
+    assert "never saw scores at least" in weak_voice_warning({"voice_not_told_apart": ["en"]})
     assert weak_voice_warning({}) == ""

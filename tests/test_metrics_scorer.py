@@ -59,6 +59,15 @@ def test_committed_anchors_are_what_calibration_fits(result, claudio):
     assert _numbers(result.anchors) == pytest.approx(_numbers(frozen), rel=1e-4, abs=1e-4), hint
 
 
+def test_the_anchors_record_how_often_unseen_voices_reach_the_pass_line(result):
+    """What a gate report says of a voice the metric does not tell apart is the validity report's
+    own figure: the share of voices the scorer never saw that reach 8.5 on voice alone."""
+    a = result.anchors
+    assert a.voice_threshold == 8.5
+    for lang, d in result.discriminant.items():
+        assert a.unseen_voice_pass[lang] == pytest.approx(d["impostor_pass_rate"]), lang
+
+
 def test_references_reach_the_personality_threshold_on_average(result):
     assert result.personality["reference"]["all"] >= 8.5
     assert result.personality["reference"]["en"] >= 9.0

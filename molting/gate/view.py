@@ -284,17 +284,26 @@ def build_view(results: EvalResults) -> ReportView:
 
 def weak_voice_warning(facts: dict[str, Any]) -> str:
     """One line when calibration did not tell the persona's voice from voices the scorer never
-    saw (facts["voice_not_told_apart"]): a passing personality criterion would not prove it."""
-    weak = facts.get("voice_not_told_apart") or []
+    saw (facts["voice_not_told_apart"]: language → the share of those voices that reached the
+    pass line on voice alone; a list of languages in older results): a passing personality
+    criterion would not prove it."""
+    weak = facts.get("voice_not_told_apart") or {}
     if not weak:
         return ""
-    langs = ", ".join(LANG_NAMES.get(lg, lg) for lg in weak)
+    rates = weak if isinstance(weak, dict) else dict.fromkeys(weak)
+    langs = ", ".join(LANG_NAMES.get(lg, lg) for lg in rates)
+    known = [f"{v:.0%} ({LANG_NAMES.get(lg, lg)})" for lg, v in rates.items() if v is not None]
+    how = (
+        f"in calibration, replies in voices the scorer never saw reached the pass line on voice "
+        f"alone in {' and '.join(known)} of cases, and their top tenth"
+        if known
+        else "in calibration, the top tenth of replies in voices the scorer never saw"
+    )
     return (
-        f"Voice not told apart ({langs}): in calibration, one in ten voices the scorer never saw "
-        "scores at least as high as the persona's own references, so a passing personality "
-        "criterion does not prove this voice there (METRICS_CALIBRATION.md, section “Other "
-        "voices”; add other people's replies to the same kind of prompts as "
-        "negatives/impostor.jsonl and recalibrate)."
+        f"Voice not told apart ({langs}): {how} scores at least as high as the persona's own "
+        "references' bottom tenth, so a passing personality criterion does not prove this voice "
+        "there (METRICS_CALIBRATION.md, section “Other voices”; add other people's replies to "
+        "the same kind of prompts as negatives/impostor.jsonl and recalibrate)."
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +249,19 @@ def auc(pos: list[float], neg: list[float]) -> float:
         return float("nan")
     p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def unseen_voice_pass(
+    anchors: Anchors, unseen: list[tuple[str, float]], langs: tuple[str, ...], threshold: float
+) -> dict[str, float]:
+    """Per language: the share of voices the scorer never saw whose voice score (anchored base)
+    reaches `threshold` (all languages pooled where one has none)."""
+    voice = [(lg, anchors.anchored(b, lg) >= threshold) for lg, b in unseen]
+    pooled = float(np.mean([v for _, v in voice])) if voice else 0.0
+    return {
+        lg: float(np.mean(mine)) if (mine := [v for g, v in voice if g == lg]) else pooled
+        for lg in langs
+    }
 
 
 def discriminant(
@@ -524,6 +537,11 @@ def calibrate(
     t_fit = time.perf_counter() - t0
     unseen = unseen_voice_bases(scorer)  # cross-fitting: once, for the anchors and the report
     anchors = fit_anchors(scorer, unseen)
+    anchors = replace(
+        anchors,
+        unseen_voice_pass=unseen_voice_pass(anchors, unseen, persona.languages, threshold),
+        voice_threshold=float(threshold),
+    )
     scorer.anchors = anchors
     if write_anchors:
         write_json_atomic(persona.anchors_path, anchors.to_json())

@@ -84,6 +84,11 @@ class Anchors:
     lexical: Anchor | None = None  # fluency anchors: None for a persona without Portuguese
     repetition: Anchor | None = None
     syntax: Anchor | None = None
+    # per language: the share of voices the scorer never saw (cross-fitted) whose voice score, the
+    # anchored base before topicality and the gates, reaches `voice_threshold` (calibration's
+    # pass line): what a report says of a voice the metric does not tell apart
+    unseen_voice_pass: dict[str, float] = field(default_factory=dict)
+    voice_threshold: float | None = None
 
     def anchored(self, base: float, lang: str) -> float:
         """Piecewise linear through (generic median, 2), (unseen voices' q90, 8.0) and (reference
@@ -480,12 +485,17 @@ class Scorer:
         raws = self.raw_cached(prompts, replies)
         return [self.from_raw(p, x, r, 1.0) for p, x, r in zip(prompts, replies, raws)]
 
-    def voice_not_told_apart(self) -> list[str]:
+    def voice_not_told_apart(self) -> dict[str, float | None]:
         """The persona's languages where the calibration found voices the scorer never saw at or
-        above the persona's own references (`Anchors.separates`): there a passing personality
-        score does not prove this voice."""
+        above the persona's own references (`Anchors.separates`), each with the share of those
+        voices that reached the calibration's pass line (None: not recorded): there a passing
+        personality score does not prove this voice."""
         a = self.anchors
-        return [lg for lg in self.persona.languages if a is not None and not a.separates(lg)]
+        if a is None:
+            return {}
+        return {
+            lg: a.unseen_voice_pass.get(lg) for lg in self.persona.languages if not a.separates(lg)
+        }
 
     def score_reply(self, prompt: Prompt, reply: str) -> ReplyScores:
         return self.score([prompt], [reply])[0]
@@ -581,7 +591,7 @@ def _value_problem(value: Any, tp: Any, key: str, languages: tuple[str, ...]) ->
     for f in fields(tp):
         at = f"{key}.{f.name}" if key else f.name
         if f.name not in value:
-            if f.default is MISSING:
+            if f.default is MISSING and f.default_factory is MISSING:
                 return f"'{at}' is missing"
             continue
         problem = _value_problem(value[f.name], typing.get_type_hints(tp)[f.name], at, languages)
