@@ -45,6 +45,7 @@ from molting.persona import Persona, Prompt, load_persona  # noqa: E402
 THRESHOLD = 8.5
 MARKER = "<!-- cross-persona validity: bench/bench_validity.py -->"
 OWN = ("in_voice_one", "in_voice_none")
+OTHER_MAX, OWN_MIN = 0.10, 0.90  # the issue's targets: other voices pass ≤ 10%, own ≥ 90%
 CORRECT = ("in_voice_one", "in_voice_none", "terse")
 # personas whose bundle only `molting persona init` builds: tests/data/NAME → label
 FROM_RAW = {"marina": "Marina", "renata": "Renata"}
@@ -128,6 +129,7 @@ def measure(name: str, persona: Persona, validation: Path, others: dict[str, Per
             "real_n": len(real),
             "real_pass": _rate(real),
             "auc": auc(own, rewrites + real),
+            **trade_off(own, rewrites + real),
             "swap_n": len(swapped),
             "swap_pass": _rate(swapped),
             "zeroed": sum(s.personality == 0.0 for s in correct),
@@ -179,6 +181,22 @@ def _swapped(
     return [s.personality for s in scorer.score(ps, replies)] if ps else []
 
 
+def trade_off(own: list[float], other: list[float]) -> dict[str, float]:
+    """Where any single pass line would have to sit, per reply: the share of own replies that
+    pass where the line lets at most OTHER_MAX of the other voices through, and the share of other
+    voices that pass where it keeps at least OWN_MIN of the own replies."""
+    if not own or not other:
+        return {"own_at_other_max": float("nan"), "other_at_own_min": float("nan")}
+    mine, theirs = np.asarray(own), np.asarray(other)
+    lines = np.unique(np.concatenate([mine, theirs, [np.inf]]))
+    strict = [t for t in lines if np.mean(theirs >= t) <= OTHER_MAX]
+    lenient = [t for t in lines if np.mean(mine >= t) >= OWN_MIN]
+    return {
+        "own_at_other_max": float(np.mean(mine >= min(strict))),
+        "other_at_own_min": float(np.mean(theirs >= max(lenient))) if lenient else float("nan"),
+    }
+
+
 def _pct(x: float) -> str:
     return "–" if x != x else f"{x:.0%}"
 
@@ -215,6 +233,7 @@ def table(results: dict[str, dict]) -> str:
                     f"{_pct(m['rewrites_pass'])} ({m['rewrites_n']})",
                     f"{_pct(m['real_pass'])} ({m['real_n']})",
                     f"{m['auc']:.3f}",
+                    f"{_pct(m['own_at_other_max'])} / {_pct(m['other_at_own_min'])}",
                     f"{_pct(m['swap_pass'])} ({m['swap_n']})",
                     f"{m['zeroed']}/{m['correct_n']}",
                     "–" if m["br_eu_auc"] != m["br_eu_auc"] else f"{m['br_eu_auc']:.3f}",
@@ -232,6 +251,7 @@ def table(results: dict[str, dict]) -> str:
             "other voices, same prompts ≥ 8.5",
             "other personas' real replies ≥ 8.5",
             "AUC own vs other",
+            "any line: own at other ≤ 10% / other at own ≥ 90%",
             "catchphrase swapped ≥ 8.5",
             "own correct zeroed",
             "BR vs EU fluency AUC",
@@ -291,6 +311,10 @@ def main() -> int:
             table(results),
             "",
             "Own = the eval references and the new authors' in-voice replies. "
+            "*Any line*: the personality score cannot meet both per-reply targets with any pass "
+            "line, 8.5 or another, unless both figures here do: the share of own replies passing "
+            "where the line lets at most 10% of the other voices through, and the share of other "
+            "voices passing where the line keeps 90% of the own replies. "
             + "".join(
                 f"{n} {personas[name].name} validation rows answer prompts the bundle no longer "
                 "holds out (their reference opened with generic filler) and are left out. "

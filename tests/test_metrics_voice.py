@@ -409,3 +409,26 @@ def test_a_reply_another_hard_gate_zeroes_is_not_read_again(claudio, claudio_sco
     s = claudio_scorer.score_reply(p, "Morning, definitely. I do my deep")  # cut mid-sentence
     assert s.parts["degenerate"] == "fragment" and s.parts["topical"] < 1, s.parts
     assert s.parts["answers_prompt"] is None, s.parts
+
+
+def _bench_validity():
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bv", ROOT / "bench" / "bench_validity.py")
+    bv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bv)
+    return bv
+
+
+def test_the_trade_off_says_where_any_pass_line_would_have_to_sit():
+    trade_off = _bench_validity().trade_off
+    # nine own replies at 9, one at 1; nine other voices at 1, one at 9.5: the line at 9 lets one
+    # other voice in ten through and keeps nine own replies in ten
+    own, other = [9.0] * 9 + [1.0], [1.0] * 9 + [9.5]
+    assert trade_off(own, other) == {"own_at_other_max": 0.9, "other_at_own_min": 0.1}
+    # told apart: every line between them meets both targets
+    assert trade_off([9.0] * 5, [1.0] * 5) == {"own_at_other_max": 1.0, "other_at_own_min": 0.0}
+    # the other voices score higher: no line keeps them out without failing every own reply
+    assert trade_off([1.0] * 5, [9.0] * 5) == {"own_at_other_max": 0.0, "other_at_own_min": 1.0}
