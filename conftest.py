@@ -226,6 +226,14 @@ CLAUDIO = ROOT / "fixtures" / "claudio"
 TEST_DATA = ROOT / "tests" / "data"
 
 
+def load_script(relative: str):
+    """A script of the repository that is no package module (bench/, tools/), imported by path."""
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def claudio():
     from molting.persona import load_persona

@@ -424,13 +424,9 @@ def test_the_usage_table_is_licensed_bounded_and_portuguese_only():
 
 
 def test_a_word_missing_from_one_list_counts_at_that_lists_cut_off():
-    import importlib.util
+    from conftest import load_script
 
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("bvu", ROOT / "tools" / "build_variety_usage.py")
-    bvu = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bvu)
+    bvu = load_script("tools/build_variety_usage.py")
     pt = {"de": 1000, "rega": 20, "equipa": 300, "tablet": 50}
     br = {"de": 1000, "equipe": 300, "pra": 400, "rara": 10}
     rows = dict(bvu.build(pt, br))

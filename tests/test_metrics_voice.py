@@ -411,19 +411,10 @@ def test_a_reply_another_hard_gate_zeroes_is_not_read_again(claudio, claudio_sco
     assert s.parts["answers_prompt"] is None, s.parts
 
 
-def _bench_validity():
-    import importlib.util
-
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("bv", ROOT / "bench" / "bench_validity.py")
-    bv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bv)
-    return bv
-
-
 def test_the_trade_off_says_where_any_pass_line_would_have_to_sit():
-    trade_off = _bench_validity().trade_off
+    from conftest import load_script
+
+    trade_off = load_script("bench/bench_validity.py").trade_off
     # nine own replies at 9, one at 1; nine other voices at 1, one at 9.5: the line at 9 lets one
     # other voice in ten through and keeps nine own replies in ten
     own, other = [9.0] * 9 + [1.0], [1.0] * 9 + [9.5]
